@@ -1,0 +1,51 @@
+mod docker;
+mod git;
+mod image;
+mod reference;
+mod registry;
+mod selftest;
+mod shell;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the fork's image for linux/amd64 and linux/arm64, tag dev-<sha> and dev-latest, push it
+    Image(image::Args),
+    /// Prepare what the tests need (local registry, server binary) and run them
+    Test(selftest::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.task {
+            Task::Image(args) => image::run(args).await,
+            Task::Test(args) => selftest::run(args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Shared by every integration test: the real registry launcher, the fake CLIs, the fake
+//! Kubernetes API server, temp git repositories, and a runner for the real xtask binary.
+#![allow(dead_code)]
+
+pub mod fake_cli;
+pub mod http;
+pub mod registry;
+
+use std::path::Path;
+use std::process::Command;
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Output {
+        assert_eq!(self.code, 0, "xtask failed:\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+    /// The error line of a failed run.
+    #[track_caller]
+    pub fn error_line(&self) -> String {
+        assert_ne!(self.code, 0, "expected failure:\n{}", self.all());
+        let line = self
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line in:\n{}", self.stderr));
+        line.to_string()
+    }
+}
+
+/// The real xtask binary in a clean environment: HOME is a temp dir, PATH holds `path` first.
+pub struct Xtask {
+    cmd: Command,
+    _home: tempfile::TempDir,
+}
+
+impl Xtask {
+    pub fn new(path_first: Option<&Path>) -> Xtask {
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.env_clear().env("HOME", home.path());
+        let system = "/usr/local/bin:/usr/bin:/bin";
+        let path = match path_first {
+            Some(p) => format!("{}:{system}", p.display()),
+            None => system.to_string(),
+        };
+        cmd.env("PATH", path);
+        Xtask { cmd, _home: home }
+    }
+
+    /// Only `dir` on PATH: for "program missing" cases.
+    pub fn only_path(mut self, dir: &Path) -> Xtask {
+        self.cmd.env("PATH", dir);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Xtask {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn run<I, S>(mut self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = self.cmd.args(args).output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// A git repository in a temp dir with a committed Dockerfile and, optionally, an origin remote.
+pub fn fork_repo(origin: Option<&str>) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(dir.path().join("main.go"), "package main\n").unwrap();
+    let sha = commit_all(&repo, "initial");
+    if let Some(url) = origin {
+        repo.remote("origin", url).unwrap();
+    }
+    (dir, sha)
+}
+
+pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+    let parents: Vec<git2::Commit> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+    let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs).unwrap().to_string()
+}

@@ -1,0 +1,146 @@
+//! A real OCI registry (Debian's `docker-registry`) on 127.0.0.1, and a helper that pushes a real
+//! multi-platform index to it the way `docker buildx build --push` does (with an attestation entry).
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use reqwest::header::HeaderValue;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Registry {
+    pub host: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// Starts a registry; with `basic_auth` it requires that user and password (htpasswd, bcrypt).
+    pub fn start(basic_auth: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = basic_auth {
+            let hash = bcrypt::hash(password, 4).unwrap();
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", htpasswd.display()));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is not installed: run the tests with `cargo xtask test`");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry { host: format!("127.0.0.1:{port}"), child, _dir: dir }
+    }
+}
+
+fn sha(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}
+
+fn client(host: &str) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new(ClientConfig { protocol: ClientProtocol::HttpsExcept(vec![host.to_string()]), ..Default::default() })
+}
+
+fn auth(basic: Option<(&str, &str)>) -> RegistryAuth {
+    basic.map_or(RegistryAuth::Anonymous, |(u, p)| RegistryAuth::Basic(u.into(), p.into()))
+}
+
+/// Pushes an image index holding `platforms` (plus a buildx attestation entry) under every tag;
+/// returns the index digest.
+pub fn push_index(
+    host: &str,
+    repository: &str,
+    tags: &[String],
+    platforms: &[String],
+    basic: Option<(&str, &str)>,
+) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = client(host);
+        let auth = auth(basic);
+        let base = Reference::with_tag(host.into(), repository.into(), tags[0].clone());
+        client.auth(&base, &auth, RegistryOperation::Push).await.unwrap();
+        let mut entries = Vec::new();
+        let mut targets: Vec<(String, serde_json::Value)> =
+            platforms.iter().map(|p| (p.clone(), json!(null))).collect();
+        targets.push(("unknown/unknown".into(), json!({"vnd.docker.reference.type": "attestation-manifest"})));
+        for (platform, annotations) in targets {
+            let mut parts = platform.split('/');
+            let (os, arch) = (parts.next().unwrap(), parts.next().unwrap());
+            let variant = parts.next();
+            let config = serde_json::to_vec(&json!({"architecture": arch, "os": os, "variant": variant, "rootfs": {"type": "layers", "diff_ids": []}})).unwrap();
+            let layer = format!("layer for {platform} of {repository}").into_bytes();
+            for blob in [&config, &layer] {
+                client.push_blob(&base, blob.clone(), &sha(blob)).await.unwrap();
+            }
+            let manifest = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
+            }))
+            .unwrap();
+            let digest = sha(&manifest);
+            let by_digest = Reference::with_digest(host.into(), repository.into(), digest.clone());
+            client
+                .push_manifest_raw(&by_digest, manifest.clone(), HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"))
+                .await
+                .unwrap();
+            let mut platform_json = json!({"architecture": arch, "os": os});
+            if let Some(v) = variant {
+                platform_json["variant"] = json!(v);
+            }
+            let mut entry = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(), "platform": platform_json});
+            if !annotations.is_null() {
+                entry["annotations"] = annotations;
+            }
+            entries.push(entry);
+        }
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+        for tag in tags {
+            let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
+            client
+                .push_manifest_raw(&r, index.clone(), HeaderValue::from_static("application/vnd.oci.image.index.v1+json"))
+                .await
+                .unwrap();
+        }
+        sha(&index)
+    })
+}
+
+/// The digest a tag points at in the registry, if it exists.
+pub fn tag_digest(host: &str, repository: &str, tag: &str, basic: Option<(&str, &str)>) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = Reference::with_tag(host.into(), repository.into(), tag.into());
+        client(host).fetch_manifest_digest(&r, &auth(basic)).await.ok()
+    })
+}
