@@ -1,10 +1,15 @@
 //! Wall time of no-op runs of the real xtask binary: `image` when the tag is already pushed
-//! (against the real local registry). Run through `bench/run`.
+//! (against the real local registry), and `up` when nothing changed (against the FAKE Kubernetes
+//! API server and FAKE helm, with the image resolved through the real registry), with the number
+//! of API requests a no-op `up` makes. Run through `bench/run`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::fake_cli::FakeCli;
+use support::fake_kube::FakeKube;
 use support::registry::{push_index, Registry};
 use support::{fork_repo, Xtask};
 
@@ -43,6 +48,49 @@ fn image_noop() {
     report("image no-op (tag already pushed)", times);
 }
 
+fn up_noop() {
+    let registry = Registry::start(None);
+    let platforms = ["linux/amd64".to_string(), "linux/arm64".to_string()];
+    push_index(&registry.host, "alice/kubernetes-mcp-server", &["dev-latest".into()], &platforms, None);
+    let kube = Arc::new(FakeKube::start());
+    let k = kube.clone();
+    let cli = FakeCli::start(&["helm"], move |c| k.helm(c));
+    let image = format!("{}/alice/kubernetes-mcp-server:dev-latest", registry.host);
+    let kubeconfig = kube.kubeconfig_path().display().to_string();
+    let args = ["up", "--kubeconfig", &kubeconfig, "--image", &image, "--node-ip", "10.8.0.1"];
+    let run = || Xtask::new(Some(cli.bin.path())).env("FAKE_CLI_URL", &cli.url).run(args);
+    run().assert_ok();
+    let mut requests = Vec::new();
+    let times = (0..RUNS)
+        .map(|_| {
+            kube.clear_requests();
+            let start = Instant::now();
+            let out = run();
+            let took = start.elapsed();
+            out.assert_ok();
+            assert!(out.stdout.contains("up to date: nothing changed"));
+            requests = kube.requests();
+            took
+        })
+        .collect();
+    report("up no-op (nothing changed)", times);
+    let helm_runs = cli.calls("helm").len();
+    println!(
+        "up no-op: {} Kubernetes API requests per run ({}); helm ran {helm_runs} time(s) in all, for the first up only",
+        requests.len(),
+        summarize(&requests)
+    );
+}
+
+fn summarize(requests: &[String]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in requests {
+        *counts.entry(r.split(' ').next().unwrap_or_default()).or_insert(0) += 1;
+    }
+    counts.iter().map(|(m, n)| format!("{n} {m}")).collect::<Vec<_>>().join(", ")
+}
+
 fn main() {
     image_noop();
+    up_noop();
 }

@@ -1,10 +1,19 @@
+mod cluster;
 mod docker;
+mod down;
 mod git;
+mod helm;
 mod image;
+mod manifests;
 mod reference;
 mod registry;
+mod rollout;
 mod selftest;
 mod shell;
+mod state;
+mod status;
+mod up;
+mod values;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +30,12 @@ struct Cli {
 enum Task {
     /// Build the fork's image for linux/amd64 and linux/arm64, tag dev-<sha> and dev-latest, push it
     Image(image::Args),
+    /// Deploy the image into the cluster with the upstream chart and print its NodePort URL
+    Up(up::Args),
+    /// Remove the release and everything `up` applied (the namespace only with --delete-namespace)
+    Down(down::Args),
+    /// Show the release, image, mode, pods, nodePort and URL
+    Status(status::Args),
     /// Prepare what the tests need (local registry, server binary) and run them
     Test(selftest::Args),
 }
@@ -38,6 +53,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.task {
             Task::Image(args) => image::run(args).await,
+            Task::Up(args) => up::run(args).await,
+            Task::Down(args) => down::run(args).await,
+            Task::Status(args) => status::run(args).await,
             Task::Test(args) => selftest::run(args),
         }
     });

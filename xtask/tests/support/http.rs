@@ -14,6 +14,7 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_cli;
+pub mod fake_kube;
 pub mod http;
 pub mod registry;
 

@@ -1,0 +1,154 @@
+//! The Kubernetes API, through kube: finding the kubeconfig, reachability, and applying, reading
+//! and deleting objects with server-side apply under one field manager.
+
+use crate::manifests::Object;
+use anyhow::{anyhow, bail, Context, Result};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub const FIELD_MANAGER: &str = "kmcp-xtask";
+pub const K0S_ADMIN_KUBECONFIG: &str = "/var/lib/k0s/pki/admin.conf";
+
+/// The cluster flags shared by `up`, `down`, `status` and `verify`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Kubeconfig [default: $KUBECONFIG, then ~/.kube/config, then /var/lib/k0s/pki/admin.conf]
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context [default: the kubeconfig's current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of the deployment
+    #[arg(long, value_name = "NAME", default_value = "mcp-system")]
+    pub namespace: String,
+    /// Helm release name
+    #[arg(long, value_name = "NAME", default_value = "kubernetes-mcp-server")]
+    pub release: String,
+}
+
+/// The kubeconfig to use and where it came from: `--kubeconfig`, `KUBECONFIG`, `~/.kube/config`,
+/// then k0s's admin kubeconfig.
+pub fn find_kubeconfig(flag: Option<&Path>) -> Result<(PathBuf, &'static str)> {
+    if let Some(p) = flag {
+        if !p.is_file() {
+            bail!("kubeconfig {} (from --kubeconfig) does not exist", p.display());
+        }
+        return Ok((p.to_path_buf(), "--kubeconfig"));
+    }
+    if let Some(env) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let first = std::env::split_paths(&env).next().unwrap_or_default();
+        if !first.is_file() {
+            bail!("kubeconfig {} (from KUBECONFIG) does not exist", first.display());
+        }
+        return Ok((first, "KUBECONFIG"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = Path::new(&home).join(".kube/config");
+        if p.is_file() {
+            return Ok((p, "~/.kube/config"));
+        }
+    }
+    let k0s = PathBuf::from(K0S_ADMIN_KUBECONFIG);
+    if k0s.is_file() {
+        return Ok((k0s, "k0s admin kubeconfig"));
+    }
+    bail!("no kubeconfig found: pass --kubeconfig PATH or set KUBECONFIG (looked in ~/.kube/config and {K0S_ADMIN_KUBECONFIG}; on the k0s node `k0s kubeconfig admin` prints one)")
+}
+
+pub struct Cluster {
+    pub client: Client,
+    pub server: String,
+    pub kubeconfig: PathBuf,
+    pub context: Option<String>,
+}
+
+impl Cluster {
+    /// Loads the kubeconfig and builds a client; does not contact the cluster.
+    pub async fn connect(args: &ClusterArgs) -> Result<Cluster> {
+        let (path, source) = find_kubeconfig(args.kubeconfig.as_deref())?;
+        eprintln!("using kubeconfig {} ({source})", path.display());
+        let kubeconfig =
+            Kubeconfig::read_from(&path).map_err(|e| anyhow!("cannot read kubeconfig {}: {e}", path.display()))?;
+        let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| anyhow!("kubeconfig {} is not usable: {e}", path.display()))?;
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        config.read_timeout = Some(std::time::Duration::from_secs(60));
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let client = Client::try_from(config).map_err(|e| anyhow!("cannot build a client for {server}: {e}"))?;
+        Ok(Cluster { client, server, kubeconfig: path, context: args.context.clone() })
+    }
+
+    /// One request: does the API answer, and accept our credentials?
+    pub async fn check(&self) -> Result<()> {
+        match self.client.apiserver_version().await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 401 || s.code == 403 => {
+                bail!("the Kubernetes API at {} refused the kubeconfig's credentials (HTTP {}): use an admin kubeconfig", self.server, s.code)
+            }
+            Err(e) => bail!(
+                "cannot reach the Kubernetes API at {}: {}: check the cluster is running and the kubeconfig points at it",
+                self.server,
+                root_cause(&e)
+            ),
+        }
+    }
+
+    fn api_for(&self, object: &Object) -> Result<Api<DynamicObject>> {
+        let (group, version) = match object.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", object.api_version()),
+        };
+        let (plural, namespaced) = object.plural()?;
+        let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, object.kind()), plural);
+        Ok(match (namespaced, object.namespace()) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            _ => Api::all_with(self.client.clone(), &resource),
+        })
+    }
+
+    pub async fn get(&self, object: &Object) -> Result<Option<Value>> {
+        let found = self
+            .api_for(object)?
+            .get_opt(object.name())
+            .await
+            .with_context(|| format!("cannot read {}", object.id()))?;
+        Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+    }
+
+    pub async fn apply(&self, object: &Object) -> Result<()> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.api_for(object)?
+            .patch(object.name(), &params, &Patch::Apply(&object.value))
+            .await
+            .with_context(|| format!("cannot apply {}", object.id()))?;
+        Ok(())
+    }
+
+    /// Deletes the object; `false` when it was not there.
+    pub async fn delete(&self, object: &Object) -> Result<bool> {
+        match self.api_for(object)?.delete(object.name(), &DeleteParams::default()).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("cannot delete {}", object.id())),
+        }
+    }
+}
+
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// `kube::Error` for "not there" (404).
+pub fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}

@@ -1,0 +1,139 @@
+//! The namespace and RBAC objects from `deploy/rbac.yaml`: what `up` applies and `down` deletes.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const RBAC_YAML: &str = include_str!("../../deploy/rbac.yaml");
+/// The namespace written in `deploy/rbac.yaml`; `--namespace` replaces it.
+const DEFAULT_NAMESPACE: &str = "mcp-system";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub value: Value,
+}
+
+impl Object {
+    pub fn kind(&self) -> &str {
+        self.value["kind"].as_str().unwrap_or_default()
+    }
+    pub fn name(&self) -> &str {
+        self.value["metadata"]["name"].as_str().unwrap_or_default()
+    }
+    pub fn namespace(&self) -> Option<&str> {
+        self.value["metadata"]["namespace"].as_str()
+    }
+    pub fn api_version(&self) -> &str {
+        self.value["apiVersion"].as_str().unwrap_or_default()
+    }
+    /// `kind/name` as kubectl prints it.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind().to_lowercase(), self.name())
+    }
+    /// The REST collection path of this kind, and whether it is namespaced.
+    pub fn plural(&self) -> Result<(&'static str, bool)> {
+        Ok(match self.kind() {
+            "Namespace" => ("namespaces", false),
+            "ServiceAccount" => ("serviceaccounts", true),
+            "ClusterRole" => ("clusterroles", false),
+            "ClusterRoleBinding" => ("clusterrolebindings", false),
+            "ConfigMap" => ("configmaps", true),
+            other => bail!("deploy/rbac.yaml holds a {other}, which the xtask does not know how to apply"),
+        })
+    }
+}
+
+/// The objects of `deploy/rbac.yaml`, moved to `namespace`.
+pub fn rbac_objects(namespace: &str) -> Result<Vec<Object>> {
+    let mut out = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(RBAC_YAML) {
+        let mut value = Value::deserialize(doc).context("deploy/rbac.yaml is not valid YAML")?;
+        if value.is_null() {
+            continue;
+        }
+        retarget(&mut value, namespace);
+        let object = Object { value };
+        object.plural()?;
+        out.push(object);
+    }
+    Ok(out)
+}
+
+fn retarget(value: &mut Value, namespace: &str) {
+    let is_namespace = value["kind"].as_str() == Some("Namespace");
+    let meta = &mut value["metadata"];
+    if is_namespace {
+        meta["name"] = namespace.into();
+    } else if meta.get("namespace").is_some() {
+        meta["namespace"] = namespace.into();
+    }
+    if let Some(subjects) = value.get_mut("subjects").and_then(Value::as_array_mut) {
+        for s in subjects {
+            if s.get("namespace").and_then(Value::as_str) == Some(DEFAULT_NAMESPACE) {
+                s["namespace"] = namespace.into();
+            }
+        }
+    }
+}
+
+/// True when every field of `desired` is present with the same value in `live` (arrays must have
+/// the same length, element by element): applying `desired` would change nothing.
+pub fn is_subset(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| l.get(k).is_some_and(|lv| is_subset(v, lv))),
+        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b)),
+        (d, l) => d == l,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rbac_holds_the_objects_the_design_names() {
+        let objects = rbac_objects("mcp-system").unwrap();
+        let ids: Vec<String> = objects.iter().map(Object::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "namespace/mcp-system",
+                "serviceaccount/kubernetes-mcp-server",
+                "clusterrolebinding/kubernetes-mcp-server-view",
+                "clusterrole/kubernetes-mcp-server-nodes-read",
+                "clusterrolebinding/kubernetes-mcp-server-nodes-read",
+                "clusterrole/helm-readonly",
+                "clusterrolebinding/kubernetes-mcp-server-helm-readonly",
+            ]
+        );
+        let view = &objects[2].value;
+        assert_eq!(view["roleRef"]["name"], "view");
+        for o in &objects {
+            for rule in o.value["rules"].as_array().into_iter().flatten() {
+                for verb in rule["verbs"].as_array().unwrap() {
+                    assert!(["get", "list", "watch"].contains(&verb.as_str().unwrap()), "write verb in {}", o.id());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn namespace_flag_moves_everything() {
+        let objects = rbac_objects("other").unwrap();
+        assert_eq!(objects[0].name(), "other");
+        assert_eq!(objects[1].namespace(), Some("other"));
+        assert_eq!(objects[2].value["subjects"][0]["namespace"], "other");
+        assert!(!serde_json::to_string(&objects.iter().map(|o| &o.value).collect::<Vec<_>>())
+            .unwrap()
+            .contains("mcp-system"));
+    }
+
+    #[test]
+    fn subset_comparison() {
+        let live = json!({"metadata": {"name": "a", "resourceVersion": "3"}, "rules": [{"verbs": ["get"], "x": 1}]});
+        assert!(is_subset(&json!({"metadata": {"name": "a"}, "rules": [{"verbs": ["get"]}]}), &live));
+        assert!(!is_subset(&json!({"rules": [{"verbs": ["get", "list"]}]}), &live));
+        assert!(!is_subset(&json!({"metadata": {"labels": {"a": "b"}}}), &live));
+    }
+}

@@ -1,0 +1,81 @@
+//! What `up` records in the cluster: the nodePort (so the laptop's URL survives re-deploys) and a
+//! sha256 of chart, version and values (so an unchanged `up` skips helm). One ConfigMap.
+
+use crate::cluster::{Cluster, FIELD_MANAGER};
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+
+const NODE_PORT: &str = "nodePort";
+const DEPLOYED: &str = "deployedSha256";
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct State {
+    pub node_port: Option<i32>,
+    pub deployed_sha256: Option<String>,
+}
+
+pub fn name(release: &str) -> String {
+    format!("{release}-xtask-state")
+}
+
+fn api(cluster: &Cluster, namespace: &str) -> Api<ConfigMap> {
+    Api::namespaced(cluster.client.clone(), namespace)
+}
+
+pub async fn read(cluster: &Cluster, namespace: &str, release: &str) -> Result<State> {
+    let Some(cm) = api(cluster, namespace).get_opt(&name(release)).await.context("cannot read the recorded state")?
+    else {
+        return Ok(State::default());
+    };
+    let data = cm.data.unwrap_or_default();
+    Ok(State {
+        node_port: data.get(NODE_PORT).and_then(|p| p.parse().ok()),
+        deployed_sha256: data.get(DEPLOYED).cloned(),
+    })
+}
+
+pub async fn write(cluster: &Cluster, namespace: &str, release: &str, state: &State) -> Result<()> {
+    let mut data = serde_json::Map::new();
+    if let Some(p) = state.node_port {
+        data.insert(NODE_PORT.into(), p.to_string().into());
+    }
+    if let Some(h) = &state.deployed_sha256 {
+        data.insert(DEPLOYED.into(), h.clone().into());
+    }
+    let cm = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name(release), "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER}},
+        "data": data,
+    });
+    api(cluster, namespace)
+        .patch(&name(release), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&cm))
+        .await
+        .context("cannot record the state")?;
+    Ok(())
+}
+
+/// Keeps only the nodePort (for `down --keep-port`). `false` when there was no record.
+pub async fn keep_port_only(cluster: &Cluster, namespace: &str, release: &str) -> Result<bool> {
+    let current = read(cluster, namespace, release).await?;
+    if current.deployed_sha256.is_none() {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({"data": {DEPLOYED: null}});
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    api(cluster, namespace)
+        .patch(&name(release), &params, &Patch::Merge(&patch))
+        .await
+        .context("cannot update the recorded state")?;
+    Ok(true)
+}
+
+/// Forgets everything. `false` when there was no record.
+pub async fn forget(cluster: &Cluster, namespace: &str, release: &str) -> Result<bool> {
+    match api(cluster, namespace).delete(&name(release), &DeleteParams::default()).await {
+        Ok(_) => Ok(true),
+        Err(e) if crate::cluster::is_not_found(&e) => Ok(false),
+        Err(e) => Err(e).context("cannot delete the recorded state"),
+    }
+}

@@ -1,0 +1,79 @@
+//! `cargo xtask status`: one screen on the deployment.
+
+use crate::cluster::ClusterArgs;
+use crate::shell::Shell;
+use crate::values::ServerMode;
+use crate::{helm, state, up};
+use anyhow::Result;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, ListParams};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The node address the laptop reaches, for the URL [default: the node's InternalIP]
+    #[arg(long, env = "MCP_NODE_IP", value_name = "IP")]
+    pub node_ip: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let node_ip = args.node_ip.as_deref().map(up::parse_node_ip).transpose()?;
+    let sh = Shell::new(false)?;
+    let cluster = up::connect(&args.cluster).await?;
+    helm::preflight()?;
+    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
+    let name = up::fullname(release);
+    match helm::status(&sh, &cluster, release, ns)? {
+        Some(r) => {
+            let chart =
+                r.chart.map(|c| format!(", chart {} {}", c.metadata.name, c.metadata.version)).unwrap_or_default();
+            println!("release:  {release} in {ns}, revision {} ({}{chart})", r.version, r.info.status);
+        }
+        None => {
+            println!("release:  {release} is not installed in {ns}: run `cargo xtask up`");
+            return Ok(());
+        }
+    }
+    let deployment = Api::<Deployment>::namespaced(cluster.client.clone(), ns).get_opt(&name).await?;
+    let container =
+        deployment.as_ref().and_then(|d| d.spec.as_ref()?.template.spec.as_ref()?.containers.first().cloned());
+    if let Some(c) = &container {
+        println!("image:    {}", c.image.as_deref().unwrap_or("?"));
+        println!("mode:     {}", ServerMode::from_args(c.args.as_deref().unwrap_or_default()).describe());
+    }
+    let pods = Api::<Pod>::namespaced(cluster.client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={release}")))
+        .await?;
+    let ready = pods.items.iter().filter(|p| is_ready(p)).count();
+    println!("pods:     {ready}/{} ready", pods.items.len());
+    for p in &pods.items {
+        let restarts: i32 = p
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .map_or(0, |c| c.iter().map(|c| c.restart_count).sum());
+        let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        println!("          {} {phase}, {} restarts", p.metadata.name.as_deref().unwrap_or("?"), restarts);
+    }
+    let recorded = state::read(&cluster, ns, release).await?;
+    if let Some(service) = Api::<Service>::namespaced(cluster.client.clone(), ns).get_opt(&name).await? {
+        let port = up::current_node_port(&service)?;
+        let note = if recorded.node_port == Some(port) { " (recorded)" } else { "" };
+        println!("nodePort: {port}{note}");
+        if let Some(ip) = node_ip {
+            println!("MCP URL:  {}", up::url(&ip, port));
+        } else {
+            println!("MCP URL:  http://<node-ip>:{port}/mcp (pass --node-ip for the full URL)");
+        }
+    }
+    Ok(())
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
