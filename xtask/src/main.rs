@@ -1,22 +1,6 @@
-mod cluster;
-mod docker;
-mod down;
-mod git;
-mod helm;
-mod image;
-mod manifests;
-mod reference;
-mod registry;
-mod rollout;
-mod selftest;
-mod shell;
-mod state;
-mod status;
-mod up;
-mod values;
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use xtask::{down, image, selftest, status, up};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
 #[derive(Parser)]
@@ -42,7 +26,7 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    xtask::init_tls();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

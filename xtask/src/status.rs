@@ -16,12 +16,25 @@ pub struct Args {
     /// The node address the laptop reaches, for the URL [default: the node's InternalIP]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP")]
     pub node_ip: Option<String>,
+    /// Status changes nothing; with --dry-run an unreachable cluster is reported as empty
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let node_ip = args.node_ip.as_deref().map(up::parse_node_ip).transpose()?;
     let sh = Shell::new(false)?;
-    let cluster = up::connect(&args.cluster).await?;
+    let cluster = match up::connect(&args.cluster).await {
+        Ok(c) => c,
+        Err(e) if args.dry_run => {
+            println!(
+                "no reachable cluster ({e:#}): on an empty cluster, release {} is not installed",
+                args.cluster.release
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     helm::preflight()?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = up::fullname(release);

@@ -4,70 +4,10 @@
 mod support;
 
 use serde_json::Value;
-use std::sync::Arc;
-use support::fake_cli::FakeCli;
-use support::fake_kube::{FakeKube, Rollout};
-use support::registry::{push_index, Registry};
-use support::{Output, Xtask};
-
-const REPO: &str = "alice/kubernetes-mcp-server";
-const NS: &str = "mcp-system";
-const SERVICE: &str = "/api/v1/namespaces/mcp-system/services/kubernetes-mcp-server";
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/mcp-system/deployments/kubernetes-mcp-server";
-const STATE: &str = "/api/v1/namespaces/mcp-system/configmaps/kubernetes-mcp-server-xtask-state";
-
-struct Env {
-    kube: Arc<FakeKube>,
-    cli: FakeCli,
-    registry: Registry,
-    digest: String,
-}
-
-fn platforms() -> Vec<String> {
-    vec!["linux/amd64".into(), "linux/arm64".into()]
-}
-
-impl Env {
-    fn new() -> Env {
-        let registry = Registry::start(None);
-        let digest = push_index(&registry.host, REPO, &["dev-latest".into()], &platforms(), None);
-        let kube = Arc::new(FakeKube::start());
-        kube.add_node("k0s-node", "192.168.50.10");
-        let k = kube.clone();
-        let cli = FakeCli::start(&["helm"], move |c| k.helm(c));
-        Env { kube, cli, registry, digest }
-    }
-
-    fn image(&self) -> String {
-        format!("{}/{REPO}:dev-latest", self.registry.host)
-    }
-
-    fn xtask(&self) -> Xtask {
-        Xtask::new(Some(self.cli.bin.path())).env("FAKE_CLI_URL", &self.cli.url)
-    }
-
-    fn run(&self, task: &str, extra: &[&str]) -> Output {
-        let mut args = vec![task.to_string(), "--kubeconfig".into(), self.kube.kubeconfig_path().display().to_string()];
-        if task == "up" {
-            args.extend(["--image".into(), self.image()]);
-            for (flag, default) in [("--node-ip", "10.8.0.1"), ("--timeout", "5s")] {
-                if !extra.contains(&flag) {
-                    args.extend([flag.to_string(), default.to_string()]);
-                }
-            }
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        self.xtask().run(args)
-    }
-
-    fn node_port(&self) -> i64 {
-        self.kube.get(SERVICE).expect("service")["spec"]["ports"][0]["nodePort"].as_i64().unwrap()
-    }
-
-    fn helm_calls(&self, verb: &str) -> usize {
-        self.cli.calls("helm").iter().filter(|c| c.args.first().map(String::as_str) == Some(verb)).count()
-    }
-}
+use support::env::*;
+use support::fake_kube::Rollout;
+use support::registry::push_index;
+use support::Xtask;
 
 fn rbac_docs() -> Vec<Value> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();

@@ -2,10 +2,12 @@
 //! Kubernetes API server, temp git repositories, and a runner for the real xtask binary.
 #![allow(dead_code)]
 
+pub mod env;
 pub mod fake_cli;
 pub mod fake_kube;
 pub mod http;
 pub mod registry;
+pub mod server;
 
 use std::path::Path;
 use std::process::Command;
@@ -106,4 +108,9 @@ pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
     let parents: Vec<git2::Commit> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
     let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs).unwrap().to_string()
+}
+
+/// Runs async test code (the MCP client) on a fresh current-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }

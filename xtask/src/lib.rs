@@ -1,0 +1,24 @@
+//! The xtask as a library: one module per task and per outside party. `main.rs` is the CLI.
+
+pub mod cluster;
+pub mod docker;
+pub mod down;
+pub mod git;
+pub mod helm;
+pub mod image;
+pub mod manifests;
+pub mod mcp;
+pub mod reference;
+pub mod registry;
+pub mod rollout;
+pub mod selftest;
+pub mod shell;
+pub mod state;
+pub mod status;
+pub mod up;
+pub mod values;
+
+/// rustls needs one crypto provider for the whole process: ring (no aws-lc, no OpenSSL).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
