@@ -22,3 +22,4 @@ pub mod values;
 pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+pub mod verify;

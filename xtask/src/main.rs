@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use xtask::{down, image, selftest, status, up};
+use xtask::{down, image, selftest, status, up, verify};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
 #[derive(Parser)]
@@ -20,6 +20,8 @@ enum Task {
     Down(down::Args),
     /// Show the release, image, mode, pods, nodePort and URL
     Status(status::Args),
+    /// Prove a deployment: MCP handshake over the NodePort, and read-but-not-write RBAC
+    Verify(verify::Args),
     /// Prepare what the tests need (local registry, server binary) and run them
     Test(selftest::Args),
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
             Task::Up(args) => up::run(args).await,
             Task::Down(args) => down::run(args).await,
             Task::Status(args) => status::run(args).await,
+            Task::Verify(args) => verify::run(args).await,
             Task::Test(args) => selftest::run(args),
         }
     });

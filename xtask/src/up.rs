@@ -67,6 +67,9 @@ pub struct Args {
     /// Toolsets to enable (passed to --toolsets)
     #[arg(long, value_name = "LIST")]
     pub toolsets: Option<String>,
+    /// After a successful rollout, run `verify` against the printed URL
+    #[arg(long)]
+    pub verify: bool,
     /// Print the plan (objects, helm command, values); change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -332,6 +335,17 @@ pub async fn run(args: Args) -> Result<()> {
     println!("mode: {}", mode.describe());
     println!("MCP URL: {url}");
     println!("MCP client configuration:\n{}", client_config(&url));
+    if args.verify {
+        let report = crate::verify::verify(&url, Ok(&cluster), &args.cluster).await;
+        crate::verify::print(&report, false);
+        if !report.passed {
+            bail!(
+                "deployed, but verify failed: {} of {} checks",
+                report.checks.iter().filter(|c| !c.passed).count(),
+                report.checks.len()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -381,7 +395,7 @@ async fn set_node_port(services: &Api<Service>, service: &Service, port: i32) ->
     }
 }
 
-async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
+pub async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
     let nodes: Api<Node> = Api::all(cluster.client.clone());
     let list = nodes.list(&Default::default()).await?;
     for node in &list.items {

@@ -20,9 +20,6 @@ pub enum Rollout {
     Stuck,
 }
 
-/// Who may do what, for SubjectAccessReview: (user, verb, resource) -> allowed.
-pub type Authorizer = Box<dyn Fn(&str, &str, &str, &str) -> bool + Send>;
-
 #[derive(Default)]
 struct Store {
     objects: BTreeMap<String, Value>,
@@ -34,7 +31,6 @@ struct Store {
     terminating: HashMap<String, u32>,
     rollout: Option<Rollout>,
     seed: u64,
-    authorizer: Option<Authorizer>,
 }
 
 pub struct FakeKube {
@@ -474,20 +470,65 @@ impl Store {
         self.applied.retain(|(k, _), _| !k.contains(&inside) && k != &key);
     }
 
+    /// SubjectAccessReview, decided by RBAC over the stored (Cluster)Roles and (Cluster)RoleBindings,
+    /// with the built-in `view` ClusterRole.
     fn review(&mut self, req: &Request) -> Response {
         let mut review: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let spec = &review["spec"];
         let user = spec["user"].as_str().unwrap_or_default().to_string();
         let attrs = &spec["resourceAttributes"];
-        let (verb, resource) =
-            (attrs["verb"].as_str().unwrap_or_default(), attrs["resource"].as_str().unwrap_or_default());
-        let group = attrs["group"].as_str().unwrap_or_default();
-        let allowed = self.authorizer.as_ref().is_some_and(|a| a(&user, verb, group, resource));
-        review["status"] =
-            json!({"allowed": allowed, "reason": if allowed { "allowed by the fake's RBAC" } else { "" }});
+        let field = |k: &str| attrs[k].as_str().unwrap_or_default().to_string();
+        let namespace = Some(field("namespace")).filter(|n| !n.is_empty());
+        let allowed = self.allowed(&user, &field("verb"), &field("group"), &field("resource"), namespace.as_deref());
+        review["status"] = json!({"allowed": allowed});
         review["kind"] = json!("SubjectAccessReview");
         review["apiVersion"] = json!("authorization.k8s.io/v1");
         Response::json(201, &review)
+    }
+
+    fn allowed(&self, user: &str, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+        let Some(sa) = user.strip_prefix("system:serviceaccount:") else { return false };
+        let (sa_ns, sa_name) = sa.split_once(':').unwrap_or(("", ""));
+        let mut bindings: Vec<&Value> =
+            self.objects.iter().filter(|(k, _)| k.contains("/clusterrolebindings/")).map(|(_, v)| v).collect();
+        if let Some(ns) = namespace {
+            let prefix = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/");
+            bindings.extend(self.objects.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v));
+        }
+        bindings
+            .into_iter()
+            .filter(|b| {
+                b["subjects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa_name && s["namespace"] == sa_ns)
+            })
+            .flat_map(|b| self.rules(&b["roleRef"], b["metadata"]["namespace"].as_str()))
+            .any(|rule| {
+                let has = |field: &str, want: &str| {
+                    rule[field].as_array().into_iter().flatten().any(|v| v == want || v == "*")
+                };
+                has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+            })
+    }
+
+    fn rules(&self, role_ref: &Value, binding_ns: Option<&str>) -> Vec<Value> {
+        let name = role_ref["name"].as_str().unwrap_or_default();
+        if role_ref["kind"] == "ClusterRole" && name == "view" {
+            let read = json!(["get", "list", "watch"]);
+            return vec![
+                json!({"apiGroups": [""], "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "events", "namespaces", "persistentvolumeclaims", "replicationcontrollers", "serviceaccounts", "resourcequotas", "limitranges"], "verbs": read}),
+                json!({"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"], "verbs": read}),
+                json!({"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": read}),
+                json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": read}),
+            ];
+        }
+        let key = match (role_ref["kind"].as_str(), binding_ns) {
+            (Some("Role"), Some(ns)) => format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/{name}"),
+            _ => format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"),
+        };
+        self.objects.get(&key).and_then(|r| r["rules"].as_array().cloned()).unwrap_or_default()
     }
 }
 
@@ -560,10 +601,6 @@ impl FakeKube {
 
     pub fn set_logs(&self, pod_key: &str, logs: &str) {
         self.store.lock().unwrap().logs.insert(pod_key.to_string(), logs.to_string());
-    }
-
-    pub fn set_authorizer(&self, a: Authorizer) {
-        self.store.lock().unwrap().authorizer = Some(a);
     }
 
     /// A single node with an InternalIP.
