@@ -169,8 +169,7 @@ fn refused_port(message: &str) -> Option<u16> {
     }
     let before = message.split("connection refused").next()?;
     let dial = before.rsplit("dial tcp ").next()?;
-    let addr = dial.split(':').take_while(|_| true).collect::<Vec<_>>();
-    addr.iter().rev().find_map(|part| part.trim().parse().ok())
+    dial.split(':').rev().find_map(|part| part.trim().parse().ok())
 }
 
 /// The port in the server's `"HTTP server starting" server.addr=":8080"` log line.

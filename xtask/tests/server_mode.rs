@@ -16,15 +16,7 @@ const WRITE_TOOLS: [&str; 6] =
 /// `up` with `flags` against the fake cluster; the container's args and its rendered config.toml.
 fn deployed(env: &Env, flags: &[&str]) -> (Vec<String>, String) {
     env.run("up", flags).assert_ok();
-    let d = env.kube.get(DEPLOYMENT).unwrap();
-    let args = d["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let cm = env.kube.get("/api/v1/namespaces/mcp-system/configmaps/kubernetes-mcp-server").unwrap();
-    (args, cm["data"]["config.toml"].as_str().unwrap().to_string())
+    env.container()
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::env::{Env, DEPLOYMENT};
+use support::env::Env;
 use support::server::RealServer;
 use support::Output;
 
@@ -29,15 +29,8 @@ fn deploy_and_serve(env: &Env, extra: &[&str]) -> (RealServer, u16) {
     let mut flags = vec!["--port", &p, "--node-port", &p, "--node-ip", "127.0.0.1"];
     flags.extend(extra);
     env.run("up", &flags).assert_ok();
-    let d = env.kube.get(DEPLOYMENT).unwrap();
-    let args: Vec<String> = d["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let cm = env.kube.get("/api/v1/namespaces/mcp-system/configmaps/kubernetes-mcp-server").unwrap();
-    (RealServer::start(&args, cm["data"]["config.toml"].as_str().unwrap(), port), port)
+    let (args, config) = env.container();
+    (RealServer::start(&args, &config, port), port)
 }
 
 fn verify(env: &Env, extra: &[&str]) -> Output {

@@ -64,4 +64,17 @@ impl Env {
     pub fn helm_calls(&self, verb: &str) -> usize {
         self.cli.calls("helm").iter().filter(|c| c.args.first().map(String::as_str) == Some(verb)).count()
     }
+
+    /// What the chart gives the server container: its arguments and the rendered config.toml.
+    pub fn container(&self) -> (Vec<String>, String) {
+        let d = self.kube.get(DEPLOYMENT).expect("deployment");
+        let args = d["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let cm = self.kube.get("/api/v1/namespaces/mcp-system/configmaps/kubernetes-mcp-server").expect("configmap");
+        (args, cm["data"]["config.toml"].as_str().unwrap().to_string())
+    }
 }
