@@ -3,7 +3,7 @@
 
 use crate::manifests::Object;
 use anyhow::{anyhow, bail, Context, Result};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::Client;
@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 pub const FIELD_MANAGER: &str = "kmcp-xtask";
+/// Every object in `deploy/rbac.yaml` carries this label.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=kmcp-xtask";
 pub const K0S_ADMIN_KUBECONFIG: &str = "/var/lib/k0s/pki/admin.conf";
 
 /// The cluster flags shared by `up`, `down`, `status` and `verify`.
@@ -119,6 +121,41 @@ impl Cluster {
             .await
             .with_context(|| format!("cannot read {}", object.id()))?;
         Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+    }
+
+    /// The live state of each of `objects`: one LIST (by the `MANAGED_BY` label) for every kind
+    /// that holds several of them, one GET for the others. An object that lost the label reads as
+    /// missing, so it is applied again, which puts the label back.
+    pub async fn get_all(&self, objects: &[Object]) -> Result<Vec<Option<Value>>> {
+        let mut live = vec![None; objects.len()];
+        let mut done = vec![false; objects.len()];
+        for i in 0..objects.len() {
+            if done[i] {
+                continue;
+            }
+            let same: Vec<usize> = (i..objects.len())
+                .filter(|&j| objects[j].kind() == objects[i].kind() && objects[j].namespace() == objects[i].namespace())
+                .collect();
+            if same.len() == 1 {
+                live[i] = self.get(&objects[i]).await?;
+            } else {
+                let list =
+                    self.api_for(&objects[i])?.list(&ListParams::default().labels(MANAGED_BY)).await.with_context(
+                        || format!("cannot list {}", objects[i].plural().map(|p| p.0).unwrap_or_default()),
+                    )?;
+                for &j in &same {
+                    live[j] = list
+                        .items
+                        .iter()
+                        .find(|o| o.metadata.name.as_deref() == Some(objects[j].name()))
+                        .map(|o| serde_json::to_value(o).unwrap_or_default());
+                }
+            }
+            for j in same {
+                done[j] = true;
+            }
+        }
+        Ok(live)
     }
 
     pub async fn apply(&self, object: &Object) -> Result<()> {

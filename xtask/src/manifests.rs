@@ -107,6 +107,14 @@ mod tests {
                 "clusterrolebinding/kubernetes-mcp-server-helm-readonly",
             ]
         );
+        for o in &objects {
+            assert_eq!(
+                o.value["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "kmcp-xtask",
+                "{} lacks the label up lists by",
+                o.id()
+            );
+        }
         let view = &objects[2].value;
         assert_eq!(view["roleRef"]["name"], "view");
         for o in &objects {

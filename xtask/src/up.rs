@@ -230,11 +230,12 @@ pub async fn run(args: Args) -> Result<()> {
     let mut changes: Vec<String> = Vec::new();
 
     // Namespace and RBAC.
-    for object in rbac_objects(ns)? {
-        let live = match &cluster {
-            Some(c) => c.get(&object).await?,
-            None => None,
-        };
+    let objects = rbac_objects(ns)?;
+    let live = match &cluster {
+        Some(c) => c.get_all(&objects).await?,
+        None => vec![None; objects.len()],
+    };
+    for (object, live) in objects.iter().zip(live) {
         let action = match &live {
             None => "create",
             Some(l) if !is_subset(&object.value, l) => "update",
@@ -244,7 +245,7 @@ pub async fn run(args: Args) -> Result<()> {
             println!("would {action} {} (server-side apply, field manager {FIELD_MANAGER}):", object.id());
             println!("{}", indent(&serde_norway::to_string(&object.value)?));
         } else if let Some(c) = &cluster {
-            c.apply(&object).await?;
+            c.apply(object).await?;
             eprintln!("{action}d {}", object.id());
         }
         changes.push(format!("{action}d {}", object.id()));
@@ -331,6 +332,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("up to date: nothing changed (release {release}, {pinned})");
     } else {
         println!("deployed {pinned} as release {release} in {ns}");
+        println!("changed: {}", changes.join(", "));
     }
     println!("mode: {}", mode.describe());
     println!("MCP URL: {url}");

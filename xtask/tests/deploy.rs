@@ -384,3 +384,36 @@ fn status_shows_one_screen() {
     assert!(out.stdout.contains(&format!("MCP URL:  http://10.8.0.1:{port}/mcp")), "{}", out.stdout);
     assert!(out.stdout.contains("mode:     read-only, stateless"), "{}", out.stdout);
 }
+
+#[test]
+fn drifted_rbac_is_put_back_and_a_no_op_reads_little() {
+    let env = Env::new();
+    env.run("up", &[]).assert_ok();
+    let key = "/apis/rbac.authorization.k8s.io/v1/clusterroles/helm-readonly";
+    let mut role = env.kube.get(key).unwrap();
+    role["rules"][0]["verbs"] = serde_json::json!(["get", "list", "watch", "delete"]);
+    env.kube.put(key, role);
+    let sa = "/api/v1/namespaces/mcp-system/serviceaccounts/kubernetes-mcp-server";
+    let mut account = env.kube.get(sa).unwrap();
+    account["metadata"]["labels"] = serde_json::json!({});
+    env.kube.put(sa, account);
+
+    env.cli.clear();
+    let out = env.run("up", &[]);
+    out.assert_ok();
+    let changed = out.stdout.lines().find(|l| l.starts_with("changed: ")).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        changed.contains("updated clusterrole/helm-readonly")
+            && changed.contains("updated serviceaccount/kubernetes-mcp-server"),
+        "{changed}"
+    );
+    assert_eq!(env.kube.get(key).unwrap()["rules"][0]["verbs"], serde_json::json!(["get", "list", "watch"]));
+    assert_eq!(env.kube.get(sa).unwrap()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kmcp-xtask");
+    assert!(env.cli.calls("helm").is_empty(), "RBAC drift needs no helm run");
+
+    env.kube.clear_requests();
+    let out = env.run("up", &[]);
+    assert!(out.assert_ok().stdout.contains("up to date: nothing changed"));
+    let requests = env.kube.requests();
+    assert!(requests.len() <= 8 && requests.iter().all(|r| r.starts_with("GET ")), "{requests:?}");
+}
