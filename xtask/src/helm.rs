@@ -36,7 +36,9 @@ pub struct ChartMetadata {
     pub version: String,
 }
 
-fn target(cluster: &Cluster) -> Vec<String> {
+/// The flags that aim helm at the kube client's cluster (none without a cluster: a dry-run plan).
+pub fn target(cluster: Option<&Cluster>) -> Vec<String> {
+    let Some(cluster) = cluster else { return Vec::new() };
     let mut args = vec!["--kubeconfig".to_string(), cluster.kubeconfig.display().to_string()];
     if let Some(c) = &cluster.context {
         args.extend(["--kube-context".to_string(), c.clone()]);
@@ -46,7 +48,7 @@ fn target(cluster: &Cluster) -> Vec<String> {
 
 /// The release, or `None` when helm does not know it.
 pub fn status(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> Result<Option<Release>> {
-    let target = target(cluster);
+    let target = target(Some(cluster));
     let out = sh.query(cmd!(sh.sh, "helm status {release} --namespace {namespace} --output json {target...}"))?;
     if out.status.success() {
         let release: Release =
@@ -62,14 +64,13 @@ pub fn status(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> 
 
 pub fn upgrade_install(
     sh: &Shell,
-    cluster: &Cluster,
+    target: &[String],
     release: &str,
     chart: &str,
     version: &str,
     namespace: &str,
     values: &Path,
 ) -> Result<()> {
-    let target = target(cluster);
     sh.run(cmd!(
         sh.sh,
         "helm upgrade --install {release} {chart} --version {version} -n {namespace} -f {values} {target...}"
@@ -78,7 +79,7 @@ pub fn upgrade_install(
 }
 
 pub fn uninstall(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> Result<()> {
-    let target = target(cluster);
+    let target = target(Some(cluster));
     sh.run(cmd!(sh.sh, "helm uninstall {release} --namespace {namespace} --wait {target...}"))
         .with_context(|| format!("helm uninstall {release} failed (its output is above)"))
 }

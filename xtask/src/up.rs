@@ -169,36 +169,53 @@ pub fn client_config(url: &str) -> String {
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
+/// Everything `up` needs from its flags, checked before anything is contacted.
+struct Inputs {
+    node_ip: Option<IpAddr>,
+    node_port: Option<i32>,
+    timeout: Duration,
+    image: ImageRef,
+    chart: ChartPin,
+    mode: ServerMode,
+}
+
+impl Inputs {
+    fn from_args(args: &Args) -> Result<Inputs> {
+        let (low, high) = parse_range(&args.nodeport_range)?;
+        if let Some(p) = args.node_port {
+            if p < low || p > high {
+                bail!("--node-port {p} is outside the cluster's NodePort range {low}-{high}: pick a port inside it (or set --nodeport-range)");
+            }
+        }
+        if args.port == 0 {
+            bail!("invalid --port 0: pass the port the server listens on, e.g. 8080");
+        }
+        Ok(Inputs {
+            node_ip: args.node_ip.as_deref().map(parse_node_ip).transpose()?,
+            node_port: args.node_port.map(i32::from),
+            timeout: parse_duration(&args.timeout)?,
+            image: image_ref(args)?,
+            chart: chart_pin(args.chart.as_deref(), args.chart_version.as_deref())?,
+            mode: ServerMode {
+                port: args.port,
+                log_level: args.log_level,
+                read_only: !args.allow_write_tools,
+                stateless: !args.stateful,
+                toolsets: args.toolsets.clone(),
+            },
+        })
+    }
+}
+
 pub async fn run(args: Args) -> Result<()> {
     let sh = Shell::new(args.dry_run)?;
-    // Inputs first: nothing is contacted or changed on bad input.
-    let (low, high) = parse_range(&args.nodeport_range)?;
-    if let Some(p) = args.node_port {
-        if p < low || p > high {
-            bail!("--node-port {p} is outside the cluster's NodePort range {low}-{high}: pick a port inside it (or set --nodeport-range)");
-        }
-    }
-    let node_ip = args.node_ip.as_deref().map(parse_node_ip).transpose()?;
-    let timeout = parse_duration(&args.timeout)?;
-    if args.port == 0 {
-        bail!("invalid --port 0: pass the port the server listens on, e.g. 8080");
-    }
-    let image = image_ref(&args)?;
-    let chart = chart_pin(args.chart.as_deref(), args.chart_version.as_deref())?;
-    let mode = ServerMode {
-        port: args.port,
-        log_level: args.log_level,
-        read_only: !args.allow_write_tools,
-        stateless: !args.stateful,
-        toolsets: args.toolsets.clone(),
-    };
+    let input = Inputs::from_args(&args)?;
     if args.allow_write_tools {
         eprintln!("warning: --allow-write-tools: the server offers tools that create, change and delete resources (pods_exec, resources_delete, ...); only the read-only RBAC now stands between the agent and writes");
     }
     if args.stateful {
         eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");
     }
-
     let cluster = match connect(&args.cluster).await {
         Ok(c) => Some(c),
         Err(e) if args.dry_run => {
@@ -210,111 +227,49 @@ pub async fn run(args: Args) -> Result<()> {
     if !args.dry_run {
         helm::preflight()?;
     }
-
-    let owner = image.repository.split('/').next().unwrap_or_default().to_string();
-    let registry = Registry::new(&image.registry, Credentials::from_env(&owner).as_ref());
-    let pinned = match registry.resolve_digest(&image).await {
-        Ok(digest) => image.with_digest(&digest),
-        Err(e) if args.dry_run => {
-            println!("cannot resolve {image} to a digest ({e:#}): the plan shows the tag");
-            image.clone()
-        }
-        Err(e) => return Err(e),
-    };
-    let values = Values::new(&pinned, SERVICE_ACCOUNT, &mode).render()?;
-    let desired_hash = deploy_hash(&chart, &values);
-
-    let ns = &args.cluster.namespace;
-    let release = &args.cluster.release;
+    let pinned = pin_digest(&input.image, args.dry_run).await?;
+    let values = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode).render()?;
+    let desired_hash = deploy_hash(&input.chart, &values);
+    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = fullname(release);
-    let mut changes: Vec<String> = Vec::new();
 
-    // Namespace and RBAC.
-    let objects = rbac_objects(ns)?;
-    let live = match &cluster {
-        Some(c) => c.get_all(&objects).await?,
-        None => vec![None; objects.len()],
-    };
-    for (object, live) in objects.iter().zip(live) {
-        let action = match &live {
-            None => "create",
-            Some(l) if !is_subset(&object.value, l) => "update",
-            Some(_) => continue,
-        };
-        if sh.dry_run {
-            println!("would {action} {} (server-side apply, field manager {FIELD_MANAGER}):", object.id());
-            println!("{}", indent(&serde_norway::to_string(&object.value)?));
-        } else if let Some(c) = &cluster {
-            c.apply(object).await?;
-            eprintln!("{action}d {}", object.id());
-        }
-        changes.push(format!("{action}d {}", object.id()));
-    }
-
-    // The chart.
-    let recorded = match &cluster {
-        Some(c) => state::read(c, ns, release).await?,
-        None => State::default(),
-    };
-    let deployment = match &cluster {
-        Some(c) => Api::<Deployment>::namespaced(c.client.clone(), ns).get_opt(&name).await?,
-        None => None,
+    let mut changes = ensure_rbac(&sh, cluster.as_ref(), ns).await?;
+    let (recorded, deployment) = match &cluster {
+        Some(c) => (
+            state::read(c, ns, release).await?,
+            Api::<Deployment>::namespaced(c.client.clone(), ns).get_opt(&name).await?,
+        ),
+        None => (State::default(), None),
     };
     let helm_needed = recorded.deployed_sha256.as_deref() != Some(desired_hash.as_str()) || deployment.is_none();
     if helm_needed {
-        let values_path = std::env::temp_dir().join(format!("kmcp-values-{}.yaml", std::process::id()));
-        if sh.dry_run {
-            println!("values ({}):\n{}", values_path.display(), indent(&values));
-        }
-        std::fs::write(&values_path, &values).context("cannot write the values file")?;
-        let result = match &cluster {
-            Some(c) => helm::upgrade_install(&sh, c, release, &chart.chart, &chart.version, ns, &values_path),
-            None => {
-                println!(
-                    "would run: helm upgrade --install {release} {} --version {} -n {ns} -f {}",
-                    chart.chart,
-                    chart.version,
-                    values_path.display()
-                );
-                Ok(())
-            }
-        };
-        let _ = std::fs::remove_file(&values_path);
-        result?;
+        run_helm(&sh, cluster.as_ref(), &args.cluster, &input.chart, &values)?;
         changes.push(format!("helm release {release} upgraded to {pinned}"));
     } else {
-        eprintln!("release {release} is up to date (chart {} {}, {pinned}): helm skipped", chart.chart, chart.version);
+        eprintln!(
+            "release {release} is up to date (chart {} {}, {pinned}): helm skipped",
+            input.chart.chart, input.chart.version
+        );
     }
+    let wanted_port = input.node_port.or(recorded.node_port);
     let Some(cluster) = cluster.filter(|_| !sh.dry_run) else {
-        if let Some(p) = args.node_port.map(i32::from).or(recorded.node_port) {
-            println!("would set the Service's nodePort to {p} and record it in configmap/{}", state::name(release));
-        } else {
-            println!("would record the nodePort Kubernetes allocates in configmap/{}", state::name(release));
+        match wanted_port {
+            Some(p) => {
+                println!("would set the Service's nodePort to {p} and record it in configmap/{}", state::name(release))
+            }
+            None => println!("would record the nodePort Kubernetes allocates in configmap/{}", state::name(release)),
         }
         println!(
             "would wait up to {}s for deployment/{name}, then print http://<node-ip>:<nodePort>/mcp",
-            timeout.as_secs()
+            input.timeout.as_secs()
         );
         return Ok(());
     };
 
-    let complete = !helm_needed && deployment.as_ref().is_some_and(rollout::is_complete);
-    if !complete {
-        rollout::wait(&cluster, ns, &name, timeout).await?;
+    if helm_needed || !deployment.as_ref().is_some_and(rollout::is_complete) {
+        rollout::wait(&cluster, ns, &name, input.timeout).await?;
     }
-
-    // The NodePort: keep the recorded one (or --node-port) across re-deploys.
-    let services: Api<Service> = Api::namespaced(cluster.client.clone(), ns);
-    let service =
-        services.get_opt(&name).await?.ok_or_else(|| anyhow!("service {ns}/{name} does not exist after helm ran"))?;
-    let mut node_port = current_node_port(&service)?;
-    if let Some(want) = args.node_port.map(i32::from).or(recorded.node_port) {
-        if want != node_port {
-            set_node_port(&services, &service, want).await?;
-            changes.push(format!("nodePort set to {want}"));
-            node_port = want;
-        }
-    }
+    let node_port = ensure_node_port(&cluster, ns, &name, wanted_port, &mut changes).await?;
     let next = State { node_port: Some(node_port), deployed_sha256: Some(desired_hash) };
     if next != recorded {
         state::write(&cluster, ns, release, &next).await?;
@@ -323,7 +278,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
 
-    let node_ip = match node_ip {
+    let node_ip = match input.node_ip {
         Some(ip) => ip,
         None => internal_ip(&cluster).await?,
     };
@@ -334,21 +289,94 @@ pub async fn run(args: Args) -> Result<()> {
         println!("deployed {pinned} as release {release} in {ns}");
         println!("changed: {}", changes.join(", "));
     }
-    println!("mode: {}", mode.describe());
+    println!("mode: {}", input.mode.describe());
     println!("MCP URL: {url}");
     println!("MCP client configuration:\n{}", client_config(&url));
     if args.verify {
         let report = crate::verify::verify(&url, Ok(&cluster), &args.cluster).await;
         crate::verify::print(&report, false);
         if !report.passed {
-            bail!(
-                "deployed, but verify failed: {} of {} checks",
-                report.checks.iter().filter(|c| !c.passed).count(),
-                report.checks.len()
-            );
+            let failed = report.checks.iter().filter(|c| !c.passed).count();
+            bail!("deployed, but verify failed: {failed} of {} checks", report.checks.len());
         }
     }
     Ok(())
+}
+
+/// The image by digest, resolved through the registry (a dry run goes on with the tag).
+async fn pin_digest(image: &ImageRef, dry_run: bool) -> Result<ImageRef> {
+    let owner = image.repository.split('/').next().unwrap_or_default();
+    let registry = Registry::new(&image.registry, Credentials::from_env(owner).as_ref());
+    match registry.resolve_digest(image).await {
+        Ok(digest) => Ok(image.with_digest(&digest)),
+        Err(e) if dry_run => {
+            println!("cannot resolve {image} to a digest ({e:#}): the plan shows the tag");
+            Ok(image.clone())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies what differs from `deploy/rbac.yaml` (prints it under `--dry-run`); the changes made.
+async fn ensure_rbac(sh: &Shell, cluster: Option<&Cluster>, namespace: &str) -> Result<Vec<String>> {
+    let objects = rbac_objects(namespace)?;
+    let live = match cluster {
+        Some(c) => c.get_all(&objects).await?,
+        None => vec![None; objects.len()],
+    };
+    let mut changes = Vec::new();
+    for (object, live) in objects.iter().zip(live) {
+        let action = match &live {
+            None => "create",
+            Some(l) if !is_subset(&object.value, l) => "update",
+            Some(_) => continue,
+        };
+        if sh.dry_run {
+            println!("would {action} {} (server-side apply, field manager {FIELD_MANAGER}):", object.id());
+            println!("{}", indent(&serde_norway::to_string(&object.value)?));
+        } else if let Some(c) = cluster {
+            c.apply(object).await?;
+            eprintln!("{action}d {}", object.id());
+        }
+        changes.push(format!("{action}d {}", object.id()));
+    }
+    Ok(changes)
+}
+
+/// `helm upgrade --install` with the values in a temporary file (printed under `--dry-run`).
+fn run_helm(sh: &Shell, cluster: Option<&Cluster>, args: &ClusterArgs, chart: &ChartPin, values: &str) -> Result<()> {
+    let path = std::env::temp_dir().join(format!("kmcp-values-{}.yaml", std::process::id()));
+    if sh.dry_run {
+        println!("values ({}):\n{}", path.display(), indent(values));
+    }
+    std::fs::write(&path, values).context("cannot write the values file")?;
+    let target = helm::target(cluster);
+    let result =
+        helm::upgrade_install(sh, &target, &args.release, &chart.chart, &chart.version, &args.namespace, &path);
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+/// The Service's nodePort, put back on `wanted` (the recorded one or `--node-port`) if it differs.
+async fn ensure_node_port(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    wanted: Option<i32>,
+    changes: &mut Vec<String>,
+) -> Result<i32> {
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), ns);
+    let service =
+        services.get_opt(name).await?.ok_or_else(|| anyhow!("service {ns}/{name} does not exist after helm ran"))?;
+    let current = current_node_port(&service)?;
+    match wanted {
+        Some(want) if want != current => {
+            set_node_port(&services, &service, want).await?;
+            changes.push(format!("nodePort set to {want}"));
+            Ok(want)
+        }
+        _ => Ok(current),
+    }
 }
 
 pub async fn connect(args: &ClusterArgs) -> Result<Cluster> {
