@@ -110,6 +110,12 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
             details.push(format!("log: {l}"));
         }
 
+        if let Some(flag) = logs.lines().find_map(unknown_flag) {
+            fatal = true;
+            summary.get_or_insert(format!(
+                "the server in {image} does not know the flag {flag}: update the fork to a current upstream release, or deploy without it (--stateful drops --stateless, --allow-write-tools drops --read-only)"
+            ));
+        }
         let refused_port = probe_failures.iter().find_map(|m| refused_port(m));
         let listen_port = logs.lines().rev().find_map(listen_port);
         if let (Some(probe), Some(listen)) = (refused_port, listen_port) {
@@ -172,6 +178,12 @@ fn refused_port(message: &str) -> Option<u16> {
     dial.split(':').rev().find_map(|part| part.trim().parse().ok())
 }
 
+/// The flag in the CLI's `Error: unknown flag: --stateless` line.
+fn unknown_flag(line: &str) -> Option<String> {
+    let flag = line.split("unknown flag: ").nth(1)?.split_whitespace().next()?;
+    Some(flag.to_string())
+}
+
 /// The port in the server's `"HTTP server starting" server.addr=":8080"` log line.
 fn listen_port(line: &str) -> Option<u16> {
     if !line.contains("HTTP server starting") {
@@ -220,5 +232,7 @@ mod tests {
         assert_eq!(listen_port(l), Some(8080));
         assert_eq!(listen_port(r#""HTTP server starting" server.addr="127.0.0.1:18081""#), Some(18081));
         assert_eq!(listen_port("something else :9000"), None);
+        assert_eq!(unknown_flag("Error: unknown flag: --stateless").as_deref(), Some("--stateless"));
+        assert_eq!(unknown_flag("all good"), None);
     }
 }

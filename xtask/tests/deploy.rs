@@ -417,3 +417,19 @@ fn drifted_rbac_is_put_back_and_a_no_op_reads_little() {
     let requests = env.kube.requests();
     assert!(requests.len() <= 8 && requests.iter().all(|r| r.starts_with("GET ")), "{requests:?}");
 }
+
+#[test]
+fn an_old_fork_without_the_safe_flags_is_diagnosed() {
+    let env = Env::new();
+    env.kube.set_rollout(Rollout::Stuck);
+    env.kube.add_pod(
+        NS,
+        "kubernetes-mcp-server-old",
+        "img",
+        "CrashLoopBackOff",
+        2,
+        "Error: unknown flag: --stateless\nUsage:\n  kubernetes-mcp-server [flags]\n",
+    );
+    let err = env.run("up", &[]).error_line();
+    assert!(err.contains("does not know the flag --stateless") && err.contains("--stateful"), "{err}");
+}

@@ -153,3 +153,21 @@ fn an_unreachable_server_fails_but_rbac_is_still_reported() {
     line(&out, "FAIL health endpoint /healthz");
     line(&out, "PASS may not delete pods (all namespaces)");
 }
+
+#[test]
+fn without_a_cluster_the_mcp_checks_still_run() {
+    let env = Env::new();
+    let (_server, port) = deploy_and_serve(&env, &[]);
+    let out = env.xtask().run([
+        "verify",
+        "--url",
+        &format!("http://127.0.0.1:{port}/mcp"),
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+    ]);
+    assert_eq!(out.code, 1);
+    line(&out, "PASS MCP initialize");
+    line(&out, "PASS MCP tools/list");
+    assert!(line(&out, "FAIL ServiceAccount permissions")
+        .contains("kubeconfig /nonexistent/kubeconfig (from --kubeconfig) does not exist"));
+}
