@@ -3,7 +3,7 @@
 mod support;
 
 use support::fake_cli::{FakeCli, FakeDocker};
-use support::registry::{push_index, tag_digest, Registry};
+use support::registry::{push_index, push_single, tag_digest, Registry};
 use support::{fork_repo, Xtask};
 
 const ORIGIN: &str = "git@github.com:Alice/kubernetes-mcp-server.git";
@@ -271,4 +271,21 @@ fn owner_comes_from_flag_then_env_then_origin() {
     assert!(dry(xtask(&cli).env("MCP_FORK_DIR", "/nonexistent"), &[]).contains("carol"), "flag wins over MCP_FORK_DIR");
     let out = xtask(&cli).env("MCP_FORK_DIR", fork.path()).run(["image", "--registry", &registry.host, "--dry-run"]);
     assert!(out.assert_ok().stdout.contains(&format!("/carol/kubernetes-mcp-server:{tag}")));
+}
+
+#[test]
+fn a_single_platform_image_counts_as_its_config_platform() {
+    let registry = Registry::start(None);
+    let (fork, sha) = fork_repo(Some(ORIGIN));
+    let tag = format!("dev-{}", &sha[..7]);
+    let digest = push_single(&registry.host, REPO, &tag, "linux/amd64");
+    let cli = docker(false);
+    let mut args = image_args(fork.path(), &registry);
+    args.extend(strings(&["--platform", "linux/amd64"]));
+    let out = xtask(&cli).run(args);
+    assert!(out.assert_ok().stdout.contains(&format!("already has linux/amd64 ({digest})")), "{}", out.stdout);
+    assert!(cli.calls("docker").is_empty());
+    let out = xtask(&cli).run(image_args(fork.path(), &registry));
+    assert!(out.assert_ok().stderr.contains("lacks linux/arm64"), "{}", out.stderr);
+    assert_eq!(cli.calls("docker").iter().filter(|c| c.starts_with(&["buildx", "build"])).count(), 1);
 }

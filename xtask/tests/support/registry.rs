@@ -73,6 +73,42 @@ fn auth(basic: Option<(&str, &str)>) -> RegistryAuth {
     basic.map_or(RegistryAuth::Anonymous, |(u, p)| RegistryAuth::Basic(u.into(), p.into()))
 }
 
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Pushes one platform's image (config, layer, manifest by digest); returns the manifest and digest.
+async fn push_image(client: &Client, base: &Reference, platform: &str) -> (Vec<u8>, String) {
+    let (host, repository) = (base.registry().to_string(), base.repository().to_string());
+    let mut parts = platform.split('/');
+    let (os, arch) = (parts.next().unwrap(), parts.next().unwrap());
+    let variant = parts.next();
+    let config = serde_json::to_vec(
+        &json!({"architecture": arch, "os": os, "variant": variant, "rootfs": {"type": "layers", "diff_ids": []}}),
+    )
+    .unwrap();
+    let layer = format!("layer for {platform} of {repository}").into_bytes();
+    for blob in [&config, &layer] {
+        client.push_blob(base, blob.clone(), &sha(blob)).await.unwrap();
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    let digest = sha(&manifest);
+    let by_digest = Reference::with_digest(host, repository, digest.clone());
+    client.push_manifest_raw(&by_digest, manifest.clone(), HeaderValue::from_static(MANIFEST)).await.unwrap();
+    (manifest, digest)
+}
+
+async fn connect(host: &str, repository: &str, tag: &str, basic: Option<(&str, &str)>) -> (Client, Reference) {
+    let client = client(host);
+    let base = Reference::with_tag(host.into(), repository.into(), tag.into());
+    client.auth(&base, &auth(basic), RegistryOperation::Push).await.unwrap();
+    (client, base)
+}
+
 /// Pushes an image index holding `platforms` (plus a buildx attestation entry) under every tag;
 /// returns the index digest.
 pub fn push_index(
@@ -84,55 +120,50 @@ pub fn push_index(
 ) -> String {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let client = client(host);
-        let auth = auth(basic);
-        let base = Reference::with_tag(host.into(), repository.into(), tags[0].clone());
-        client.auth(&base, &auth, RegistryOperation::Push).await.unwrap();
+        let (client, base) = connect(host, repository, &tags[0], basic).await;
         let mut entries = Vec::new();
-        let mut targets: Vec<(String, serde_json::Value)> =
-            platforms.iter().map(|p| (p.clone(), json!(null))).collect();
-        targets.push(("unknown/unknown".into(), json!({"vnd.docker.reference.type": "attestation-manifest"})));
-        for (platform, annotations) in targets {
+        let attestation = "unknown/unknown".to_string();
+        for platform in platforms.iter().chain([&attestation]) {
+            let (manifest, digest) = push_image(&client, &base, platform).await;
             let mut parts = platform.split('/');
-            let (os, arch) = (parts.next().unwrap(), parts.next().unwrap());
-            let variant = parts.next();
-            let config = serde_json::to_vec(&json!({"architecture": arch, "os": os, "variant": variant, "rootfs": {"type": "layers", "diff_ids": []}})).unwrap();
-            let layer = format!("layer for {platform} of {repository}").into_bytes();
-            for blob in [&config, &layer] {
-                client.push_blob(&base, blob.clone(), &sha(blob)).await.unwrap();
-            }
-            let manifest = serde_json::to_vec(&json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
-            }))
-            .unwrap();
-            let digest = sha(&manifest);
-            let by_digest = Reference::with_digest(host.into(), repository.into(), digest.clone());
-            client
-                .push_manifest_raw(&by_digest, manifest.clone(), HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"))
-                .await
-                .unwrap();
-            let mut platform_json = json!({"architecture": arch, "os": os});
-            if let Some(v) = variant {
+            let mut platform_json = json!({"os": parts.next().unwrap(), "architecture": parts.next().unwrap()});
+            if let Some(v) = parts.next() {
                 platform_json["variant"] = json!(v);
             }
-            let mut entry = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(), "platform": platform_json});
-            if !annotations.is_null() {
-                entry["annotations"] = annotations;
+            let mut entry =
+                json!({"mediaType": MANIFEST, "digest": digest, "size": manifest.len(), "platform": platform_json});
+            if platform == &attestation {
+                entry["annotations"] = json!({"vnd.docker.reference.type": "attestation-manifest"});
             }
             entries.push(entry);
         }
-        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
+        )
+        .unwrap();
         for tag in tags {
             let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
             client
-                .push_manifest_raw(&r, index.clone(), HeaderValue::from_static("application/vnd.oci.image.index.v1+json"))
+                .push_manifest_raw(
+                    &r,
+                    index.clone(),
+                    HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+                )
                 .await
                 .unwrap();
         }
         sha(&index)
+    })
+}
+
+/// Pushes a single-platform image (a manifest, no index) under `tag`; returns its digest.
+pub fn push_single(host: &str, repository: &str, tag: &str, platform: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, base) = connect(host, repository, tag, None).await;
+        let (manifest, digest) = push_image(&client, &base, platform).await;
+        client.push_manifest_raw(&base, manifest, HeaderValue::from_static(MANIFEST)).await.unwrap();
+        digest
     })
 }
 
