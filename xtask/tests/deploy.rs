@@ -433,3 +433,20 @@ fn an_old_fork_without_the_safe_flags_is_diagnosed() {
     let err = env.run("up", &[]).error_line();
     assert!(err.contains("does not know the flag --stateless") && err.contains("--stateful"), "{err}");
 }
+
+#[test]
+fn the_registry_token_never_appears_in_up_output() {
+    let env = Env::new();
+    let token = "ghp_UpTokenThatMustStaySecret42";
+    let (kubeconfig, image) = (env.kube.kubeconfig_path().display().to_string(), env.image());
+    for flags in [vec!["--dry-run"], vec![]] {
+        let mut args = vec!["up", "--kubeconfig", &kubeconfig, "--image", &image, "--node-ip", "10.8.0.1"];
+        args.extend(flags);
+        let out = env.xtask().env("GHCR_TOKEN", token).run(&args);
+        out.assert_ok();
+        assert!(!out.all().contains(token), "{}", out.all());
+    }
+    for call in env.cli.calls("helm") {
+        assert!(!call.args.iter().any(|a| a.contains(token)) && !call.files.values().any(|f| f.contains(token)));
+    }
+}
