@@ -1,26 +1,20 @@
 //! A real OCI registry (Debian's `docker-registry`) on 127.0.0.1, and a helper that pushes a real
 //! multi-platform index to it the way `docker buildx build --push` does (with an attestation entry).
 
+use super::KillOnDrop;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use reqwest::header::HeaderValue;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Registry {
     pub host: String,
-    child: Child,
+    _child: KillOnDrop,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub fn free_port() -> u16 {
@@ -56,7 +50,7 @@ impl Registry {
             assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Registry { host: format!("127.0.0.1:{port}"), child, _dir: dir }
+        Registry { host: format!("127.0.0.1:{port}"), _child: KillOnDrop(child), _dir: dir }
     }
 }
 

@@ -1,22 +1,16 @@
 //! The real `kubernetes-mcp-server` binary (npm `kubernetes-mcp-server-linux-amd64`, prepared by
 //! `cargo xtask test`), run on 127.0.0.1 with the arguments a deployment gives its container.
 
+use super::KillOnDrop;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct RealServer {
-    child: Child,
+    child: KillOnDrop,
     pub port: u16,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for RealServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub fn binary() -> PathBuf {
@@ -50,12 +44,12 @@ impl RealServer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut server = RealServer { child, port, _dir: dir };
+        let mut server = RealServer { child: KillOnDrop(child), port, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
+            if let Ok(Some(status)) = server.child.0.try_wait() {
                 let mut err = String::new();
-                server.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                server.child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
                 panic!("the server exited ({status}) with {args:?}:\n{err}");
             }
             assert!(Instant::now() < deadline, "the server did not listen on {port}");
