@@ -86,6 +86,13 @@ impl Cluster {
         Ok(Cluster { client, server, kubeconfig: path, context: args.context.clone() })
     }
 
+    /// Connects and checks, in one request, that the API answers.
+    pub async fn reach(args: &ClusterArgs) -> Result<Cluster> {
+        let cluster = Cluster::connect(args).await?;
+        cluster.check().await?;
+        Ok(cluster)
+    }
+
     /// One request: does the API answer, and accept our credentials?
     pub async fn check(&self) -> Result<()> {
         match self.client.apiserver_version().await {

@@ -29,7 +29,7 @@ pub async fn run(args: Args) -> Result<()> {
     let sh = Shell::new(args.dry_run)?;
     let ns = &args.cluster.namespace;
     let release = &args.cluster.release;
-    let cluster = match crate::up::connect(&args.cluster).await {
+    let cluster = match Cluster::reach(&args.cluster).await {
         Ok(c) => c,
         Err(e) if args.dry_run => {
             println!("no reachable cluster ({e:#}): on an empty cluster `down` has nothing to do");
@@ -63,7 +63,10 @@ pub async fn run(args: Args) -> Result<()> {
 
     let recorded = state::read(&cluster, ns, release).await?;
     if args.keep_port {
-        if recorded.deployed_sha256.is_some() && (args.dry_run || state::keep_port_only(&cluster, ns, release).await?) {
+        if recorded.deployed_sha256.is_some() {
+            if !args.dry_run {
+                state::keep_port_only(&cluster, ns, release).await?;
+            }
             removed.push("the deployment record (nodePort kept)".into());
         }
         if let Some(p) = recorded.node_port {

@@ -56,19 +56,15 @@ pub async fn write(cluster: &Cluster, namespace: &str, release: &str, state: &St
     Ok(())
 }
 
-/// Keeps only the nodePort (for `down --keep-port`). `false` when there was no record.
-pub async fn keep_port_only(cluster: &Cluster, namespace: &str, release: &str) -> Result<bool> {
-    let current = read(cluster, namespace, release).await?;
-    if current.deployed_sha256.is_none() {
-        return Ok(false);
-    }
+/// Forgets the deployment's sha256 and keeps the nodePort (for `down --keep-port`).
+pub async fn keep_port_only(cluster: &Cluster, namespace: &str, release: &str) -> Result<()> {
     let patch = serde_json::json!({"data": {DEPLOYED: null}});
     let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
     api(cluster, namespace)
         .patch(&name(release), &params, &Patch::Merge(&patch))
         .await
         .context("cannot update the recorded state")?;
-    Ok(true)
+    Ok(())
 }
 
 /// Forgets everything. `false` when there was no record.

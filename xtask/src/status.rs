@@ -24,7 +24,7 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<()> {
     let node_ip = args.node_ip.as_deref().map(up::parse_node_ip).transpose()?;
     let sh = Shell::new(false)?;
-    let cluster = match up::connect(&args.cluster).await {
+    let cluster = match crate::cluster::Cluster::reach(&args.cluster).await {
         Ok(c) => c,
         Err(e) if args.dry_run => {
             println!(

@@ -216,7 +216,7 @@ pub async fn run(args: Args) -> Result<()> {
     if args.stateful {
         eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");
     }
-    let cluster = match connect(&args.cluster).await {
+    let cluster = match Cluster::reach(&args.cluster).await {
         Ok(c) => Some(c),
         Err(e) if args.dry_run => {
             println!("no reachable cluster ({e:#}): showing the plan for an empty cluster");
@@ -377,12 +377,6 @@ async fn ensure_node_port(
         }
         _ => Ok(current),
     }
-}
-
-pub async fn connect(args: &ClusterArgs) -> Result<Cluster> {
-    let cluster = Cluster::connect(args).await?;
-    cluster.check().await?;
-    Ok(cluster)
 }
 
 fn deploy_hash(chart: &ChartPin, values: &str) -> String {

@@ -73,7 +73,7 @@ const MUST_DENY: &[(&str, &str, &str)] = &[
 
 pub async fn run(args: Args) -> Result<()> {
     let node_ip = args.node_ip.as_deref().map(up::parse_node_ip).transpose()?;
-    let cluster = up::connect(&args.cluster).await;
+    let cluster = Cluster::reach(&args.cluster).await;
     let url = match (&args.url, &cluster) {
         (Some(u), _) => u.clone(),
         (None, Ok(c)) => default_url(c, &args.cluster, node_ip).await?,
