@@ -271,9 +271,9 @@ impl Store {
             self.settle_service(&key, &mut obj)?;
         }
         if let Some(old) = &old {
-            if without_meta_noise(old) == without_meta_noise(&obj)
-                && old.get("status") == obj.get("status").or(old.get("status"))
-            {
+            // A write that leaves status out keeps the old one, so only a given status can differ.
+            let status_same = obj.get("status").is_none_or(|s| old.get("status") == Some(s));
+            if without_meta_noise(old) == without_meta_noise(&obj) && status_same {
                 return Ok(old.clone());
             }
             obj["metadata"]["uid"] = old["metadata"]["uid"].clone();
@@ -339,7 +339,7 @@ impl Store {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         match (req.method.as_str(), &t.name) {
             ("GET", None) => self.list(&t, req),
-            ("GET", Some(name)) => self.get(&t, name),
+            ("GET", Some(name)) => self.get(&t, name, req),
             ("POST", None) => {
                 let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
                 if self.objects.contains_key(&t.key(&name)) {
@@ -370,14 +370,17 @@ impl Store {
         }
     }
 
-    fn get(&mut self, t: &Target, name: &str) -> Response {
+    fn get(&mut self, t: &Target, name: &str, req: &Request) -> Response {
         let key = t.key(name);
         if t.sub.as_deref() == Some("log") {
             if !self.objects.contains_key(&key) {
                 return status(404, "NotFound", format!("pods \"{name}\" not found"));
             }
             let logs = self.logs.get(&key).cloned().unwrap_or_default();
-            return Response { status: 200, content_type: "text/plain", body: logs.into_bytes() };
+            let lines: Vec<&str> = logs.lines().collect();
+            let tail = req.query.get("tailLines").and_then(|t| t.parse().ok()).unwrap_or(lines.len());
+            let body = lines[lines.len().saturating_sub(tail)..].join("\n").into_bytes();
+            return Response { status: 200, content_type: "text/plain", body };
         }
         if let Some(left) = self.terminating.get_mut(&key) {
             if *left == 0 {
@@ -536,18 +539,7 @@ impl FakeKube {
     pub fn start() -> FakeKube {
         let store = Arc::new(Mutex::new(Store { seed: std::process::id() as u64 ^ 0x5eed, ..Default::default() }));
         let handle = store.clone();
-        let server = Server::start(Arc::new(move |req: Request| {
-            let mut s = handle.lock().unwrap();
-            let mut resp = s.handle(&req);
-            if req.path.ends_with("/log") {
-                if let Some(tail) = req.query.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
-                    let text = String::from_utf8_lossy(&resp.body).to_string();
-                    let lines: Vec<&str> = text.lines().collect();
-                    resp.body = lines[lines.len().saturating_sub(tail)..].join("\n").into_bytes();
-                }
-            }
-            resp
-        }));
+        let server = Server::start(Arc::new(move |req: Request| handle.lock().unwrap().handle(&req)));
         let mut kubeconfig = tempfile::NamedTempFile::new().unwrap();
         use std::io::Write;
         write!(
