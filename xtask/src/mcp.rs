@@ -148,6 +148,7 @@ impl Session {
         let mut headers = self.headers();
         headers.remove(CONTENT_TYPE);
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        // Not `self.http`: its total timeout would cut a stream the caller holds open.
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
         let resp = http.get(&self.url).headers(headers).send().await?;
         let status = resp.status().as_u16();
