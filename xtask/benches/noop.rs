@@ -1,19 +1,17 @@
-//! Wall time of no-op runs of the real xtask binary: `image` when the tag is already pushed
-//! (against the real local registry), and `up` when nothing changed (against the FAKE Kubernetes
-//! API server and FAKE helm, with the image resolved through the real registry), with the number
-//! of API requests a no-op `up` makes. Run through `bench/run`.
+//! Wall time of the real xtask binary on real parts: `image` when the tag is already pushed (the
+//! real local registry), and `up` on the local control plane with the real helm 4 and the test
+//! chart: its first deploy, then its no-op, with the API requests each made (from the API server's
+//! audit log). Run through `bench/run` (`cargo xtask test --bench`, which starts the cluster).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::fake_cli::FakeCli;
-use support::fake_kube::FakeKube;
+use support::deploy::{Deploy, Helm};
 use support::registry::{push_index, Registry};
 use support::{fork_repo, Xtask};
 
-const RUNS: usize = 20;
+const RUNS: usize = 10;
 
 fn report(name: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -48,49 +46,45 @@ fn image_noop() {
     report("image no-op (tag already pushed)", times);
 }
 
-fn up_noop() {
-    let registry = Registry::start(None);
-    let platforms = ["linux/amd64".to_string(), "linux/arm64".to_string()];
-    push_index(&registry.host, "alice/kubernetes-mcp-server", &["dev-latest".into()], &platforms, None);
-    let kube = Arc::new(FakeKube::start());
-    let k = kube.clone();
-    let cli = FakeCli::start(&["helm"], move |c| k.helm(c));
-    let image = format!("{}/alice/kubernetes-mcp-server:dev-latest", registry.host);
-    let kubeconfig = kube.kubeconfig_path().display().to_string();
-    let args = ["up", "--kubeconfig", &kubeconfig, "--image", &image, "--node-ip", "10.8.0.1"];
-    let run = || Xtask::new(Some(cli.bin.path())).env("FAKE_CLI_URL", &cli.url).run(args);
-    run().assert_ok();
-    let mut requests = Vec::new();
-    let times = (0..RUNS)
-        .map(|_| {
-            kube.clear_requests();
-            let start = Instant::now();
-            let out = run();
-            let took = start.elapsed();
-            out.assert_ok();
-            assert!(out.stdout.contains("up to date: nothing changed"));
-            requests = kube.requests();
-            took
-        })
-        .collect();
-    report("up no-op (nothing changed)", times);
-    let helm_runs = cli.calls("helm").len();
-    println!(
-        "up no-op: {} Kubernetes API requests per run ({}); helm ran {helm_runs} time(s) in all, for the first up only",
-        requests.len(),
-        summarize(&requests)
-    );
-}
-
-fn summarize(requests: &[String]) -> String {
+fn summarize(events: &[support::cluster::AuditEvent]) -> String {
     let mut counts = std::collections::BTreeMap::new();
-    for r in requests {
-        *counts.entry(r.split(' ').next().unwrap_or_default()).or_insert(0) += 1;
+    for e in events {
+        *counts.entry(if e.by_helm() { format!("{} (helm)", e.verb) } else { e.verb.clone() }).or_insert(0) += 1;
     }
     counts.iter().map(|(m, n)| format!("{n} {m}")).collect::<Vec<_>>().join(", ")
 }
 
+fn up() {
+    let d = Deploy::new("bench", Helm::V4);
+    let start = Instant::now();
+    d.run("up", &[]).assert_ok();
+    let first = start.elapsed();
+    let events = d.audit().unwrap_or_default();
+    println!(
+        "up first deploy (helm 4, rollout of the real server): {:.1} s, {} API requests ({})",
+        first.as_secs_f64(),
+        events.len(),
+        summarize(&events)
+    );
+    let mut per_run = Vec::new();
+    let times = (0..RUNS)
+        .map(|_| {
+            let before = d.audit().map_or(0, |a| a.len());
+            let start = Instant::now();
+            let out = d.run("up", &[]);
+            let took = start.elapsed();
+            out.assert_ok();
+            assert!(out.stdout.contains("up to date: nothing changed"));
+            per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
+            took
+        })
+        .collect();
+    report("up no-op (nothing changed)", times);
+    println!("up no-op: {} API requests per run ({})", per_run.len(), summarize(&per_run));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
 fn main() {
     image_noop();
-    up_noop();
+    up();
 }

@@ -151,11 +151,14 @@ impl Cluster {
                         || format!("cannot list {}", objects[i].plural().map(|p| p.0).unwrap_or_default()),
                     )?;
                 for &j in &same {
-                    live[j] = list
-                        .items
-                        .iter()
-                        .find(|o| o.metadata.name.as_deref() == Some(objects[j].name()))
-                        .map(|o| serde_json::to_value(o).unwrap_or_default());
+                    live[j] =
+                        list.items.iter().find(|o| o.metadata.name.as_deref() == Some(objects[j].name())).map(|o| {
+                            // The API server leaves apiVersion and kind out of a list's items.
+                            let mut v = serde_json::to_value(o).unwrap_or_default();
+                            v["apiVersion"] = objects[j].api_version().into();
+                            v["kind"] = objects[j].kind().into();
+                            v
+                        });
                 }
             }
             for j in same {

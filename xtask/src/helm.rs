@@ -71,9 +71,10 @@ pub fn upgrade_install(
     namespace: &str,
     values: &Path,
 ) -> Result<()> {
+    let plain_http = plain_http(chart);
     sh.run(cmd!(
         sh.sh,
-        "helm upgrade --install {release} {chart} --version {version} -n {namespace} -f {values} {target...}"
+        "helm upgrade --install {release} {chart} --version {version} -n {namespace} -f {values} {target...} {plain_http...}"
     ))
     .with_context(|| format!("helm upgrade --install {release} failed (its output is above)"))
 }
@@ -82,4 +83,11 @@ pub fn uninstall(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) 
     let target = target(Some(cluster));
     sh.run(cmd!(sh.sh, "helm uninstall {release} --namespace {namespace} --wait {target...}"))
         .with_context(|| format!("helm uninstall {release} failed (its output is above)"))
+}
+
+/// Charts in a registry on this machine are fetched over plain HTTP, as images are.
+fn plain_http(chart: &str) -> Option<&'static str> {
+    let host = chart.strip_prefix("oci://")?.split('/').next()?;
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]").then_some("--plain-http")
 }

@@ -15,6 +15,7 @@ pub mod selftest;
 pub mod shell;
 pub mod state;
 pub mod status;
+pub mod testbed;
 pub mod up;
 pub mod values;
 

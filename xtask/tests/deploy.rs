@@ -1,452 +1,533 @@
-//! `up`, `down` and `status` against the FAKE Kubernetes API server and the FAKE `helm`, with
-//! images resolved through a real registry on 127.0.0.1.
+//! `up`, `down` and `status` on the real control plane with the real helm 3 and helm 4, the test
+//! chart from the test registry, and the real server running in its pod.
 
 mod support;
 
-use serde_json::Value;
-use support::env::*;
-use support::fake_kube::Rollout;
-use support::registry::push_index;
-use support::Xtask;
+use serde_json::{json, Value};
+use support::cluster::cluster;
+use support::deploy::{push_chart, registry, server_image, Deploy, Helm};
+use support::registry::Entrypoint;
 
-fn rbac_docs() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
-    serde_norway::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+fn rbac_names(ns: &str) -> Vec<(String, String)> {
+    [
+        ("clusterrolebindings", "kubernetes-mcp-server-view"),
+        ("clusterroles", "kubernetes-mcp-server-nodes-read"),
+        ("clusterrolebindings", "kubernetes-mcp-server-nodes-read"),
+        ("clusterroles", "helm-readonly"),
+        ("clusterrolebindings", "kubernetes-mcp-server-helm-readonly"),
+    ]
+    .iter()
+    .map(|(kind, name)| (kind.to_string(), format!("kmcp:{ns}:{name}")))
+    .collect()
 }
 
-fn key_of(doc: &Value) -> String {
-    let name = doc["metadata"]["name"].as_str().unwrap();
-    match doc["kind"].as_str().unwrap() {
-        "Namespace" => format!("/api/v1/namespaces/{name}"),
-        "ServiceAccount" => {
-            format!("/api/v1/namespaces/{}/serviceaccounts/{name}", doc["metadata"]["namespace"].as_str().unwrap())
-        }
-        "ClusterRole" => format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"),
-        "ClusterRoleBinding" => format!("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{name}"),
-        k => panic!("unexpected kind {k}"),
-    }
+fn rbac_path(kind: &str, name: &str) -> String {
+    format!("/apis/rbac.authorization.k8s.io/v1/{kind}/{name}")
 }
 
-fn contains(live: &Value, want: &Value) -> bool {
-    match (want, live) {
-        (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, v)| l.get(k).is_some_and(|lv| contains(lv, v))),
-        (w, l) => w == l,
-    }
-}
-
-#[test]
-fn up_deploys_and_a_second_up_changes_nothing() {
-    let env = Env::new();
-    let out = env.run("up", &[]);
+fn up_deploys_and_a_second_up_changes_nothing(helm: Helm) {
+    let d = Deploy::new("deploy", helm);
+    let out = d.run("up", &[]);
     out.assert_ok();
 
-    // RBAC equals deploy/rbac.yaml, applied with our field manager.
-    for doc in rbac_docs() {
-        let live = env.kube.get(&key_of(&doc)).unwrap_or_else(|| panic!("{} not applied", key_of(&doc)));
-        assert!(contains(&live, &doc), "{} differs from deploy/rbac.yaml: {live}", key_of(&doc));
-        assert_eq!(live["metadata"]["managedFields"][0]["manager"], "kmcp-xtask");
-        assert_eq!(live["metadata"]["managedFields"][0]["operation"], "Apply");
+    let sa = d.get(&format!("/api/v1/namespaces/{}/serviceaccounts/kubernetes-mcp-server", d.ns)).expect("sa");
+    assert_eq!(sa["metadata"]["managedFields"][0]["manager"], "kmcp-xtask");
+    for (kind, name) in rbac_names(&d.ns) {
+        let live = d.get(&rbac_path(&kind, &name)).unwrap_or_else(|| panic!("{kind}/{name} not applied"));
+        if kind == "clusterrolebindings" {
+            assert_eq!(live["subjects"][0]["namespace"], d.ns.as_str());
+        }
     }
-    // helm got the pinned chart and values pinned by digest.
-    let upgrades: Vec<_> =
-        env.cli.calls("helm").into_iter().filter(|c| c.starts_with(&["upgrade", "--install"])).collect();
-    assert_eq!(upgrades.len(), 1);
-    let u = &upgrades[0];
-    assert_eq!(&u.args[2..4], ["kubernetes-mcp-server", "oci://ghcr.io/containers/charts/kubernetes-mcp-server"]);
-    assert_eq!(u.flag("--version"), Some("0.1.0"));
-    assert_eq!(u.flag("-n"), Some(NS));
-    let values: Value = serde_norway::from_str(u.files.values().next().unwrap()).unwrap();
-    assert_eq!(values["image"]["version"], env.digest.as_str());
-    assert_eq!(values["rbac"]["create"], false);
-    assert_eq!(values["ingress"]["enabled"], false);
-    assert_eq!(values["serviceAccount"]["create"], false);
-    assert_eq!(values["serviceAccount"]["name"], "kubernetes-mcp-server");
-
-    let d = env.kube.get(DEPLOYMENT).unwrap();
-    let container = &d["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["image"], format!("{}/{REPO}@{}", env.registry.host, env.digest));
+    let dep = d.deployment().expect("deployment");
+    let container = &dep["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], format!("{}/{}@{}", registry(), support::deploy::REPO, d.digest));
     assert_eq!(container["ports"][0]["containerPort"], 8080);
-    let args: Vec<&str> = container["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(dep["spec"]["template"]["spec"]["serviceAccountName"], "kubernetes-mcp-server");
+    assert_eq!(dep["status"]["readyReplicas"], 1, "the real pod is ready: {}", dep["status"]);
+    let args = d.container_args();
     assert!(args.windows(2).any(|w| w == ["--port", "8080"]), "{args:?}");
-    assert_eq!(d["spec"]["template"]["spec"]["serviceAccountName"], "kubernetes-mcp-server");
-    assert!(
-        env.kube.get("/apis/rbac.authorization.k8s.io/v1/namespaces/mcp-system/roles/kubernetes-mcp-server").is_none(),
-        "the chart's write Role must not be created"
-    );
+    // The chart renders no Role of its own, and the ingress is off.
+    assert!(d.get(&format!("/apis/networking.k8s.io/v1/namespaces/{}/ingresses/{}", d.ns, d.fullname())).is_none());
+    let roles = d.get(&format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{}/roles", d.ns)).unwrap();
+    assert_eq!(roles["items"], json!([]));
 
-    let port = env.node_port();
+    let port = d.node_port();
     assert!((30000..=32767).contains(&port));
-    assert_eq!(env.kube.get(SERVICE).unwrap()["spec"]["type"], "NodePort");
-    assert_eq!(env.kube.get(STATE).unwrap()["data"]["nodePort"], port.to_string());
-    assert!(out.stdout.lines().any(|l| l == format!("MCP URL: http://10.8.0.1:{port}/mcp")), "{}", out.stdout);
+    assert_eq!(d.service().unwrap()["spec"]["type"], "NodePort");
+    assert_eq!(d.state().unwrap()["data"]["nodePort"], port.to_string());
+    let url = format!("http://{}:{port}/mcp", cluster().node_ip);
+    assert!(out.stdout.lines().any(|l| l == format!("MCP URL: {url}")), "{}", out.stdout);
     let config_start = out.stdout.find("MCP client configuration:\n").unwrap() + "MCP client configuration:\n".len();
     let config: Value = serde_json::from_str(&out.stdout[config_start..]).unwrap();
-    assert_eq!(config["mcpServers"]["kubernetes"]["url"], format!("http://10.8.0.1:{port}/mcp"));
+    assert_eq!(config["mcpServers"]["kubernetes"]["url"], url);
 
-    // Again: nothing changes, helm is not called, and it says so.
-    let before = env.kube.snapshot();
-    env.cli.clear();
-    env.kube.clear_requests();
-    let out = env.run("up", &[]);
+    // Again: nothing changes (no write, no helm, same resourceVersions), and it says so.
+    let versions = |d: &Deploy| {
+        [d.deployment(), d.service(), d.state()].map(|o| o.unwrap()["metadata"]["resourceVersion"].clone())
+    };
+    let before = versions(&d);
+    let audit_before = d.audit().map(|a| a.len());
+    let out = d.run("up", &[]);
     out.assert_ok();
-    assert!(env.cli.calls("helm").is_empty(), "{:?}", env.cli.calls("helm"));
     assert!(out.stdout.contains("up to date: nothing changed"), "{}", out.stdout);
-    assert_eq!(env.kube.snapshot(), before, "a no-op up changed the cluster");
-    assert!(out.stdout.contains(&format!("MCP URL: http://10.8.0.1:{port}/mcp")));
-    assert!(!env
-        .kube
-        .requests()
-        .iter()
-        .any(|r| r.starts_with("PATCH") || r.starts_with("POST") || r.starts_with("PUT") || r.starts_with("DELETE")));
+    assert!(out.stdout.contains(&format!("MCP URL: {url}")));
+    assert_eq!(versions(&d), before, "a no-op up changed an object");
+    if let (Some(n), Some(after)) = (audit_before, d.audit()) {
+        let noop = &after[n..];
+        assert!(noop.iter().all(|e| !e.is_write() && !e.by_helm()), "{noop:?}");
+    }
 }
 
-#[test]
-fn a_new_push_rolls_forward() {
-    let env = Env::new();
-    env.run("up", &[]).assert_ok();
-    let generation = env.kube.get(DEPLOYMENT).unwrap()["metadata"]["generation"].as_i64().unwrap();
-    let new = push_index(&env.registry.host, REPO, &["dev-latest".into()], &["linux/amd64".into()], None);
-    assert_ne!(new, env.digest);
-    let out = env.run("up", &[]);
+fn a_new_push_rolls_forward(helm: Helm) {
+    let mut d = Deploy::new("push", helm);
+    let repo = format!("alice/push-{}", d.ns);
+    let (image, first) = server_image(&repo, Entrypoint::Current);
+    d.image = image;
+    d.run("up", &[]).assert_ok();
+    let generation = d.deployment().unwrap()["metadata"]["generation"].as_i64().unwrap();
+    // A new push of dev-latest: the same binary, another entrypoint form, so another digest.
+    let (_, second) = server_image(&repo, Entrypoint::OldPort8080);
+    assert_ne!(first, second);
+    let out = d.run("up", &[]);
     out.assert_ok();
-    assert_eq!(env.helm_calls("upgrade"), 2);
-    let d = env.kube.get(DEPLOYMENT).unwrap();
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], format!("{}/{REPO}@{new}", env.registry.host));
-    assert_eq!(d["metadata"]["generation"].as_i64().unwrap(), generation + 1);
     assert!(out.stdout.contains("deployed"), "{}", out.stdout);
+    let dep = d.deployment().unwrap();
+    assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["image"], format!("{}/{repo}@{second}", registry()));
+    assert_eq!(dep["metadata"]["generation"].as_i64().unwrap(), generation + 1);
+    assert_eq!(dep["status"]["updatedReplicas"], 1);
 }
 
-#[test]
-fn down_removes_exactly_what_up_applied_and_twice_is_fine() {
-    let env = Env::new();
-    let empty = env.kube.keys();
-    // down on an empty cluster
-    let out = env.run("down", &[]);
+fn down_removes_what_up_applied_and_twice_is_fine(helm: Helm) {
+    let d = Deploy::new("down", helm);
+    let out = d.run("down", &[]);
     out.assert_ok();
     assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
 
-    env.run("up", &[]).assert_ok();
-    let out = env.run("down", &[]);
-    out.assert_ok();
-    assert_eq!(env.helm_calls("uninstall"), 1);
-    let mut expected = empty.clone();
-    expected.push("/api/v1/namespaces/mcp-system".into());
-    expected.sort();
-    assert_eq!(env.kube.keys(), expected, "down must leave only the namespace behind");
+    d.run("up", &[]).assert_ok();
+    d.run("down", &[]).assert_ok();
+    assert!(d.deployment().is_none() && d.service().is_none() && d.state().is_none());
+    for (kind, name) in rbac_names(&d.ns) {
+        assert!(d.get(&rbac_path(&kind, &name)).is_none(), "{kind}/{name} left behind");
+    }
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_some(), "the namespace stays without --delete-namespace");
+    let out = d.run("down", &[]);
+    assert!(out.assert_ok().stdout.contains("nothing to do"), "{}", out.stdout);
 
-    let out = env.run("down", &[]);
-    out.assert_ok();
-    assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
-    assert_eq!(env.helm_calls("uninstall"), 1);
-
-    let out = env.run("down", &["--delete-namespace"]);
-    out.assert_ok();
-    assert_eq!(env.kube.keys(), empty);
-    assert!(env.run("down", &["--delete-namespace"]).assert_ok().stdout.contains("nothing to do"));
+    // --delete-namespace waits for the real namespace finalization.
+    d.run("down", &["--delete-namespace"]).assert_ok();
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "namespace still there");
+    assert!(d.run("down", &["--delete-namespace"]).assert_ok().stdout.contains("nothing to do"));
 }
 
-#[test]
-fn keep_port_survives_down_and_plain_down_forgets_it() {
-    let env = Env::new();
-    env.run("up", &[]).assert_ok();
-    let port = env.node_port();
-    env.run("down", &["--keep-port"]).assert_ok();
-    assert!(env.kube.get(SERVICE).is_none());
-    assert_eq!(env.kube.get(STATE).unwrap()["data"]["nodePort"], port.to_string());
-    assert!(env.kube.get(STATE).unwrap()["data"].get("deployedSha256").is_none());
-    env.kube.clear_requests();
-    let out = env.run("up", &[]);
+fn keep_port_survives_down_and_plain_down_forgets_it(helm: Helm) {
+    let d = Deploy::new("keepport", helm);
+    d.run("up", &[]).assert_ok();
+    let port = d.node_port();
+    d.run("down", &["--keep-port"]).assert_ok();
+    assert!(d.service().is_none());
+    assert_eq!(d.state().unwrap()["data"]["nodePort"], port.to_string());
+    assert!(d.state().unwrap()["data"].get("deployedSha256").is_none());
+    let out = d.run("up", &[]);
     out.assert_ok();
-    assert_eq!(env.node_port(), port, "the recorded port is restored");
-    assert!(env.kube.requests().iter().any(|r| r == &format!("PATCH {SERVICE}")));
+    assert_eq!(d.node_port(), port, "the recorded port is restored");
     assert!(out.stdout.contains(&format!(":{port}/mcp")));
-
-    env.run("down", &[]).assert_ok();
-    assert!(env.kube.get(STATE).is_none(), "plain down forgets the port");
-    env.kube.clear_requests();
-    env.run("up", &[]).assert_ok();
-    assert!(
-        !env.kube.requests().iter().any(|r| r == &format!("PATCH {SERVICE}")),
-        "a fresh port is Kubernetes' choice"
-    );
-    assert_eq!(env.kube.get(STATE).unwrap()["data"]["nodePort"], env.node_port().to_string());
+    d.run("down", &[]).assert_ok();
+    assert!(d.state().is_none(), "plain down forgets the port");
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn node_port_flag_pins_and_is_checked_before_any_change() {
-    let env = Env::new();
-    let out = env.run("up", &["--node-port", "8080"]);
+fn node_port_flag_pins_and_is_checked_before_any_change(helm: Helm) {
+    let d = Deploy::new("pin", helm);
+    let out = d.run("up", &["--node-port", "8080"]);
     assert!(
         out.error_line().contains("--node-port 8080 is outside the cluster's NodePort range 30000-32767"),
         "{}",
         out.stderr
     );
-    assert!(env.kube.requests().is_empty(), "{:?}", env.kube.requests());
-    assert!(env.cli.calls("helm").is_empty());
-    let out = env.run("up", &["--node-port", "31000", "--nodeport-range", "20000-30000"]);
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "nothing was changed");
+    let out = d.run("up", &["--node-port", "31000", "--nodeport-range", "20000-30000"]);
     assert!(out.error_line().contains("outside the cluster's NodePort range 20000-30000"));
 
-    env.run("up", &["--node-port", "31000"]).assert_ok();
-    assert_eq!(env.node_port(), 31000);
-    env.run("up", &[]).assert_ok();
-    assert_eq!(env.node_port(), 31000, "the pinned port is recorded");
+    let wanted = 30000 + (std::process::id() % 1300) as i64 + if helm == Helm::V3 { 0 } else { 1300 };
+    let flag = wanted.to_string();
+    d.run("up", &["--node-port", &flag]).assert_ok();
+    assert_eq!(d.node_port(), wanted);
+    d.run("up", &[]).assert_ok();
+    assert_eq!(d.node_port(), wanted, "the pinned port is recorded");
+    // A changed --port re-renders the Service with helm: still one port entry, still the pin.
+    d.run("up", &["--port", "8686"]).assert_ok();
+    let service = d.service().unwrap();
+    assert_eq!(service["spec"]["ports"].as_array().unwrap().len(), 1, "{service}");
+    assert_eq!(service["spec"]["ports"][0]["port"], 8686);
+    assert_eq!(d.node_port(), wanted, "the pin survives helm upgrade");
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn bad_input_gives_one_clear_line() {
-    let env = Env::new();
-    let err = env.run("up", &["--node-ip", "10.8.0"]).error_line();
-    assert!(err.contains("invalid node IP '10.8.0'"), "{err}");
-    let err = env
-        .xtask()
-        .run(["up", "--kubeconfig", env.kube.kubeconfig_path().to_str().unwrap(), "--image", "nope"])
-        .error_line();
-    assert!(err.contains("invalid image reference 'nope'"), "{err}");
-    let err = env.run("up", &["--timeout", "soon"]).error_line();
-    assert!(err.contains("invalid duration 'soon'"), "{err}");
-    assert!(env.kube.requests().is_empty());
-
-    // Missing kubeconfig: no flag, no KUBECONFIG, an empty HOME.
-    let err = env.xtask().run(["up", "--image", &env.image()]).error_line();
-    assert!(err.contains("no kubeconfig found") && err.contains("--kubeconfig"), "{err}");
-    let err = env.xtask().run(["down", "--kubeconfig", "/nonexistent/kubeconfig"]).error_line();
-    assert!(err.contains("kubeconfig /nonexistent/kubeconfig (from --kubeconfig) does not exist"), "{err}");
-    let err = env.xtask().env("KUBECONFIG", "/nonexistent/kc").run(["status"]).error_line();
-    assert!(err.contains("(from KUBECONFIG) does not exist"), "{err}");
-
-    // Unreachable API server: the URL is named.
-    let port = support::registry::free_port();
-    let dead = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        dead.path(),
-        std::fs::read_to_string(env.kube.kubeconfig_path())
-            .unwrap()
-            .replace(&env.kube.url(), &format!("http://127.0.0.1:{port}")),
-    )
-    .unwrap();
-    for task in ["up", "down", "status"] {
-        let out = env.xtask().run(
-            [task, "--kubeconfig", dead.path().to_str().unwrap(), "--image", &env.image()]
-                .iter()
-                .take(if task == "up" { 5 } else { 3 }),
-        );
-        let err = out.error_line();
-        assert!(err.contains(&format!("cannot reach the Kubernetes API at http://127.0.0.1:{port}")), "{task}: {err}");
-        assert_eq!(out.stderr.lines().filter(|l| l.starts_with("error")).count(), 1);
-    }
-    assert!(env.cli.calls("helm").is_empty());
-
-    // helm missing.
-    let empty = tempfile::tempdir().unwrap();
-    let out = Xtask::new(None).only_path(empty.path()).run([
-        "up",
-        "--kubeconfig",
-        env.kube.kubeconfig_path().to_str().unwrap(),
-        "--image",
-        &env.image(),
-        "--node-ip",
-        "10.8.0.1",
-    ]);
-    assert!(out.error_line().contains("`helm` not found on PATH"), "{}", out.stderr);
-    assert!(env.kube.get("/api/v1/namespaces/mcp-system").is_none(), "nothing half-done");
-}
-
-#[test]
-fn dry_run_prints_the_plan_and_changes_nothing() {
-    let env = Env::new();
-    let before = env.kube.snapshot();
-    let out = env.run("up", &["--dry-run"]);
-    out.assert_ok();
-    assert_eq!(env.kube.snapshot(), before);
-    assert!(env.cli.calls("helm").is_empty());
-    for id in [
-        "namespace/mcp-system",
-        "serviceaccount/kubernetes-mcp-server",
-        "clusterrolebinding/kubernetes-mcp-server-view",
-        "clusterrole/helm-readonly",
-    ] {
-        assert!(out.stdout.contains(&format!("would create {id}")), "{id}:\n{}", out.stdout);
-    }
-    assert!(out.stdout.contains("would run: helm upgrade --install kubernetes-mcp-server oci://ghcr.io/containers/charts/kubernetes-mcp-server --version 0.1.0 -n mcp-system -f "), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("version: {}", env.digest)), "{}", out.stdout);
-    assert!(!env.kube.requests().iter().any(|r| !r.starts_with("GET")), "{:?}", env.kube.requests());
-
-    env.run("up", &[]).assert_ok();
-    let before = env.kube.snapshot();
-    let out = env.run("down", &["--dry-run", "--delete-namespace"]);
-    out.assert_ok();
-    assert_eq!(env.kube.snapshot(), before);
-    assert!(out.stdout.contains("would run: helm uninstall kubernetes-mcp-server"), "{}", out.stdout);
-    assert!(out.stdout.contains("would delete namespace/mcp-system"), "{}", out.stdout);
-
-    // Without any cluster, the plan for an empty cluster.
-    let out = env.xtask().run(["up", "--dry-run", "--image", &env.image()]);
-    out.assert_ok();
-    assert!(out.stdout.contains("showing the plan for an empty cluster"), "{}", out.stdout);
-    assert!(out.stdout.contains("would create namespace/mcp-system"));
-    assert!(out.stdout.contains("would run: helm upgrade --install"));
-}
-
-#[test]
-fn port_mismatch_rollout_is_diagnosed() {
-    let env = Env::new();
-    env.kube.set_rollout(Rollout::Stuck);
-    env.kube.add_pod(NS, "kubernetes-mcp-server-7d9f-abcde", "img", "CrashLoopBackOff", 4,
-        "I1125 01:00:00.000000       1 http.go:60] \"HTTP server starting\" server.addr=\":8080\" endpoints=\"/mcp, /healthz, /stats, /metrics\"\n");
-    env.kube.add_event(NS, "kubernetes-mcp-server-7d9f-abcde", "Unhealthy",
-        "Readiness probe failed: Get \"http://10.244.0.12:8686/healthz\": dial tcp 10.244.0.12:8686: connect: connection refused");
-    let out = env.run("up", &["--port", "8686"]);
+fn port_mismatch_rollout_is_diagnosed(helm: Helm) {
+    // The seed's incident, for real: an image whose ENTRYPOINT says --port 8080, a chart content
+    // without extraArgs, and --port 8686: the probes hit 8686 while the server listens on 8080.
+    let mut d = Deploy::new("mismatch", helm);
+    let repo = format!("alice/old-{}", d.ns);
+    d.image = server_image(&repo, Entrypoint::OldPort8080).0;
+    d.chart = old_chart();
+    let out = d.run("up", &["--port", "8686"]);
     let err = out.error_line();
     assert!(
         err.contains(
             "the probes get connection refused on port 8686 while the server logs that it listens on port 8080"
         ),
-        "{err}"
-    );
-    assert!(err.contains("--port 8080"), "{err}");
-    assert!(out.stderr.contains("log: I1125"), "{}", out.stderr);
-    assert!(
-        env.kube.get(STATE).is_none_or(|s| s["data"].get("deployedSha256").is_none()),
-        "a failed rollout is not recorded as deployed"
-    );
-}
-
-#[test]
-fn image_pull_failure_names_the_image() {
-    let env = Env::new();
-    env.kube.set_rollout(Rollout::Stuck);
-    let image = format!("{}/{REPO}@{}", env.registry.host, env.digest);
-    env.kube.add_pod(NS, "kubernetes-mcp-server-1", &image, "ImagePullBackOff", 0, "");
-    let err = env.run("up", &[]).error_line();
-    assert!(err.contains(&format!("cannot pull image {image}")) && err.contains("public"), "{err}");
-}
-
-#[test]
-fn stuck_rollout_times_out_with_progress() {
-    let env = Env::new();
-    env.kube.set_rollout(Rollout::Stuck);
-    let out = env.run("up", &["--timeout", "2s"]);
-    assert!(out.error_line().contains("rollout of deployment/kubernetes-mcp-server timed out"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("waiting for deployment/kubernetes-mcp-server: 1/1 updated, 0/1 available"),
-        "{}",
+        "{err}\n{}",
         out.stderr
     );
+    assert!(err.contains("--port 8080"), "{err}");
+    assert!(out.stderr.contains("log: ") && out.stderr.contains("HTTP server starting"), "{}", out.stderr);
+    assert!(
+        d.state().is_none_or(|s| s["data"].get("deployedSha256").is_none()),
+        "a failed rollout is not recorded as deployed"
+    );
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn node_ip_defaults_to_internal_ip_with_a_warning() {
-    let env = Env::new();
-    let out =
-        env.xtask().run(["up", "--kubeconfig", env.kube.kubeconfig_path().to_str().unwrap(), "--image", &env.image()]);
-    out.assert_ok();
-    assert!(out.stderr.contains("InternalIP 192.168.50.10") && out.stderr.contains("WireGuard"), "{}", out.stderr);
-    assert!(out.stdout.contains(&format!("MCP URL: http://192.168.50.10:{}/mcp", env.node_port())));
-    let out = env.xtask().env("MCP_NODE_IP", "10.9.9.9").run([
+/// The test chart's other content under the same version: no `extraArgs`, as before v0.0.59.
+fn old_chart() -> String {
+    static OLD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OLD.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let src = support::deploy::chart_dir();
+        copy_dir(&src, dir.path());
+        let deployment = dir.path().join("templates/deployment.yaml");
+        let text = std::fs::read_to_string(&deployment).unwrap();
+        let (head, rest) = text.split_once("            # kmcp:extraArgs\n").unwrap();
+        let (_, tail) = rest.split_once("            # kmcp:end\n").unwrap();
+        std::fs::write(&deployment, format!("{head}{tail}")).unwrap();
+        push_chart(dir.path(), "charts-old")
+    })
+    .clone()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn image_pull_failure_names_the_image(helm: Helm) {
+    let mut d = Deploy::new("pull", helm);
+    let repo = format!("alice/gone-{}", d.ns);
+    let (image, index) = server_image(&repo, Entrypoint::Current);
+    // The index resolves, but this platform's image is gone from the registry: the node cannot pull.
+    let manifest = reqwest_blocking_get_index(&repo, &index);
+    delete_manifest(&repo, &manifest);
+    d.image = image;
+    let out = d.run("up", &["--timeout", "60s"]);
+    let err = out.error_line();
+    assert!(err.contains(&format!("{}/{repo}@{index}", registry())) && err.contains("public"), "{err}");
+    assert!(err.contains("ErrImagePull") || err.contains("ImagePullBackOff"), "{err}");
+    assert!(err.contains("manifest unknown") || err.contains("404"), "the registry's own words: {err}");
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// The digest of this machine's platform image in an index.
+fn reqwest_blocking_get_index(repo: &str, index: &str) -> String {
+    let text = curl(&[
+        "-s",
+        "-H",
+        "Accept: application/vnd.oci.image.index.v1+json",
+        &format!("http://{}/v2/{repo}/manifests/{index}", registry()),
+    ]);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" };
+    v["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == arch).unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn delete_manifest(repo: &str, digest: &str) {
+    let code = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "DELETE",
+        &format!("http://{}/v2/{repo}/manifests/{digest}", registry()),
+    ]);
+    assert_eq!(code, "202", "registry refused to delete {digest}");
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = std::process::Command::new("curl").args(args).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn node_ip_defaults_to_internal_ip_with_a_warning(helm: Helm) {
+    let d = Deploy::new("nodeip", helm);
+    let kc = d.kubeconfig.display().to_string();
+    let base = [
         "up",
         "--kubeconfig",
-        env.kube.kubeconfig_path().to_str().unwrap(),
+        &kc,
+        "--namespace",
+        &d.ns,
         "--image",
-        &env.image(),
-    ]);
-    assert!(out.assert_ok().stdout.contains("MCP URL: http://10.9.9.9:"));
-}
-
-#[test]
-fn namespace_and_release_flags_move_everything() {
-    let env = Env::new();
-    env.run("up", &["--namespace", "triage", "--release", "mcp"]).assert_ok();
-    assert!(env.kube.get("/api/v1/namespaces/triage/serviceaccounts/kubernetes-mcp-server").is_some());
-    assert!(env.kube.get("/apis/apps/v1/namespaces/triage/deployments/mcp-kubernetes-mcp-server").is_some());
-    let crb =
-        env.kube.get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kubernetes-mcp-server-view").unwrap();
-    assert_eq!(crb["subjects"][0]["namespace"], "triage");
-    assert!(env.kube.get("/api/v1/namespaces/mcp-system").is_none());
-    env.run("down", &["--namespace", "triage", "--release", "mcp", "--delete-namespace"]).assert_ok();
-    assert!(env.kube.get("/api/v1/namespaces/triage").is_none());
-}
-
-#[test]
-fn status_shows_one_screen() {
-    let env = Env::new();
-    let out = env.run("status", &[]);
-    assert!(out.assert_ok().stdout.contains("is not installed"), "{}", out.stdout);
-    env.run("up", &[]).assert_ok();
-    let out = env.run("status", &["--node-ip", "10.8.0.1"]);
+        &d.image,
+        "--chart",
+        &d.chart,
+        "--chart-version",
+        "0.1.0",
+    ];
+    let out = d.xtask().run(base);
     out.assert_ok();
-    let port = env.node_port();
+    let ip = &cluster().node_ip;
+    assert!(out.stderr.contains(&format!("InternalIP {ip}")) && out.stderr.contains("WireGuard"), "{}", out.stderr);
+    assert!(out.stdout.contains(&format!("MCP URL: http://{ip}:{}/mcp", d.node_port())));
+    let out = d.xtask().env("MCP_NODE_IP", "10.9.9.9").run(base);
+    assert!(out.assert_ok().stdout.contains("MCP URL: http://10.9.9.9:"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn another_release_name_moves_everything(helm: Helm) {
+    let mut d = Deploy::new("rel", helm);
+    d.release = "mcp".into();
+    d.run("up", &[]).assert_ok();
+    assert_eq!(d.fullname(), "mcp-kubernetes-mcp-server");
+    assert!(d.deployment().is_some());
+    assert_eq!(d.state().unwrap()["data"]["nodePort"], d.node_port().to_string());
+    d.run("down", &["--delete-namespace"]).assert_ok();
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none());
+}
+
+fn two_namespaces_keep_their_own_rbac(helm: Helm) {
+    let a = Deploy::new("twin-a", helm);
+    let b = Deploy::new("twin-b", helm);
+    a.run("up", &[]).assert_ok();
+    b.run("up", &[]).assert_ok();
+    let view = |d: &Deploy, of: &Deploy| {
+        d.get(&rbac_path("clusterrolebindings", &format!("kmcp:{}:kubernetes-mcp-server-view", of.ns)))
+    };
+    assert_eq!(view(&a, &a).unwrap()["subjects"][0]["namespace"], a.ns.as_str());
+    assert_eq!(view(&b, &b).unwrap()["subjects"][0]["namespace"], b.ns.as_str());
+    // Tearing b down leaves a's RBAC and deployment alone.
+    b.run("down", &["--delete-namespace"]).assert_ok();
+    assert!(view(&a, &a).is_some());
+    a.run("verify", &[]).assert_ok();
+    a.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn status_shows_one_screen(helm: Helm) {
+    let d = Deploy::new("status", helm);
+    let out = d.run("status", &[]);
+    assert!(out.assert_ok().stdout.contains("is not installed"), "{}", out.stdout);
+    d.run("up", &[]).assert_ok();
+    let out = d.run("status", &["--node-ip", "10.8.0.1"]);
+    out.assert_ok();
+    let port = d.node_port();
     assert!(out.stdout.contains("revision 1 (deployed"), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("image:    {}/{REPO}@{}", env.registry.host, env.digest)), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("image:    {}/{}@{}", registry(), support::deploy::REPO, d.digest)),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains(&format!("nodePort: {port} (recorded)")), "{}", out.stdout);
     assert!(out.stdout.contains(&format!("MCP URL:  http://10.8.0.1:{port}/mcp")), "{}", out.stdout);
     assert!(out.stdout.contains("mode:     read-only, stateless"), "{}", out.stdout);
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn drifted_rbac_is_put_back_and_a_no_op_reads_little() {
-    let env = Env::new();
-    env.run("up", &[]).assert_ok();
-    let key = "/apis/rbac.authorization.k8s.io/v1/clusterroles/helm-readonly";
-    let mut role = env.kube.get(key).unwrap();
-    role["rules"][0]["verbs"] = serde_json::json!(["get", "list", "watch", "delete"]);
-    env.kube.put(key, role);
-    let sa = "/api/v1/namespaces/mcp-system/serviceaccounts/kubernetes-mcp-server";
-    let mut account = env.kube.get(sa).unwrap();
-    account["metadata"]["labels"] = serde_json::json!({});
-    env.kube.put(sa, account);
+fn drifted_rbac_is_put_back_without_helm(helm: Helm) {
+    let d = Deploy::new("drift", helm);
+    d.run("up", &[]).assert_ok();
+    let role = rbac_path("clusterroles", &format!("kmcp:{}:helm-readonly", d.ns));
+    d.send(
+        "PATCH",
+        &role,
+        "application/merge-patch+json",
+        json!({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "delete"]}]}),
+    );
+    let sa = format!("/api/v1/namespaces/{}/serviceaccounts/kubernetes-mcp-server", d.ns);
+    d.send("PATCH", &sa, "application/merge-patch+json", json!({"metadata": {"labels": null}}));
 
-    env.cli.clear();
-    let out = env.run("up", &[]);
+    let audit_before = d.audit().map(|a| a.len());
+    let out = d.run("up", &[]);
     out.assert_ok();
     let changed = out.stdout.lines().find(|l| l.starts_with("changed: ")).unwrap_or_else(|| panic!("{}", out.stdout));
-    assert!(
-        changed.contains("updated clusterrole/helm-readonly")
-            && changed.contains("updated serviceaccount/kubernetes-mcp-server"),
-        "{changed}"
-    );
-    assert_eq!(env.kube.get(key).unwrap()["rules"][0]["verbs"], serde_json::json!(["get", "list", "watch"]));
-    assert_eq!(env.kube.get(sa).unwrap()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kmcp-xtask");
-    assert!(env.cli.calls("helm").is_empty(), "RBAC drift needs no helm run");
-
-    env.kube.clear_requests();
-    let out = env.run("up", &[]);
+    assert!(changed.contains(&format!("updated clusterrole/kmcp:{}:helm-readonly", d.ns)), "{changed}");
+    assert!(changed.contains("serviceaccount/kubernetes-mcp-server"), "{changed}");
+    assert_eq!(d.get(&role).unwrap()["rules"][0]["verbs"], json!(["get", "list", "watch"]));
+    assert_eq!(d.get(&sa).unwrap()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kmcp-xtask");
+    if let (Some(n), Some(after)) = (audit_before, d.audit()) {
+        assert!(after[n..].iter().all(|e| !e.by_helm()), "RBAC drift needs no helm run: {:?}", &after[n..]);
+    }
+    let audit_before = d.audit().map(|a| a.len());
+    let out = d.run("up", &[]);
     assert!(out.assert_ok().stdout.contains("up to date: nothing changed"));
-    let requests = env.kube.requests();
-    assert!(requests.len() <= 8 && requests.iter().all(|r| r.starts_with("GET ")), "{requests:?}");
+    if let (Some(n), Some(after)) = (audit_before, d.audit()) {
+        let noop = &after[n..];
+        assert!(noop.len() <= 10 && noop.iter().all(|e| !e.is_write()), "{} requests: {noop:?}", noop.len());
+    }
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn an_old_fork_without_the_safe_flags_is_diagnosed() {
-    let env = Env::new();
-    env.kube.set_rollout(Rollout::Stuck);
-    env.kube.add_pod(
-        NS,
-        "kubernetes-mcp-server-old",
-        "img",
-        "CrashLoopBackOff",
-        2,
-        "Error: unknown flag: --stateless\nUsage:\n  kubernetes-mcp-server [flags]\n",
-    );
-    let err = env.run("up", &[]).error_line();
-    assert!(err.contains("does not know the flag --stateless") && err.contains("--stateful"), "{err}");
-}
-
-#[test]
-fn the_registry_token_never_appears_in_up_output() {
-    let env = Env::new();
+fn the_registry_token_never_appears_in_up_output(helm: Helm) {
+    let d = Deploy::new("token", helm);
     let token = "ghp_UpTokenThatMustStaySecret42";
-    let (kubeconfig, image) = (env.kube.kubeconfig_path().display().to_string(), env.image());
     for flags in [vec!["--dry-run"], vec![]] {
-        let mut args = vec!["up", "--kubeconfig", &kubeconfig, "--image", &image, "--node-ip", "10.8.0.1"];
-        args.extend(flags);
-        let out = env.xtask().env("GHCR_TOKEN", token).run(&args);
+        let mut args: Vec<String> = vec![
+            "up".into(),
+            "--kubeconfig".into(),
+            d.kubeconfig.display().to_string(),
+            "--namespace".into(),
+            d.ns.clone(),
+            "--image".into(),
+            d.image.clone(),
+            "--chart".into(),
+            d.chart.clone(),
+            "--chart-version".into(),
+            "0.1.0".into(),
+            "--node-ip".into(),
+            cluster().node_ip.clone(),
+        ];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        let out = d.xtask().env("GHCR_TOKEN", token).run(&args);
         out.assert_ok();
         assert!(!out.all().contains(token), "{}", out.all());
     }
-    for call in env.cli.calls("helm") {
-        assert!(!call.args.iter().any(|a| a.contains(token)) && !call.files.values().any(|f| f.contains(token)));
-    }
+    let secrets = d.get(&format!("/api/v1/namespaces/{}/secrets", d.ns)).unwrap();
+    assert!(!secrets.to_string().contains(token), "the token reached the cluster");
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
+
+fn bad_input_gives_one_clear_line_before_any_change(helm: Helm) {
+    let d = Deploy::new("badinput", helm);
+    let err = d.run("up", &["--node-ip", "10.8.0"]).error_line();
+    assert!(err.contains("invalid node IP '10.8.0'"), "{err}");
+    let err = d.run("up", &["--image", "nope"]).error_line();
+    assert!(err.contains("invalid image reference 'nope'"), "{err}");
+    let err = d.run("up", &["--timeout", "soon"]).error_line();
+    assert!(err.contains("invalid duration 'soon'"), "{err}");
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "nothing was changed");
+
+    // Missing kubeconfig: no flag, no KUBECONFIG, an empty HOME.
+    let err = d.xtask().run(["up", "--image", &d.image]).error_line();
+    assert!(err.contains("no kubeconfig found") && err.contains("--kubeconfig"), "{err}");
+    let err = d.xtask().run(["down", "--kubeconfig", "/nonexistent/kubeconfig"]).error_line();
+    assert!(err.contains("kubeconfig /nonexistent/kubeconfig (from --kubeconfig) does not exist"), "{err}");
+    let err = d.xtask().env("KUBECONFIG", "/nonexistent/kc").run(["status"]).error_line();
+    assert!(err.contains("(from KUBECONFIG) does not exist"), "{err}");
+
+    // An API server that does not answer: its URL is named, in one line.
+    let port = support::registry::free_port();
+    let dead = tempfile::NamedTempFile::new().unwrap();
+    let text = std::fs::read_to_string(&d.kubeconfig).unwrap();
+    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    std::fs::write(dead.path(), text.replace(&server, &format!("https://127.0.0.1:{port}"))).unwrap();
+    for task in ["up", "down", "status"] {
+        let mut args = vec![task, "--kubeconfig", dead.path().to_str().unwrap()];
+        if task == "up" {
+            args.extend(["--image", &d.image]);
+        }
+        let out = d.xtask().run(&args);
+        let err = out.error_line();
+        assert!(err.contains(&format!("cannot reach the Kubernetes API at https://127.0.0.1:{port}")), "{task}: {err}");
+        assert_eq!(out.stderr.lines().filter(|l| l.starts_with("error")).count(), 1);
+    }
+
+    // helm missing.
+    let empty = tempfile::tempdir().unwrap();
+    let kc = d.kubeconfig.display().to_string();
+    let out = support::Xtask::new(None).only_path(empty.path()).run([
+        "up",
+        "--kubeconfig",
+        &kc,
+        "--namespace",
+        &d.ns,
+        "--image",
+        &d.image,
+        "--node-ip",
+        "10.8.0.1",
+    ]);
+    assert!(out.error_line().contains("`helm` not found on PATH"), "{}", out.stderr);
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "nothing half-done");
+}
+
+fn dry_run_prints_the_plan_and_changes_nothing(helm: Helm) {
+    let d = Deploy::new("dryrun", helm);
+    let audit_before = d.audit().map(|a| a.len());
+    let out = d.run("up", &["--dry-run"]);
+    out.assert_ok();
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "a dry run created the namespace");
+    for id in [
+        format!("namespace/{}", d.ns),
+        "serviceaccount/kubernetes-mcp-server".into(),
+        format!("clusterrolebinding/kmcp:{}:kubernetes-mcp-server-view", d.ns),
+    ] {
+        assert!(out.stdout.contains(&format!("would create {id}")), "{id}:\n{}", out.stdout);
+    }
+    assert!(
+        out.stdout.contains(&format!(
+            "would run: helm upgrade --install kubernetes-mcp-server {} --version 0.1.0 -n {} -f ",
+            d.chart, d.ns
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(&format!("version: {}", d.digest)), "{}", out.stdout);
+    if let (Some(n), Some(after)) = (audit_before, d.audit()) {
+        assert!(after[n..].iter().all(|e| !e.is_write()), "a dry run wrote: {:?}", &after[n..]);
+    }
+
+    d.run("up", &[]).assert_ok();
+    let rv = d.deployment().unwrap()["metadata"]["resourceVersion"].clone();
+    let out = d.run("down", &["--dry-run", "--delete-namespace"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("would run: helm uninstall kubernetes-mcp-server"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("would delete namespace/{}", d.ns)), "{}", out.stdout);
+    assert_eq!(d.deployment().unwrap()["metadata"]["resourceVersion"], rv);
+
+    // Without any cluster, the plan for an empty cluster.
+    let out = d.xtask().run(["up", "--dry-run", "--image", &d.image]);
+    out.assert_ok();
+    assert!(out.stdout.contains("showing the plan for an empty cluster"), "{}", out.stdout);
+    assert!(out.stdout.contains("would create namespace/mcp-system"));
+    assert!(out.stdout.contains("would run: helm upgrade --install"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn the_chart_ingress_fails_without_a_host(helm: Helm) {
+    // What the real chart does with its defaults: the ingress is on and needs a host. `up` turns it off.
+    let out = std::process::Command::new(helm.binary())
+        .arg("template")
+        .arg("r")
+        .arg(support::deploy::chart_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Ingress hostname must be specified"));
+}
+
+both_helms!(
+    bad_input_gives_one_clear_line_before_any_change,
+    dry_run_prints_the_plan_and_changes_nothing,
+    the_chart_ingress_fails_without_a_host,
+    up_deploys_and_a_second_up_changes_nothing,
+    a_new_push_rolls_forward,
+    down_removes_what_up_applied_and_twice_is_fine,
+    keep_port_survives_down_and_plain_down_forgets_it,
+    node_port_flag_pins_and_is_checked_before_any_change,
+    port_mismatch_rollout_is_diagnosed,
+    image_pull_failure_names_the_image,
+    node_ip_defaults_to_internal_ip_with_a_warning,
+    another_release_name_moves_everything,
+    two_namespaces_keep_their_own_rbac,
+    status_shows_one_screen,
+    drifted_rbac_is_put_back_without_helm,
+    the_registry_token_never_appears_in_up_output,
+);

@@ -1,54 +1,42 @@
-//! The deployment's server mode, proved against the real server binary: by default read-only
-//! (no tool without `readOnlyHint: true`) and stateless (GET /mcp is 405, so no 409 can arise);
-//! with `--stateful --allow-write-tools` the write tools appear and the 409 is reproduced.
-//! The server runs with exactly the arguments the chart gives the container after `up`.
+//! The deployment's server mode, proved against the real server in its pod over the NodePort: by
+//! default read-only (no tool without `readOnlyHint: true`) and stateless (GET /mcp is 405, so no
+//! 409 can arise); with `--stateful --allow-write-tools` the write tools appear and the 409 is
+//! reproduced. Changing the mode rolls the deployment; keeping it changes nothing.
 
 mod support;
 
-use support::env::{Env, DEPLOYMENT};
-use support::registry::free_port;
-use support::server::RealServer;
+use support::deploy::{Deploy, Helm};
 use xtask::mcp::Session;
 
 const WRITE_TOOLS: [&str; 6] =
     ["pods_delete", "pods_exec", "pods_run", "resources_create_or_update", "resources_delete", "resources_scale"];
 
-/// `up` with `flags` against the fake cluster; the container's args and its rendered config.toml.
-fn deployed(env: &Env, flags: &[&str]) -> (Vec<String>, String) {
-    env.run("up", flags).assert_ok();
-    env.container()
-}
-
-#[test]
-fn default_deployment_is_read_only_and_cannot_409() {
-    let env = Env::new();
-    let port = free_port();
-    let (args, config) = deployed(&env, &["--port", &port.to_string()]);
+fn default_deployment_is_read_only_and_cannot_409(helm: Helm) {
+    let d = Deploy::new("safe", helm);
+    d.run("up", &[]).assert_ok();
+    let args = d.container_args();
     assert!(args.contains(&"--read-only".to_string()) && args.contains(&"--stateless".to_string()), "{args:?}");
-    let server = RealServer::start(&args, &config, port);
+    let url = d.url();
     support::block_on(async {
-        let mut session = Session::initialize(&server.url()).await.unwrap();
+        let mut session = Session::initialize(&url).await.unwrap();
         assert_eq!(session.server_name, "kubernetes-mcp-server");
         assert_eq!(session.initialized().await.unwrap(), 202);
         let tools = session.list_tools().await.unwrap();
         assert!(tools.len() >= 5, "{tools:?}");
         let writable: Vec<_> = tools.iter().filter(|t| !t.read_only).map(|t| t.name.as_str()).collect();
         assert!(writable.is_empty(), "tools without readOnlyHint: {writable:?}");
-        assert!(!tools.iter().any(|t| WRITE_TOOLS.contains(&t.name.as_str())));
-
         for _ in 0..2 {
             let (status, stream) = session.open_stream().await.unwrap();
             assert_eq!(status, 405, "stateless: no standalone SSE stream, so no 409");
             assert!(stream.is_none());
         }
     });
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn opted_out_deployment_shows_write_tools_and_reproduces_the_409() {
-    let env = Env::new();
-    let port = free_port();
-    let out = env.run("up", &["--port", &port.to_string(), "--stateful", "--allow-write-tools"]);
+fn opted_out_deployment_shows_write_tools_and_reproduces_the_409(helm: Helm) {
+    let d = Deploy::new("unsafe", helm);
+    let out = d.run("up", &["--stateful", "--allow-write-tools"]);
     out.assert_ok();
     assert!(out.stderr.contains("warning: --allow-write-tools"), "{}", out.stderr);
     assert!(
@@ -56,11 +44,11 @@ fn opted_out_deployment_shows_write_tools_and_reproduces_the_409() {
         "{}",
         out.stderr
     );
-    let (args, config) = deployed(&env, &["--port", &port.to_string(), "--stateful", "--allow-write-tools"]);
+    let args = d.container_args();
     assert!(!args.contains(&"--read-only".to_string()) && !args.contains(&"--stateless".to_string()), "{args:?}");
-    let server = RealServer::start(&args, &config, port);
+    let url = d.url();
     support::block_on(async {
-        let mut session = Session::initialize(&server.url()).await.unwrap();
+        let mut session = Session::initialize(&url).await.unwrap();
         assert!(session.session_id.is_some(), "stateful mode hands out a session");
         assert_eq!(session.initialized().await.unwrap(), 202);
         let tools = session.list_tools().await.unwrap();
@@ -68,37 +56,48 @@ fn opted_out_deployment_shows_write_tools_and_reproduces_the_409() {
         for w in WRITE_TOOLS {
             assert!(writable.contains(&w), "{w} missing from {writable:?}");
         }
-
         let (first, held) = session.open_stream().await.unwrap();
         assert_eq!(first, 200);
         let (second, _) = session.open_stream().await.unwrap();
         assert_eq!(second, 409, "a second stream while the first is open: the seed's 409 Conflict");
         drop(held);
     });
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn changing_the_mode_is_a_change_and_keeping_it_is_not() {
-    let env = Env::new();
-    env.run("up", &[]).assert_ok();
-    for (flags, helm_runs) in [
-        (vec!["--stateful"], 2),
-        (vec!["--stateful"], 2),
-        (vec!["--stateful", "--allow-write-tools"], 3),
-        (vec![], 4),
-        (vec![], 4),
-        (vec!["--toolsets", "core,helm"], 5),
-        (vec!["--toolsets", "core,helm"], 5),
+fn changing_the_mode_is_a_change_and_keeping_it_is_not(helm: Helm) {
+    let d = Deploy::new("mode", helm);
+    d.run("up", &[]).assert_ok();
+    let generation = || d.deployment().unwrap()["metadata"]["generation"].as_i64().unwrap();
+    let mut last = generation();
+    for (flags, changes) in [
+        (vec!["--stateful"], true),
+        (vec!["--stateful"], false),
+        (vec!["--stateful", "--allow-write-tools"], true),
+        (vec![], true),
+        (vec![], false),
+        (vec!["--toolsets", "core,helm"], true),
+        (vec!["--toolsets", "core,helm"], false),
     ] {
-        let out = env.run("up", &flags);
+        let out = d.run("up", &flags);
         out.assert_ok();
-        assert_eq!(env.helm_calls("upgrade"), helm_runs, "{flags:?}");
-        let args = env.kube.get(DEPLOYMENT).unwrap()["spec"]["template"]["spec"]["containers"][0]["args"].clone();
-        let has = |a: &str| args.as_array().unwrap().iter().any(|x| x == a);
+        assert_eq!(!out.stdout.contains("up to date: nothing changed"), changes, "{flags:?}: {}", out.stdout);
+        let now = generation();
+        assert_eq!(now != last, changes, "{flags:?}: generation {last} -> {now}");
+        last = now;
+        let args = d.container_args();
+        let has = |a: &str| args.iter().any(|x| x == a);
         assert_eq!(has("--stateless"), !flags.contains(&"--stateful"), "{flags:?}");
         assert_eq!(has("--read-only"), !flags.contains(&"--allow-write-tools"), "{flags:?}");
         assert_eq!(has("core,helm"), flags.contains(&"core,helm"), "{flags:?}");
     }
-    let out = env.run("status", &[]);
+    let out = d.run("status", &[]);
     assert!(out.assert_ok().stdout.contains("mode:     read-only, stateless, toolsets core,helm"), "{}", out.stdout);
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
+
+both_helms!(
+    default_deployment_is_read_only_and_cannot_409,
+    opted_out_deployment_shows_write_tools_and_reproduces_the_409,
+    changing_the_mode_is_a_change_and_keeping_it_is_not,
+);

@@ -1,43 +1,13 @@
-//! `cargo xtask verify` and `up --verify`: the MCP part against the real server binary on
-//! 127.0.0.1, the RBAC part against the FAKE API server's SubjectAccessReview (RBAC evaluated over
-//! the objects `up` applied).
+//! `cargo xtask verify` and `up --verify` on the real control plane: the MCP checks reach the real
+//! server in its pod over the NodePort, and the RBAC matrix is evaluated by the real authorizer.
+//! An agent's view too: tools/call through our client and through MCP Inspector's CLI.
 
 mod support;
 
 use serde_json::{json, Value};
-use support::env::Env;
-use support::server::RealServer;
+use support::deploy::{Deploy, Helm};
+use support::mcp_client::{call_tool, inspector, text};
 use support::Output;
-
-/// A free port inside the NodePort range, so the real server can listen on the nodePort itself.
-fn free_node_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let start = 30000 + (std::process::id() % 2000) as u16;
-    loop {
-        let p = start + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        assert!(p <= 32767, "no free port in the NodePort range");
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
-/// `up` with the server's port equal to the nodePort, then the real server with the container's args.
-fn deploy_and_serve(env: &Env, extra: &[&str]) -> (RealServer, u16) {
-    let port = free_node_port();
-    let p = port.to_string();
-    let mut flags = vec!["--port", &p, "--node-port", &p, "--node-ip", "127.0.0.1"];
-    flags.extend(extra);
-    env.run("up", &flags).assert_ok();
-    let (args, config) = env.container();
-    (RealServer::start(&args, &config, port), port)
-}
-
-fn verify(env: &Env, extra: &[&str]) -> Output {
-    let mut flags = vec!["--node-ip", "127.0.0.1"];
-    flags.extend(extra);
-    env.run("verify", &flags)
-}
 
 fn line<'a>(out: &'a Output, start: &str) -> &'a str {
     out.stdout
@@ -46,13 +16,13 @@ fn line<'a>(out: &'a Output, start: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line starting {start:?} in:\n{}", out.stdout))
 }
 
-#[test]
-fn a_good_deployment_passes_every_check() {
-    let env = Env::new();
-    let (_server, port) = deploy_and_serve(&env, &[]);
-    let out = verify(&env, &[]);
+fn a_good_deployment_passes_every_check(helm: Helm) {
+    let d = Deploy::new("verify", helm);
+    d.run("up", &[]).assert_ok();
+    let url = d.url();
+    let out = d.run("verify", &[]);
     out.assert_ok();
-    assert!(out.stdout.contains(&format!("verifying http://127.0.0.1:{port}/mcp")), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("verifying {url}")), "{}", out.stdout);
     assert!(line(&out, "PASS MCP initialize").contains("protocol 2025-06-18, server kubernetes-mcp-server v0.0.67"));
     assert!(line(&out, "PASS MCP notifications/initialized").contains("HTTP 202"));
     assert!(line(&out, "PASS MCP tools/list").contains(" tools"));
@@ -70,7 +40,7 @@ fn a_good_deployment_passes_every_check() {
     }
     for denied in [
         "delete pods (all namespaces)",
-        "delete pods (in mcp-system)",
+        &format!("delete pods (in {})", d.ns),
         "create pods",
         "patch deployments",
         "create secrets",
@@ -80,59 +50,131 @@ fn a_good_deployment_passes_every_check() {
     ] {
         assert!(line(&out, &format!("PASS may not {denied}")).ends_with("denied"), "{denied}");
     }
-    assert!(!out.stdout.contains("FAIL"));
+    assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
     assert!(out.stdout.contains("mode: read-only, stateless"), "{}", out.stdout);
 
-    let out = verify(&env, &["--json"]);
+    let out = d.run("verify", &["--json"]);
     out.assert_ok();
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["passed"], true);
-    assert_eq!(report["url"], format!("http://127.0.0.1:{port}/mcp"));
+    assert_eq!(report["url"], url);
     assert_eq!(report["mode"]["readOnly"], true);
     assert_eq!(report["mode"]["stateless"], true);
     assert_eq!(report["mode"]["writeTools"], json!([]));
-    assert!(report["checks"].as_array().unwrap().len() >= 20);
 
-    // up --verify: the same checks after the (no-op) rollout.
-    let p = port.to_string();
-    let out = env.run("up", &["--port", &p, "--node-port", &p, "--node-ip", "127.0.0.1", "--verify"]);
+    let out = d.run("up", &["--verify"]);
     out.assert_ok();
     assert!(out.stdout.contains("up to date: nothing changed"));
     line(&out, "PASS MCP initialize");
     line(&out, "PASS may not delete pods");
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn a_write_grant_fails_verify() {
-    let env = Env::new();
-    let (_server, _) = deploy_and_serve(&env, &[]);
-    // What the chart's own Role (rbac.create=true) would grant.
-    env.kube.put("/apis/rbac.authorization.k8s.io/v1/namespaces/mcp-system/roles/chart-role", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "chart-role", "namespace": "mcp-system"}, "rules": [{"apiGroups": [""], "resources": ["pods", "secrets"], "verbs": ["get", "list", "create", "delete"]}]}));
-    env.kube.put("/apis/rbac.authorization.k8s.io/v1/namespaces/mcp-system/rolebindings/chart-role", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "chart-role", "namespace": "mcp-system"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "chart-role"}, "subjects": [{"kind": "ServiceAccount", "name": "kubernetes-mcp-server", "namespace": "mcp-system"}]}));
-    let out = verify(&env, &[]);
+/// A pod of the test's own in another namespace: the object the agent's tools look at.
+fn other_pod(d: &Deploy) -> (String, String) {
+    let ns = format!("{}-other", d.ns);
+    d.send(
+        "POST",
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    );
+    let name = "victim".to_string();
+    d.send(
+        "POST",
+        &format!("/api/v1/namespaces/{ns}/pods"),
+        "application/json",
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "127.0.0.1:1/none/absent:v1"}]}
+        }),
+    );
+    (ns, name)
+}
+
+fn the_agent_reads_everywhere_and_cannot_write(helm: Helm) {
+    let d = Deploy::new("agent", helm);
+    let (other_ns, pod) = other_pod(&d);
+    d.run("up", &["--allow-write-tools"]).assert_ok();
+    let url = d.url();
+    support::block_on(async {
+        let listed = call_tool(&url, "pods_list", json!({})).await;
+        assert_ne!(listed["isError"], true, "{listed}");
+        let listed = text(&listed);
+        assert!(
+            listed.contains(&pod) && listed.contains(&other_ns),
+            "the ServiceAccount reads every namespace: {listed}"
+        );
+
+        let deleted = call_tool(&url, "pods_delete", json!({"name": pod, "namespace": other_ns})).await;
+        assert_eq!(deleted["isError"], true, "{deleted}");
+        assert!(text(&deleted).contains("forbidden"), "the API server refuses: {deleted}");
+    });
+    let path = format!("/api/v1/namespaces/{other_ns}/pods/{pod}");
+    assert!(d.get(&path).is_some(), "the pod still exists");
+
+    // The same through a client nobody here wrote.
+    let tools = inspector(&url, &["--method", "tools/list"]);
+    let names: Vec<&str> = tools["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"pods_list") && names.contains(&"pods_delete"), "{names:?}");
+    let listed = inspector(&url, &["--method", "tools/call", "--tool-name", "pods_list"]);
+    assert!(listed.to_string().contains(&pod), "{listed}");
+    let deleted = inspector(
+        &url,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "pods_delete",
+            "--tool-arg",
+            &format!("name={pod}"),
+            "--tool-arg",
+            &format!("namespace={other_ns}"),
+        ],
+    );
+    assert!(deleted.to_string().contains("forbidden"), "{deleted}");
+    assert!(d.get(&path).is_some(), "the pod still exists");
+
+    // Read-only again: the write tools are gone for Inspector too.
+    d.run("up", &[]).assert_ok();
+    let tools = inspector(&url, &["--method", "tools/list"]);
+    assert!(!tools.to_string().contains("\"pods_delete\""), "{tools}");
+    d.send("DELETE", &format!("/api/v1/namespaces/{other_ns}"), "application/json", json!({}));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn a_write_grant_fails_verify(helm: Helm) {
+    let d = Deploy::new("grant", helm);
+    d.run("up", &[]).assert_ok();
+    let ns = &d.ns;
+    d.send("POST", &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"), "application/json", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "user-grant"}, "rules": [{"apiGroups": [""], "resources": ["pods", "secrets"], "verbs": ["get", "list", "create", "delete"]}]}));
+    d.send("POST", &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"), "application/json", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "user-grant"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "user-grant"}, "subjects": [{"kind": "ServiceAccount", "name": "kubernetes-mcp-server", "namespace": ns}]}));
+    let out = d.run("verify", &[]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(line(&out, "FAIL may not delete pods (in mcp-system)").contains("ALLOWED"));
-    assert!(line(&out, "FAIL may not create secrets (in mcp-system)").contains("ALLOWED"));
+    assert!(line(&out, &format!("FAIL may not delete pods (in {ns})")).contains("ALLOWED"));
+    assert!(line(&out, &format!("FAIL may not create secrets (in {ns})")).contains("ALLOWED"));
     line(&out, "PASS may not delete pods (all namespaces)");
     assert!(out.error_line().contains("checks failed"), "{}", out.stderr);
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn missing_read_access_fails_verify() {
-    let env = Env::new();
-    let (_server, _) = deploy_and_serve(&env, &[]);
-    env.kube.put("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kubernetes-mcp-server-view", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "kubernetes-mcp-server-view"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}, "subjects": []}));
-    let out = verify(&env, &[]);
+fn missing_read_access_fails_verify(helm: Helm) {
+    let d = Deploy::new("noread", helm);
+    d.run("up", &[]).assert_ok();
+    let binding =
+        format!("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kmcp:{}:kubernetes-mcp-server-view", d.ns);
+    d.send("PATCH", &binding, "application/merge-patch+json", json!({"subjects": null}));
+    let out = d.run("verify", &[]);
     assert_eq!(out.code, 1);
     assert!(line(&out, "FAIL may list pods (all namespaces)").contains("denied, but the triage agent needs it"));
     line(&out, "PASS may get nodes");
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn write_tools_are_named_when_the_operator_opted_in() {
-    let env = Env::new();
-    let (_server, _) = deploy_and_serve(&env, &["--stateful", "--allow-write-tools"]);
-    let out = verify(&env, &[]);
+fn write_tools_are_named_when_the_operator_opted_in(helm: Helm) {
+    let d = Deploy::new("optin", helm);
+    d.run("up", &["--stateful", "--allow-write-tools"]).assert_ok();
+    let out = d.run("verify", &[]);
     out.assert_ok();
     assert!(out.stdout.contains("mode: write tools enabled, stateful (SSE sessions)"), "{}", out.stdout);
     let tools = line(&out, "write-capable tools exposed (RBAC must deny them): ");
@@ -140,34 +182,34 @@ fn write_tools_are_named_when_the_operator_opted_in() {
         assert!(tools.contains(t), "{t}: {tools}");
     }
     assert!(line(&out, "PASS MCP tools/list").contains("with the server's Mcp-Session-Id"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-#[test]
-fn an_unreachable_server_fails_but_rbac_is_still_reported() {
-    let env = Env::new();
-    env.run("up", &[]).assert_ok();
+fn an_unreachable_server_fails_but_rbac_is_still_reported(helm: Helm) {
+    let d = Deploy::new("unreach", helm);
+    d.run("up", &[]).assert_ok();
     let closed = support::registry::free_port();
-    let out = verify(&env, &["--url", &format!("http://127.0.0.1:{closed}/mcp")]);
+    let out = d.run("verify", &["--url", &format!("http://127.0.0.1:{closed}/mcp")]);
     assert_eq!(out.code, 1);
     assert!(line(&out, "FAIL MCP initialize").contains(&format!("cannot reach http://127.0.0.1:{closed}/mcp")));
     line(&out, "FAIL health endpoint /healthz");
     line(&out, "PASS may not delete pods (all namespaces)");
-}
 
-#[test]
-fn without_a_cluster_the_mcp_checks_still_run() {
-    let env = Env::new();
-    let (_server, port) = deploy_and_serve(&env, &[]);
-    let out = env.xtask().run([
-        "verify",
-        "--url",
-        &format!("http://127.0.0.1:{port}/mcp"),
-        "--kubeconfig",
-        "/nonexistent/kubeconfig",
-    ]);
+    // Without a cluster, the MCP checks still run against the real server.
+    let out = d.xtask().run(["verify", "--url", &d.url(), "--kubeconfig", "/nonexistent/kubeconfig"]);
     assert_eq!(out.code, 1);
     line(&out, "PASS MCP initialize");
     line(&out, "PASS MCP tools/list");
     assert!(line(&out, "FAIL ServiceAccount permissions")
         .contains("kubeconfig /nonexistent/kubeconfig (from --kubeconfig) does not exist"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
+
+both_helms!(
+    a_good_deployment_passes_every_check,
+    the_agent_reads_everywhere_and_cannot_write,
+    a_write_grant_fails_verify,
+    missing_read_access_fails_verify,
+    write_tools_are_named_when_the_operator_opted_in,
+    an_unreachable_server_fails_but_rbac_is_still_reported,
+);

@@ -92,9 +92,10 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
-/// The fake `docker`: `buildx version`, `login --password-stdin` (remembered per registry), and
-/// `buildx build --push`, which pushes a real index with the requested platforms under every tag
-/// using the remembered credentials.
+/// The `docker` STAND-IN (no Docker daemon here): `buildx version`, `login --password-stdin`
+/// (remembered per registry), and `buildx build --push`, which pushes a real index with the
+/// requested platforms (each a real image layer holding that architecture's real server binary)
+/// under every tag, using the remembered credentials.
 pub struct FakeDocker {
     pub without_buildx: bool,
     logins: Mutex<HashMap<String, (String, String)>>,
@@ -134,7 +135,14 @@ impl FakeDocker {
             let login = self.logins.lock().unwrap().get(host).cloned();
             let basic = login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
             let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::registry::push_index(host, repository, &tag_names, &platforms, basic)
+                super::registry::push_server_index(
+                    host,
+                    repository,
+                    &tag_names,
+                    &platforms,
+                    super::registry::Entrypoint::Current,
+                    basic,
+                )
             }));
             return match pushed {
                 Ok(digest) => Outcome::ok(format!("pushed {digest}\n")),

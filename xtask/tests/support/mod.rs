@@ -1,11 +1,12 @@
-//! Shared by every integration test: the real registry launcher, the fake CLIs, the fake
-//! Kubernetes API server, temp git repositories, and a runner for the real xtask binary.
+//! Shared by every integration test: the real cluster and registry `cargo xtask test` started, the
+//! test chart, the docker stand-in, temp git repositories, and a runner for the real xtask binary.
 #![allow(dead_code)]
 
-pub mod env;
+pub mod cluster;
+pub mod deploy;
 pub mod fake_cli;
-pub mod fake_kube;
 pub mod http;
+pub mod mcp_client;
 pub mod registry;
 pub mod server;
 

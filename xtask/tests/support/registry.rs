@@ -169,3 +169,112 @@ pub fn tag_digest(host: &str, repository: &str, tag: &str, basic: Option<(&str, 
         client(host).fetch_manifest_digest(&r, &auth(basic)).await.ok()
     })
 }
+
+/// The server image's layer for one architecture: the real binary at `/app/kubernetes-mcp-server`
+/// (npm, prepared by `cargo xtask test`), as a gzipped tar built once and kept in `target/`; with
+/// its diff_id (the sha256 of the uncompressed tar).
+pub fn server_layer(arch: &str) -> (Vec<u8>, String) {
+    let bin = super::server::binary_for(arch);
+    let deps = bin.parent().unwrap().to_path_buf();
+    let layer = deps.join(format!("layer-{}.tar.gz", bin.file_name().unwrap().to_string_lossy()));
+    let diff_id = layer.with_extension("diffid");
+    if !diff_id.is_file() {
+        let stage = tempfile::tempdir_in(&deps).unwrap();
+        std::fs::create_dir_all(stage.path().join("app")).unwrap();
+        std::fs::copy(&bin, stage.path().join("app/kubernetes-mcp-server")).unwrap();
+        let tar = stage.path().join("layer.tar");
+        let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?} failed");
+        run(Command::new("tar")
+            .args(["--owner=0", "--group=0", "--mtime=2026-01-01", "-cf"])
+            .arg(&tar)
+            .arg("-C")
+            .arg(stage.path())
+            .arg("app"));
+        let id = sha(&std::fs::read(&tar).unwrap());
+        run(Command::new("gzip").args(["-n", "-1"]).arg(&tar));
+        std::fs::rename(stage.path().join("layer.tar.gz"), &layer).unwrap();
+        std::fs::write(&diff_id, id).unwrap();
+    }
+    (std::fs::read(layer).unwrap(), std::fs::read_to_string(diff_id).unwrap())
+}
+
+/// How the image starts the server: upstream's ENTRYPOINT and CMD now, or before fe662c54.
+#[derive(Clone, Copy, Debug)]
+pub enum Entrypoint {
+    /// ENTRYPOINT ["/app/kubernetes-mcp-server"], CMD ["--port", "8080"]
+    Current,
+    /// ENTRYPOINT ["/app/kubernetes-mcp-server", "--port", "8080"], no CMD: the seed's incident
+    OldPort8080,
+}
+
+async fn push_server_platform(client: &Client, base: &Reference, arch: &str, entry: Entrypoint) -> (Vec<u8>, String) {
+    let (entrypoint, cmd) = match entry {
+        Entrypoint::Current => (json!(["/app/kubernetes-mcp-server"]), json!(["--port", "8080"])),
+        Entrypoint::OldPort8080 => (json!(["/app/kubernetes-mcp-server", "--port", "8080"]), json!(null)),
+    };
+    let (layer, diff_id) = server_layer(arch);
+    let config = serde_json::to_vec(&json!({
+        "architecture": arch, "os": "linux",
+        "config": {"Entrypoint": entrypoint, "Cmd": cmd, "User": "65532:65532", "WorkingDir": "/",
+                   "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    for blob in [&config, &layer] {
+        client.push_blob(base, blob.clone(), &sha(blob)).await.unwrap();
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    let digest = sha(&manifest);
+    let by_digest = Reference::with_digest(base.registry().into(), base.repository().into(), digest.clone());
+    client.push_manifest_raw(&by_digest, manifest.clone(), HeaderValue::from_static(MANIFEST)).await.unwrap();
+    (manifest, digest)
+}
+
+/// Pushes the real server image as `docker buildx build --push` would: an index with the given
+/// platforms (each with its architecture's real binary) and an attestation entry, under every tag.
+pub fn push_server_index(
+    host: &str,
+    repository: &str,
+    tags: &[String],
+    platforms: &[String],
+    entry: Entrypoint,
+    basic: Option<(&str, &str)>,
+) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, base) = connect(host, repository, &tags[0], basic).await;
+        let mut entries = Vec::new();
+        for platform in platforms {
+            let arch = platform.split('/').nth(1).unwrap();
+            let (manifest, digest) = push_server_platform(&client, &base, arch, entry).await;
+            entries.push(json!({"mediaType": MANIFEST, "digest": digest, "size": manifest.len(),
+                                "platform": {"os": "linux", "architecture": arch}}));
+        }
+        let (manifest, digest) = push_image(&client, &base, "unknown/unknown").await;
+        entries.push(json!({"mediaType": MANIFEST, "digest": digest, "size": manifest.len(),
+            "platform": {"os": "unknown", "architecture": "unknown"},
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}));
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
+        )
+        .unwrap();
+        for tag in tags {
+            let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
+            client
+                .push_manifest_raw(
+                    &r,
+                    index.clone(),
+                    HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+                )
+                .await
+                .unwrap();
+        }
+        sha(&index)
+    })
+}

@@ -1,64 +1,26 @@
-//! The real `kubernetes-mcp-server` binary (npm `kubernetes-mcp-server-linux-amd64`, prepared by
-//! `cargo xtask test`), run on 127.0.0.1 with the arguments a deployment gives its container.
+//! Where the real `kubernetes-mcp-server` binaries are (npm, prepared by `cargo xtask test`): the
+//! test images carry them.
 
-use super::KillOnDrop;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-pub struct RealServer {
-    child: KillOnDrop,
-    pub port: u16,
-    _dir: tempfile::TempDir,
+/// The binary for this machine's architecture.
+pub fn binary() -> PathBuf {
+    binary_for(match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    })
 }
 
-pub fn binary() -> PathBuf {
-    let path = std::env::var_os("MCP_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-deps/kubernetes-mcp-server-0.0.67"))
+/// The binary for `arch` (amd64, arm64), prepared by `cargo xtask test`.
+pub fn binary_for(arch: &str) -> PathBuf {
+    let var = format!("MCP_SERVER_BIN_{}", arch.to_uppercase());
+    let path = std::env::var_os(&var).map(PathBuf::from).unwrap_or_else(|| {
+        let version = if arch == "arm64" { "0.0.66" } else { "0.0.67" };
+        PathBuf::from(format!(
+            "{}/../target/test-deps/kubernetes-mcp-server-linux-{arch}-{version}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
     });
     assert!(path.is_file(), "{} is missing: run the tests with `cargo xtask test`, which fetches it", path.display());
     path
-}
-
-impl RealServer {
-    /// Starts the server with the container's `args`; the chart's `--config FILE` is pointed at a
-    /// copy of the rendered `config_toml`. Its kubeconfig points at nothing, as in a pod without a
-    /// cluster: it still serves MCP.
-    pub fn start(args: &[String], config_toml: &str, port: u16) -> RealServer {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, config_toml).unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: http://127.0.0.1:1\ncontexts:\n- name: none\n  context: {cluster: none, user: none}\ncurrent-context: none\nusers:\n- name: none\n  user: {token: none}\n").unwrap();
-        let mut args = args.to_vec();
-        if let Some(i) = args.iter().position(|a| a == "--config") {
-            args[i + 1] = config.display().to_string();
-        }
-        let child = Command::new(binary())
-            .args(&args)
-            .env_clear()
-            .env("HOME", dir.path())
-            .env("KUBECONFIG", &kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut server = RealServer { child: KillOnDrop(child), port, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.0.try_wait() {
-                let mut err = String::new();
-                server.child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                panic!("the server exited ({status}) with {args:?}:\n{err}");
-            }
-            assert!(Instant::now() < deadline, "the server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
-    }
 }

@@ -1,0 +1,83 @@
+//! The whole life of a deployment on the real control plane, with helm 3 and helm 4: `image` (the
+//! docker stand-in pushes the real server image), `up`, `verify`, a no-op `up`, `down --keep-port`,
+//! `up` on the same URL, `down`, `down`.
+
+mod support;
+
+use support::cluster::cluster;
+use support::deploy::{registry, Deploy, Helm};
+use support::fake_cli::{FakeCli, FakeDocker};
+
+fn url_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MCP URL: "))
+        .unwrap_or_else(|| panic!("no URL in:\n{stdout}"))
+        .to_string()
+}
+
+fn cycle(helm: Helm) {
+    let mut d = Deploy::new("cycle", helm);
+    let docker = FakeDocker::new(false);
+    let cli = FakeCli::start(&["docker"], move |c| docker.handle(c));
+    let (fork, sha) = support::fork_repo(Some("https://github.com/alice/kubernetes-mcp-server.git"));
+    let name = format!("mcp-{}", d.ns);
+    let out = support::Xtask::new(Some(cli.bin.path())).env("FAKE_CLI_URL", &cli.url).env("GHCR_TOKEN", "t").run([
+        "image",
+        "--fork",
+        fork.path().to_str().unwrap(),
+        "--registry",
+        &registry(),
+        "--name",
+        &name,
+    ]);
+    out.assert_ok();
+    let pushed = out.stdout.lines().last().unwrap().to_string();
+    assert!(pushed.starts_with(&format!("{}/alice/{name}@sha256:", registry())), "{}", out.stdout);
+    d.image = format!("{}/alice/{name}:dev-{}", registry(), &sha[..7]);
+
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.stdout.contains(&pushed), "up deploys the digest image printed: {}", out.stdout);
+    let url = url_of(&out.stdout);
+    assert!(url.starts_with(&format!("http://{}:3", cluster().node_ip)), "{url}");
+
+    let out = d.run("verify", &["--url", &url]);
+    out.assert_ok();
+    assert!(out.stdout.contains("PASS"), "{}", out.stdout);
+    assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
+
+    let before = d.audit().map(|a| a.len());
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.stdout.contains("up to date: nothing changed"), "{}", out.stdout);
+    assert_eq!(url_of(&out.stdout), url);
+    if let (Some(before), Some(after)) = (before, d.audit()) {
+        let noop = &after[before..];
+        assert!(noop.iter().all(|e| !e.is_write()), "a no-op up wrote: {noop:?}");
+        assert!(noop.iter().all(|e| !e.by_helm()), "a no-op up ran helm: {noop:?}");
+        assert!(noop.len() <= 10, "a no-op up made {} requests: {noop:?}", noop.len());
+    }
+
+    d.run("down", &["--keep-port"]).assert_ok();
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert_eq!(url_of(&out.stdout), url, "down --keep-port then up serves on the same URL");
+    d.run("verify", &["--url", &url]).assert_ok();
+
+    d.run("down", &[]).assert_ok();
+    let out = d.run("down", &[]);
+    out.assert_ok();
+    assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+#[test]
+fn full_cycle_with_helm3() {
+    cycle(Helm::V3);
+}
+
+#[test]
+fn full_cycle_with_helm4() {
+    cycle(Helm::V4);
+}

@@ -1,0 +1,236 @@
+//! A deployment environment on the real cluster: the shared test registry (with the server image
+//! and the test chart), a namespace and release of the test's own, an admin user of its own (for
+//! the audit log), and the real helm of the major the test asks for.
+
+use super::cluster::{cluster, unique, AuditEvent};
+use super::registry::{push_server_index, Entrypoint};
+use super::{Output, Xtask};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub const REPO: &str = "alice/kubernetes-mcp-server";
+pub const CHART_REPO: &str = "charts";
+pub const CHART_VERSION: &str = "0.1.0";
+
+/// The test registry `cargo xtask test` started.
+pub fn registry() -> String {
+    std::env::var("KMCP_TEST_REGISTRY").expect("KMCP_TEST_REGISTRY: run the tests with `cargo xtask test`")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Helm {
+    V3,
+    V4,
+}
+
+pub const HELMS: [Helm; 2] = [Helm::V3, Helm::V4];
+
+impl Helm {
+    pub fn binary(self) -> PathBuf {
+        let var = match self {
+            Helm::V3 => "KMCP_HELM3",
+            Helm::V4 => "KMCP_HELM4",
+        };
+        PathBuf::from(std::env::var_os(var).unwrap_or_else(|| panic!("{var}: run the tests with `cargo xtask test`")))
+    }
+}
+
+/// The test chart, packaged and pushed once per test process; its `oci://` reference.
+pub fn chart() -> String {
+    static PUSHED: OnceLock<String> = OnceLock::new();
+    PUSHED.get_or_init(|| push_chart(&chart_dir(), CHART_REPO)).clone()
+}
+
+pub fn chart_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/chart"))
+}
+
+/// Packages `dir` and pushes it to `<registry>/<repo>/kubernetes-mcp-server`; its `oci://` reference.
+pub fn push_chart(dir: &Path, repo: &str) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let helm = Helm::V3.binary();
+    let status = std::process::Command::new(&helm)
+        .args(["package", "--destination"])
+        .arg(out.path())
+        .arg(dir)
+        .env("HOME", out.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "helm package: {}", String::from_utf8_lossy(&status.stderr));
+    let tgz = out.path().join(format!("kubernetes-mcp-server-{CHART_VERSION}.tgz"));
+    let target = format!("oci://{}/{repo}", registry());
+    let status = std::process::Command::new(&helm)
+        .arg("push")
+        .arg(&tgz)
+        .arg(&target)
+        .arg("--plain-http")
+        .env("HOME", out.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "helm push: {}", String::from_utf8_lossy(&status.stderr));
+    format!("{target}/kubernetes-mcp-server")
+}
+
+/// The real server image under `dev-latest` in `repo`, pushed once per test process per repo.
+pub fn server_image(repo: &str, entry: Entrypoint) -> (String, String) {
+    let platforms = ["linux/amd64".to_string(), "linux/arm64".to_string()];
+    let digest = push_server_index(&registry(), repo, &["dev-latest".into()], &platforms, entry, None);
+    (format!("{}/{repo}:dev-latest", registry()), digest)
+}
+
+pub struct Deploy {
+    pub ns: String,
+    pub release: String,
+    pub user: String,
+    pub helm: Helm,
+    pub image: String,
+    pub digest: String,
+    pub chart: String,
+    pub kubeconfig: PathBuf,
+    helm_dir: tempfile::TempDir,
+}
+
+impl Deploy {
+    /// A fresh namespace, release and admin user for this test, deploying with `helm`.
+    pub fn new(name: &str, helm: Helm) -> Deploy {
+        let ns = unique(name);
+        let helm_dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(helm.binary(), helm_dir.path().join("helm")).unwrap();
+        let user = format!("test-{ns}");
+        let kubeconfig = cluster().admin_as(&user, helm_dir.path());
+        static IMAGE: OnceLock<(String, String)> = OnceLock::new();
+        let (image, digest) = IMAGE.get_or_init(|| server_image(REPO, Entrypoint::Current)).clone();
+        Deploy {
+            release: "kubernetes-mcp-server".into(),
+            ns,
+            user,
+            helm,
+            image,
+            digest,
+            chart: chart(),
+            kubeconfig,
+            helm_dir,
+        }
+    }
+
+    pub fn xtask(&self) -> Xtask {
+        Xtask::new(Some(self.helm_dir.path()))
+    }
+
+    /// `task` aimed at this test's namespace, release and cluster; `up` also gets the test image,
+    /// chart and node address unless `extra` names them.
+    pub fn run(&self, task: &str, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec![task.into(), "--kubeconfig".into(), self.kubeconfig.display().to_string()];
+        args.extend(["--namespace".into(), self.ns.clone(), "--release".into(), self.release.clone()]);
+        if task == "up" {
+            for (flag, value) in [
+                ("--image", self.image.clone()),
+                ("--chart", self.chart.clone()),
+                ("--chart-version", CHART_VERSION.to_string()),
+                ("--node-ip", cluster().node_ip.clone()),
+                ("--timeout", "120s".to_string()),
+            ] {
+                if !extra.contains(&flag) {
+                    args.extend([flag.to_string(), value]);
+                }
+            }
+        }
+        if task == "verify" && !extra.contains(&"--url") && !extra.contains(&"--node-ip") {
+            args.extend(["--node-ip".to_string(), cluster().node_ip.clone()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.xtask().run(args)
+    }
+
+    /// The audit events of this test's user since `from` events (None on a given cluster).
+    pub fn audit(&self) -> Option<Vec<AuditEvent>> {
+        cluster().audit(&self.user)
+    }
+
+    pub fn fullname(&self) -> String {
+        if self.release.contains("kubernetes-mcp-server") {
+            self.release.clone()
+        } else {
+            format!("{}-kubernetes-mcp-server", self.release)
+        }
+    }
+}
+
+/// Reading the live objects of a deployment, for assertions.
+impl Deploy {
+    /// The object at an API path (`/api/v1/...`), as JSON; None when it does not exist.
+    pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        super::block_on(async {
+            let client = cluster().client().await;
+            let request = ::http::Request::get(path).body(Vec::new()).unwrap();
+            match client.request::<serde_json::Value>(request).await {
+                Ok(v) => Some(v),
+                Err(kube::Error::Api(s)) if s.code == 404 => None,
+                Err(e) => panic!("GET {path}: {e}"),
+            }
+        })
+    }
+
+    pub fn service(&self) -> Option<serde_json::Value> {
+        self.get(&format!("/api/v1/namespaces/{}/services/{}", self.ns, self.fullname()))
+    }
+
+    pub fn deployment(&self) -> Option<serde_json::Value> {
+        self.get(&format!("/apis/apps/v1/namespaces/{}/deployments/{}", self.ns, self.fullname()))
+    }
+
+    pub fn state(&self) -> Option<serde_json::Value> {
+        self.get(&format!("/api/v1/namespaces/{}/configmaps/{}-xtask-state", self.ns, self.release))
+    }
+
+    pub fn node_port(&self) -> i64 {
+        self.service().expect("service")["spec"]["ports"][0]["nodePort"].as_i64().unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}:{}/mcp", cluster().node_ip, self.node_port())
+    }
+
+    /// The container's args as the Deployment gives them.
+    pub fn container_args(&self) -> Vec<String> {
+        let d = self.deployment().expect("deployment");
+        d["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Sends a raw request with a JSON body (a test playing a user or an operator by hand).
+    pub fn send(&self, method: &str, path: &str, content_type: &str, body: serde_json::Value) -> serde_json::Value {
+        super::block_on(async {
+            let client = cluster().client().await;
+            let request = ::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("Content-Type", content_type)
+                .body(serde_json::to_vec(&body).unwrap())
+                .unwrap();
+            client.request::<serde_json::Value>(request).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        })
+    }
+}
+
+/// One test per helm major: `both_helms!(name)` runs `fn name(helm: Helm)` as `name::helm3` and
+/// `name::helm4`.
+#[macro_export]
+macro_rules! both_helms {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn helm3() {
+                super::$name($crate::support::deploy::Helm::V3)
+            }
+            #[test]
+            fn helm4() {
+                super::$name($crate::support::deploy::Helm::V4)
+            }
+        })*
+    };
+}
