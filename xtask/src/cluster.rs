@@ -32,6 +32,14 @@ pub struct ClusterArgs {
     pub release: String,
 }
 
+impl ClusterArgs {
+    /// The namespace and release names as Kubernetes and helm check them: before any contact.
+    pub fn check(&self) -> Result<()> {
+        crate::chart::check_name("--namespace", &self.namespace, 63)?;
+        crate::chart::check_name("--release", &self.release, 53)
+    }
+}
+
 /// The kubeconfig to use and where it came from: `--kubeconfig`, `KUBECONFIG`, `~/.kube/config`,
 /// then k0s's admin kubeconfig.
 pub fn find_kubeconfig(flag: Option<&Path>) -> Result<(PathBuf, &'static str)> {
@@ -163,6 +171,10 @@ impl Cluster {
             }
             for j in same {
                 done[j] = true;
+                // Not among ours: is it there without our label (someone else's)?
+                if live[j].is_none() {
+                    live[j] = self.get(&objects[j]).await?;
+                }
             }
         }
         Ok(live)

@@ -1,11 +1,16 @@
 //! The xtask as a library: one module per task and per outside party. `main.rs` is the CLI.
 
+pub mod address;
+pub mod chart;
 pub mod cluster;
+pub mod deployed;
 pub mod docker;
+pub mod docker_config;
 pub mod down;
 pub mod git;
 pub mod helm;
 pub mod image;
+pub mod lock;
 pub mod manifests;
 pub mod mcp;
 pub mod reference;

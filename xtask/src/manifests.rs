@@ -5,6 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub const RBAC_YAML: &str = include_str!("../../deploy/rbac.yaml");
+/// The ServiceAccount `deploy/rbac.yaml` creates and the chart runs the server as.
+pub const SERVICE_ACCOUNT: &str = "kubernetes-mcp-server";
 /// The namespace written in `deploy/rbac.yaml`; `--namespace` replaces it.
 const DEFAULT_NAMESPACE: &str = "mcp-system";
 
@@ -43,8 +45,32 @@ impl Object {
     }
 }
 
-/// The objects of `deploy/rbac.yaml`, moved to `namespace`.
-pub fn rbac_objects(namespace: &str) -> Result<Vec<Object>> {
+/// Every object `up` creates carries this annotation: the instance (`<namespace>/<release>`) that
+/// owns it. `up` takes over nothing without it (unless `--adopt`), `down` deletes nothing without it.
+pub const INSTANCE_ANNOTATION: &str = "kmcp-xtask/instance";
+
+pub fn instance(namespace: &str, release: &str) -> String {
+    format!("{namespace}/{release}")
+}
+
+/// Whose a live object is.
+#[derive(Debug, PartialEq)]
+pub enum Owner {
+    Us,
+    Nobody,
+    Other(String),
+}
+
+pub fn owner(live: &Value, instance: &str) -> Owner {
+    match live["metadata"]["annotations"][INSTANCE_ANNOTATION].as_str() {
+        Some(i) if i == instance => Owner::Us,
+        Some(i) => Owner::Other(i.to_string()),
+        None => Owner::Nobody,
+    }
+}
+
+/// The objects of `deploy/rbac.yaml`, moved to `namespace` and marked as `release`'s there.
+pub fn rbac_objects(namespace: &str, release: &str) -> Result<Vec<Object>> {
     let mut out = Vec::new();
     for doc in serde_norway::Deserializer::from_str(RBAC_YAML) {
         let mut value = Value::deserialize(doc).context("deploy/rbac.yaml is not valid YAML")?;
@@ -52,6 +78,7 @@ pub fn rbac_objects(namespace: &str) -> Result<Vec<Object>> {
             continue;
         }
         retarget(&mut value, namespace);
+        value["metadata"]["annotations"][INSTANCE_ANNOTATION] = instance(namespace, release).into();
         let object = Object { value };
         object.plural()?;
         out.push(object);
@@ -106,7 +133,7 @@ mod tests {
 
     #[test]
     fn rbac_holds_the_objects_the_design_names() {
-        let objects = rbac_objects("mcp-system").unwrap();
+        let objects = rbac_objects("mcp-system", "kubernetes-mcp-server").unwrap();
         let ids: Vec<String> = objects.iter().map(Object::id).collect();
         assert_eq!(
             ids,
@@ -128,6 +155,14 @@ mod tests {
                 o.id()
             );
         }
+        for o in &objects {
+            assert_eq!(owner(&o.value, "mcp-system/kubernetes-mcp-server"), Owner::Us, "{}", o.id());
+            assert_eq!(
+                owner(&o.value, "b/kubernetes-mcp-server"),
+                Owner::Other("mcp-system/kubernetes-mcp-server".into())
+            );
+        }
+        assert_eq!(owner(&json!({"metadata": {}}), "a/b"), Owner::Nobody);
         let view = &objects[2].value;
         assert_eq!(view["roleRef"]["name"], "view");
         for o in &objects {
@@ -141,7 +176,7 @@ mod tests {
 
     #[test]
     fn namespace_flag_moves_everything() {
-        let objects = rbac_objects("other").unwrap();
+        let objects = rbac_objects("other", "kubernetes-mcp-server").unwrap();
         assert_eq!(objects[0].name(), "other");
         assert_eq!(objects[1].namespace(), Some("other"));
         assert_eq!(objects[2].value["subjects"][0]["namespace"], "other");

@@ -10,6 +10,7 @@ use oci_client::manifest::{
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
+use sha2::Digest;
 use std::fmt;
 
 /// Registry credentials from the environment. The token is never printed: `Debug` hides it.
@@ -26,6 +27,18 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// The credentials for pulling from `registry`: `GHCR_TOKEN`/`GITHUB_TOKEN` only for ghcr.io,
+    /// never for another host; else what the user's Docker config holds for that host; else none
+    /// (anonymous).
+    pub fn for_registry(registry: &str) -> Result<Option<Credentials>> {
+        if registry == "ghcr.io" {
+            if let Some(c) = Credentials::from_env("") {
+                return Ok(Some(c));
+            }
+        }
+        crate::docker_config::credentials(registry)
+    }
+
     /// `GHCR_TOKEN`, else `GITHUB_TOKEN`; user `GHCR_USER`, else `GITHUB_ACTOR`, else `default_user`.
     pub fn from_env(default_user: &str) -> Option<Credentials> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
@@ -53,7 +66,12 @@ struct RawManifest {
     manifests: Option<Vec<RawEntry>>,
     #[serde(default)]
     config: Option<RawDescriptor>,
+    #[serde(default)]
+    layers: Option<Vec<RawDescriptor>>,
 }
+
+/// The media type of a helm chart's content layer in an OCI chart.
+const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
 #[derive(Deserialize)]
 struct RawEntry {
@@ -71,6 +89,8 @@ struct RawPlatform {
 #[derive(Deserialize)]
 struct RawDescriptor {
     digest: String,
+    #[serde(default, rename = "mediaType")]
+    media_type: String,
 }
 
 impl RawPlatform {
@@ -151,6 +171,39 @@ impl Registry {
             }
             Err(e) => Err(self.explain(e, image)),
         }
+    }
+
+    /// A helm chart by manifest digest: the chart layer's bytes, both digests checked.
+    pub async fn pull_chart(&self, chart: &ImageRef) -> Result<Vec<u8>> {
+        let want = chart.digest.clone().ok_or_else(|| anyhow!("a chart is pulled by digest"))?;
+        let reference = to_reference(chart);
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&reference, &self.auth, &["application/vnd.oci.image.manifest.v1+json"])
+            .await
+            .map_err(|e| self.explain(e, chart))?;
+        let got = format!("sha256:{}", crate::git::hex(&sha2::Sha256::digest(&bytes)));
+        if got != want {
+            bail!("registry {} sent a manifest with digest {got} for {want}", chart.registry);
+        }
+        let manifest: RawManifest =
+            serde_json::from_slice(&bytes).map_err(|e| anyhow!("the manifest of {chart} is not JSON: {e}"))?;
+        let layer = manifest
+            .layers
+            .unwrap_or_default()
+            .into_iter()
+            .find(|l| l.media_type == CHART_LAYER)
+            .ok_or_else(|| anyhow!("{chart} is not a helm chart (no {CHART_LAYER} layer)"))?;
+        let mut blob = Vec::new();
+        self.client
+            .pull_blob(&reference, layer.digest.as_str(), &mut blob)
+            .await
+            .map_err(|e| self.explain(e, chart))?;
+        let got = format!("sha256:{}", crate::git::hex(&sha2::Sha256::digest(&blob)));
+        if got != layer.digest {
+            bail!("the chart layer of {chart} has digest {got}, not {}", layer.digest);
+        }
+        Ok(blob)
     }
 
     fn explain(&self, e: OciDistributionError, image: &ImageRef) -> anyhow::Error {

@@ -29,12 +29,55 @@ fn progress(d: &Deployment) -> String {
     )
 }
 
+/// Waits for the rollout, `timeout` being a deadline for the whole wait: each API call gets only
+/// the time that is left, and an API that fails or stops answering is retried with back-off until
+/// then. Every error names this step.
 pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Duration) -> Result<()> {
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
-    let start = Instant::now();
+    let deadline = Instant::now() + timeout;
+    let step = format!("waiting for deployment/{name} rollout");
     let mut last = String::new();
+    let mut backoff = Duration::from_millis(500);
+    let mut trouble: Option<String> = None;
     loop {
-        let Some(d) = deployments.get_opt(name).await? else {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            match &trouble {
+                Some(t) => bail!(
+                    "{step}: the API server stopped answering ({t}); gave up after {}s (--timeout)",
+                    timeout.as_secs()
+                ),
+                None => bail!("{step}: timed out after {}s", timeout.as_secs()),
+            }
+        }
+        let round = async {
+            let d = deployments.get_opt(name).await?;
+            let diagnosis = match &d {
+                Some(d) if !is_complete(d) => Some(diagnose(cluster, namespace, d).await?),
+                _ => None,
+            };
+            anyhow::Ok((d, diagnosis))
+        };
+        let (d, diagnosis) = match tokio::time::timeout(left, round).await {
+            Ok(Ok(found)) => {
+                trouble = None;
+                backoff = Duration::from_millis(500);
+                found
+            }
+            Ok(Err(e)) => {
+                let cause = format!("{:#}", e);
+                eprintln!("{step}: the API server did not answer ({cause}); retrying in {}s", backoff.as_secs_f32());
+                trouble = Some(cause);
+                tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+                backoff = (backoff * 2).min(Duration::from_secs(8));
+                continue;
+            }
+            Err(_) => {
+                trouble.get_or_insert_with(|| "no answer".into());
+                continue;
+            }
+        };
+        let Some(d) = d else {
             bail!("deployment {namespace}/{name} does not exist after helm ran: check the chart's output above");
         };
         if is_complete(&d) {
@@ -46,15 +89,15 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
             eprintln!("waiting for deployment/{name}: {now}");
             last = now;
         }
-        let diagnosis = diagnose(cluster, namespace, &d).await?;
-        if diagnosis.fatal || start.elapsed() >= timeout {
+        let diagnosis = diagnosis.expect("diagnosed while incomplete");
+        if diagnosis.fatal || Instant::now() >= deadline {
             for line in &diagnosis.details {
                 eprintln!("  {line}");
             }
             let why = if diagnosis.fatal { "failed" } else { "timed out" };
             bail!("rollout of deployment/{name} {why}: {}", diagnosis.summary);
         }
-        tokio::time::sleep(Duration::from_millis(500).min(timeout.saturating_sub(start.elapsed()))).await;
+        tokio::time::sleep(Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now()))).await;
     }
 }
 

@@ -20,13 +20,48 @@ impl Shell {
         if self.echo(&cmd) {
             return Ok(());
         }
-        cmd.quiet().run().map_err(Into::into)
+        scrub(cmd).quiet().run().map_err(Into::into)
+    }
+
+    /// Runs a command that changes something and must not be cut off: Ctrl-C is passed on to it
+    /// (it runs in a process group of its own) and the tool waits for it to end. `Interrupted`
+    /// when that happened; skipped under `--dry-run`.
+    pub async fn run_to_end(&self, cmd: Cmd<'_>) -> Result<Ended> {
+        if self.echo(&cmd) {
+            return Ok(Ended::Done);
+        }
+        let shown = cmd.to_string();
+        let mut command: std::process::Command = scrub(cmd).into();
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child =
+            tokio::process::Command::from(command).spawn().with_context(|| format!("cannot run {shown}"))?;
+        let mut interrupted = false;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status?,
+                _ = tokio::signal::ctrl_c(), if !interrupted => {
+                    interrupted = true;
+                    eprintln!("interrupted: passing Ctrl-C on to `{shown}` and waiting for it to end");
+                    if let Some(pid) = child.id() {
+                        let pid = pid.to_string();
+                        let _ = self.query(xshell::cmd!(self.sh, "kill -INT {pid}"));
+                    }
+                }
+            }
+        };
+        if interrupted {
+            return Ok(Ended::Interrupted(status));
+        }
+        if !status.success() {
+            bail!("command exited with {status}: {shown}");
+        }
+        Ok(Ended::Done)
     }
 
     /// Runs a read-only query: it runs under `--dry-run` too.
     pub fn query(&self, cmd: Cmd<'_>) -> Result<std::process::Output> {
         eprintln!("$ {cmd}");
-        Ok(cmd.quiet().ignore_status().output()?)
+        Ok(scrub(cmd).quiet().ignore_status().output()?)
     }
 
     fn echo(&self, cmd: &Cmd<'_>) -> bool {
@@ -37,6 +72,22 @@ impl Shell {
         }
         self.dry_run
     }
+}
+
+/// How a command given to `run_to_end` ended.
+#[derive(Debug)]
+pub enum Ended {
+    Done,
+    /// Ctrl-C came while it ran; it was passed on and the command ended with this status.
+    Interrupted(std::process::ExitStatus),
+}
+
+/// The registry tokens this tool reads: no child process gets them in its environment (docker
+/// login gets the token on stdin).
+pub const SECRET_VARS: [&str; 3] = ["GHCR_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"];
+
+fn scrub(cmd: Cmd<'_>) -> Cmd<'_> {
+    SECRET_VARS.iter().fold(cmd, |c, v| c.env_remove(v))
 }
 
 /// Where `program` is on PATH, if anywhere.

@@ -1,18 +1,28 @@
-//! What `up` records in the cluster: the nodePort (so the laptop's URL survives re-deploys) and a
-//! sha256 of chart, version and values (so an unchanged `up` skips helm). One ConfigMap.
+//! What `up` records in the cluster: the nodePort (so the laptop's URL survives re-deploys), a
+//! sha256 of chart digest and values (so an unchanged `up` skips helm) and the chart digest. One
+//! ConfigMap.
 
 use crate::cluster::{Cluster, FIELD_MANAGER};
+use crate::manifests::{instance, INSTANCE_ANNOTATION};
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 
 const NODE_PORT: &str = "nodePort";
 const DEPLOYED: &str = "deployedSha256";
+const CHART: &str = "chartDigest";
+const RENDERED: &str = "rendered";
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct State {
     pub node_port: Option<i32>,
     pub deployed_sha256: Option<String>,
+    /// The digest of the chart content deployed (OCI manifest, or a local chart's content).
+    pub chart_digest: Option<String>,
+    /// The record exists and is this instance's: `up` deployed the release.
+    pub owned: bool,
+    /// The fields the chart set, as they were live after the last rollout: drift is told from them.
+    pub rendered: Option<std::collections::BTreeMap<String, String>>,
 }
 
 pub fn name(release: &str) -> String {
@@ -28,10 +38,18 @@ pub async fn read(cluster: &Cluster, namespace: &str, release: &str) -> Result<S
     else {
         return Ok(State::default());
     };
+    let me = instance(namespace, release);
+    let owned = cm.metadata.annotations.as_ref().and_then(|a| a.get(INSTANCE_ANNOTATION)) == Some(&me);
+    if !owned {
+        return Ok(State::default());
+    }
     let data = cm.data.unwrap_or_default();
     Ok(State {
         node_port: data.get(NODE_PORT).and_then(|p| p.parse().ok()),
         deployed_sha256: data.get(DEPLOYED).cloned(),
+        chart_digest: data.get(CHART).cloned(),
+        owned,
+        rendered: data.get(RENDERED).and_then(|r| serde_json::from_str(r).ok()),
     })
 }
 
@@ -43,10 +61,20 @@ pub async fn write(cluster: &Cluster, namespace: &str, release: &str, state: &St
     if let Some(h) = &state.deployed_sha256 {
         data.insert(DEPLOYED.into(), h.clone().into());
     }
+    if let Some(d) = &state.chart_digest {
+        data.insert(CHART.into(), d.clone().into());
+    }
+    if let Some(r) = &state.rendered {
+        data.insert(RENDERED.into(), serde_json::to_string(r)?.into());
+    }
     let cm = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name(release), "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER}},
+        "metadata": {
+            "name": name(release), "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER},
+            "annotations": {INSTANCE_ANNOTATION: instance(namespace, release)},
+        },
         "data": data,
     });
     api(cluster, namespace)
@@ -58,7 +86,7 @@ pub async fn write(cluster: &Cluster, namespace: &str, release: &str, state: &St
 
 /// Forgets the deployment's sha256 and keeps the nodePort (for `down --keep-port`).
 pub async fn keep_port_only(cluster: &Cluster, namespace: &str, release: &str) -> Result<()> {
-    let patch = serde_json::json!({"data": {DEPLOYED: null}});
+    let patch = serde_json::json!({"data": {DEPLOYED: null, CHART: null, RENDERED: null}});
     let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
     api(cluster, namespace)
         .patch(&name(release), &params, &Patch::Merge(&patch))

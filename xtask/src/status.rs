@@ -2,8 +2,7 @@
 
 use crate::cluster::ClusterArgs;
 use crate::shell::Shell;
-use crate::values::ServerMode;
-use crate::{helm, state, up};
+use crate::{address, chart, deployed, helm, state};
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -22,7 +21,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let node_ip = args.node_ip.as_deref().map(up::parse_node_ip).transpose()?;
+    let node_ip = args.node_ip.as_deref().map(address::parse_node_ip).transpose()?;
+    args.cluster.check()?;
     let sh = Shell::new(false)?;
     let cluster = match crate::cluster::Cluster::reach(&args.cluster).await {
         Ok(c) => c,
@@ -35,9 +35,9 @@ pub async fn run(args: Args) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    helm::preflight()?;
+    helm::preflight(&sh)?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
-    let name = up::fullname(release);
+    let name = chart::fullname(release);
     match helm::status(&sh, &cluster, release, ns)? {
         Some(r) => {
             let chart =
@@ -54,7 +54,10 @@ pub async fn run(args: Args) -> Result<()> {
         deployment.as_ref().and_then(|d| d.spec.as_ref()?.template.spec.as_ref()?.containers.first().cloned());
     if let Some(c) = &container {
         println!("image:    {}", c.image.as_deref().unwrap_or("?"));
-        println!("mode:     {}", ServerMode::from_args(c.args.as_deref().unwrap_or_default()).describe());
+        println!(
+            "mode:     {} (live: container args over config.toml)",
+            deployed::read(&cluster, ns, &name).await?.mode().describe()
+        );
     }
     let pods = Api::<Pod>::namespaced(cluster.client.clone(), ns)
         .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={release}")))
@@ -71,12 +74,15 @@ pub async fn run(args: Args) -> Result<()> {
         println!("          {} {phase}, {} restarts", p.metadata.name.as_deref().unwrap_or("?"), restarts);
     }
     let recorded = state::read(&cluster, ns, release).await?;
+    if let Some(d) = &recorded.chart_digest {
+        println!("chart:    {d}");
+    }
     if let Some(service) = Api::<Service>::namespaced(cluster.client.clone(), ns).get_opt(&name).await? {
-        let port = up::current_node_port(&service)?;
+        let port = address::current_node_port(&service)?;
         let note = if recorded.node_port == Some(port) { " (recorded)" } else { "" };
         println!("nodePort: {port}{note}");
         if let Some(ip) = node_ip {
-            println!("MCP URL:  {}", up::url(&ip, port));
+            println!("MCP URL:  {}", address::url(&ip, port));
         } else {
             println!("MCP URL:  http://<node-ip>:{port}/mcp (pass --node-ip for the full URL)");
         }

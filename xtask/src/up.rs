@@ -1,25 +1,24 @@
-//! `cargo xtask up`: namespace and RBAC from `deploy/`, the upstream chart pinned by digest, a
-//! rollout check, and the NodePort URL. A second run with nothing changed changes nothing.
+//! `cargo xtask up`: namespace and RBAC from `deploy/`, the chart pinned by the digest of its
+//! content, a rollout check, the mode the server really runs with, and the NodePort URL. A second
+//! run with nothing changed changes nothing.
 
+use crate::address::{self, client_config, current_node_port, parse_node_ip};
+use crate::chart::{self, Chart};
 use crate::cluster::{root_cause, Cluster, ClusterArgs, FIELD_MANAGER};
-use crate::manifests::{is_subset, rbac_objects};
+use crate::manifests::{instance, is_subset, owner, rbac_objects, Object, Owner, INSTANCE_ANNOTATION, SERVICE_ACCOUNT};
 use crate::reference::ImageRef;
 use crate::registry::{Credentials, Registry};
 use crate::shell::Shell;
 use crate::state::{self, State};
 use crate::values::{ServerMode, Values};
-use crate::{helm, rollout};
+use crate::{deployed, helm, lock, rollout};
 use anyhow::{anyhow, bail, Context, Result};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-pub const SERVICE_ACCOUNT: &str = "kubernetes-mcp-server";
-const CHART_PIN: &str = include_str!("../../deploy/chart.yaml");
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -49,6 +48,9 @@ pub struct Args {
     /// Chart version [default: pinned in deploy/chart.yaml]
     #[arg(long, value_name = "V")]
     pub chart_version: Option<String>,
+    /// Accept this digest of the OCI chart's manifest (after reviewing the content it names)
+    #[arg(long, value_name = "sha256:...")]
+    pub chart_digest: Option<String>,
     /// The port the server listens on (container port, probes and Service port alike)
     #[arg(long, value_name = "N", default_value_t = 8080)]
     pub port: u16,
@@ -67,6 +69,12 @@ pub struct Args {
     /// Toolsets to enable (passed to --toolsets)
     #[arg(long, value_name = "LIST")]
     pub toolsets: Option<String>,
+    /// Take over existing RBAC objects that this deployment did not create
+    #[arg(long)]
+    pub adopt: bool,
+    /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
+    #[arg(long)]
+    pub no_wait: bool,
     /// After a successful rollout, run `verify` against the printed URL
     #[arg(long)]
     pub verify: bool,
@@ -75,32 +83,8 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-pub struct ChartPin {
-    pub chart: String,
-    pub version: String,
-}
-
-pub fn chart_pin(chart: Option<&str>, version: Option<&str>) -> Result<ChartPin> {
-    #[derive(serde::Deserialize)]
-    struct Pin {
-        chart: String,
-        version: String,
-    }
-    let pin: Pin = serde_norway::from_str(CHART_PIN).context("deploy/chart.yaml is not valid")?;
-    Ok(ChartPin {
-        chart: chart.map_or(pin.chart, str::to_string),
-        version: version.map_or(pin.version, str::to_string),
-    })
-}
-
-/// The chart's fullname: the release name when it contains the chart name.
-pub fn fullname(release: &str) -> String {
-    if release.contains("kubernetes-mcp-server") {
-        release.to_string()
-    } else {
-        format!("{release}-kubernetes-mcp-server")
-    }
-}
+/// Durations longer than a day are refused.
+const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
 
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let bad = || anyhow!("invalid duration '{text}': use e.g. 90s, 5m, 1h or 2m30s");
@@ -112,19 +96,23 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
             continue;
         }
         let n: u64 = number.parse().map_err(|_| bad())?;
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             _ => return Err(bad()),
         };
+        total = n.checked_mul(unit).and_then(|v| v.checked_add(total)).unwrap_or(u64::MAX);
         number.clear();
     }
     if !number.is_empty() {
-        total += number.parse::<u64>().map_err(|_| bad())?;
+        total = total.saturating_add(number.parse::<u64>().unwrap_or(u64::MAX));
     }
     if total == 0 {
         return Err(bad());
+    }
+    if total > MAX_TIMEOUT_SECS {
+        bail!("duration '{text}' is too long: at most 24h");
     }
     Ok(Duration::from_secs(total))
 }
@@ -137,10 +125,6 @@ pub fn parse_range(text: &str) -> Result<(u16, u16)> {
         return Err(bad());
     }
     Ok((a, b))
-}
-
-pub fn parse_node_ip(text: &str) -> Result<IpAddr> {
-    text.trim().parse().map_err(|_| anyhow!("invalid node IP '{text}': pass an IP address, e.g. --node-ip 10.8.0.1"))
 }
 
 /// The image to deploy: `--image`, else `ghcr.io/<owner>/kubernetes-mcp-server:dev-latest`.
@@ -157,25 +141,13 @@ fn image_ref(args: &Args) -> Result<ImageRef> {
     Ok(names.resolve(origin.as_deref()).context("no --image given")?.with_tag("dev-latest"))
 }
 
-pub fn url(node_ip: &IpAddr, node_port: i32) -> String {
-    match node_ip {
-        IpAddr::V6(ip) => format!("http://[{ip}]:{node_port}/mcp"),
-        IpAddr::V4(ip) => format!("http://{ip}:{node_port}/mcp"),
-    }
-}
-
-pub fn client_config(url: &str) -> String {
-    let config = serde_json::json!({"mcpServers": {"kubernetes": {"type": "http", "url": url}}});
-    serde_json::to_string_pretty(&config).unwrap_or_default()
-}
-
 /// Everything `up` needs from its flags, checked before anything is contacted.
 struct Inputs {
     node_ip: Option<IpAddr>,
     node_port: Option<i32>,
     timeout: Duration,
     image: ImageRef,
-    chart: ChartPin,
+    chart: chart::Source,
     mode: ServerMode,
 }
 
@@ -187,6 +159,7 @@ impl Inputs {
                 bail!("--node-port {p} is outside the cluster's NodePort range {low}-{high}: pick a port inside it (or set --nodeport-range)");
             }
         }
+        args.cluster.check()?;
         if args.port == 0 {
             bail!("invalid --port 0: pass the port the server listens on, e.g. 8080");
         }
@@ -195,7 +168,7 @@ impl Inputs {
             node_port: args.node_port.map(i32::from),
             timeout: parse_duration(&args.timeout)?,
             image: image_ref(args)?,
-            chart: chart_pin(args.chart.as_deref(), args.chart_version.as_deref())?,
+            chart: chart::source(args.chart.as_deref(), args.chart_version.as_deref(), args.chart_digest.as_deref())?,
             mode: ServerMode {
                 port: args.port,
                 log_level: args.log_level,
@@ -224,55 +197,189 @@ pub async fn run(args: Args) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    if !args.dry_run {
-        helm::preflight()?;
+    let helm_cli = if args.dry_run { None } else { Some(helm::preflight(&sh)?) };
+    let chart = match chart::fetch(&input.chart, &chart::cache_dir(), args.dry_run).await {
+        Ok(c) => c,
+        Err(e) if args.dry_run => {
+            println!("{e:#}: the plan names the chart by its tag");
+            chart::unresolved(&input.chart)
+        }
+        Err(e) => return Err(e),
+    };
+    if !chart.cached && !args.dry_run {
+        eprintln!("pulled chart {} into {}", chart.display, chart.path.display());
     }
     let pinned = pin_digest(&input.image, args.dry_run).await?;
-    let values = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode).render()?;
-    let desired_hash = deploy_hash(&input.chart, &values);
-    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
-    let name = fullname(release);
+    let typed = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode);
+    let (values, set) = (typed.render()?, typed.set_args());
+    let desired_hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
+    let prepared = Prepared { chart, pinned, values, set, desired_hash, helm: helm_cli };
 
-    let mut changes = ensure_rbac(&sh, cluster.as_ref(), ns).await?;
-    let (recorded, deployment) = match &cluster {
-        Some(c) => (
-            state::read(c, ns, release).await?,
-            Api::<Deployment>::namespaced(c.client.clone(), ns).get_opt(&name).await?,
-        ),
+    let Some(cluster) = cluster else {
+        let plan = assess(None, &args, &input, &prepared).await?;
+        return apply(&sh, None, &args, &input, &prepared, plan).await;
+    };
+    // A no-op reads and reports, and takes no lock (a lock is two writes); anything else is
+    // planned again and carried out under the lock.
+    let plan = assess(Some(&cluster), &args, &input, &prepared).await?;
+    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
+    if plan.is_noop() && !lock::is_held(&cluster, ns, release).await? || sh.dry_run {
+        return apply(&sh, Some(&cluster), &args, &input, &prepared, plan).await;
+    }
+    let mut changes = apply_rbac(&sh, Some(&cluster), &plan.namespace).await?;
+    let held = lock::acquire(&cluster, ns, release, "cargo xtask up", args.no_wait, input.timeout).await?;
+    let result = async {
+        let mut plan = assess(Some(&cluster), &args, &input, &prepared).await?;
+        plan.namespace.clear();
+        plan.changes.append(&mut changes);
+        apply(&sh, Some(&cluster), &args, &input, &prepared, plan).await
+    }
+    .await;
+    held.release().await;
+    result
+}
+
+/// What the deploy needs, worked out before any change: the chart, the pinned image, the values
+/// and their hash, and the helm that will run.
+struct Prepared {
+    chart: Chart,
+    pinned: ImageRef,
+    values: String,
+    /// `--set` arguments beside the values file.
+    set: Vec<String>,
+    desired_hash: String,
+    helm: Option<helm::Helm>,
+}
+
+/// What `up` will do, read from the cluster: nothing is changed while it is worked out.
+struct Plan {
+    namespace: Vec<RbacStep>,
+    rbac: Vec<RbacStep>,
+    /// Why helm must run, if it must.
+    helm: Option<String>,
+    /// helm 4 must take fields another manager changed by hand back.
+    force_conflicts: bool,
+    recorded: State,
+    wanted_port: Option<i32>,
+    live: Option<deployed::Live>,
+    changes: Vec<String>,
+}
+
+impl Plan {
+    fn is_noop(&self) -> bool {
+        let node_port_ok = match (&self.live, self.wanted_port) {
+            (Some(live), Some(want)) => live.service.as_ref().and_then(|s| current_node_port(s).ok()) == Some(want),
+            _ => true,
+        };
+        let rolled_out = self.live.as_ref().and_then(|l| l.deployment.as_ref()).is_some_and(rollout::is_complete);
+        self.namespace.is_empty() && self.rbac.is_empty() && self.helm.is_none() && node_port_ok && rolled_out
+    }
+}
+
+async fn assess(cluster: Option<&Cluster>, args: &Args, input: &Inputs, prepared: &Prepared) -> Result<Plan> {
+    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
+    let steps = plan_rbac(cluster, ns, release, args.adopt).await?;
+    let (namespace, rbac): (Vec<RbacStep>, Vec<RbacStep>) =
+        steps.into_iter().partition(|s| s.object.kind() == "Namespace");
+    let (recorded, live) = match cluster {
+        Some(c) => (state::read(c, ns, release).await?, Some(deployed::read(c, ns, &chart::fullname(release)).await?)),
         None => (State::default(), None),
     };
-    let helm_needed = recorded.deployed_sha256.as_deref() != Some(desired_hash.as_str()) || deployment.is_none();
-    if helm_needed {
-        run_helm(&sh, cluster.as_ref(), &args.cluster, &input.chart, &values)?;
+    let deployment = live.as_ref().and_then(|l| l.deployment.as_ref());
+    let drifted = match (&recorded.rendered, &live) {
+        (Some(r), Some(l)) if deployment.is_some() => deployed::drift(r, &l.fingerprint()),
+        _ => Vec::new(),
+    };
+    let helm = if deployment.is_none() {
+        Some("the release is not deployed".to_string())
+    } else if recorded.deployed_sha256.as_deref() != Some(prepared.desired_hash.as_str()) {
+        Some("the image, chart or values changed".to_string())
+    } else if !drifted.is_empty() {
+        Some(format!("the live objects drifted from the release: {} changed by hand", drifted.join(", ")))
+    } else {
+        None
+    };
+    let force_conflicts = !drifted.is_empty() && prepared.helm.as_ref().is_some_and(|h| h.version.starts_with("v4"));
+    let wanted_port = input.node_port.or(recorded.node_port);
+    Ok(Plan { namespace, rbac, helm, force_conflicts, recorded, wanted_port, live, changes: Vec::new() })
+}
+
+/// Carries the plan out (prints it under `--dry-run`), then reports.
+async fn apply(
+    sh: &Shell,
+    cluster: Option<&Cluster>,
+    args: &Args,
+    input: &Inputs,
+    prepared: &Prepared,
+    mut plan: Plan,
+) -> Result<()> {
+    let Prepared { chart, pinned, values, set, desired_hash, helm: helm_cli } = prepared;
+    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
+    let name = chart::fullname(release);
+    let mut changes = std::mem::take(&mut plan.changes);
+    changes.extend(apply_rbac(sh, cluster, &plan.namespace).await?);
+    changes.extend(apply_rbac(sh, cluster, &plan.rbac).await?);
+    let recorded = plan.recorded.clone();
+    if let Some(why) = &plan.helm {
+        eprintln!("running helm: {why}");
+        if let Some(c) = cluster.filter(|_| !recorded.owned && !sh.dry_run) {
+            // Recorded before helm runs, so that `down` knows the release is this deployment's
+            // even when this run does not get to the end.
+            state::write(c, ns, release, &State { owned: true, node_port: recorded.node_port, ..State::default() })
+                .await?;
+        }
+        run_helm(sh, cluster, &args.cluster, chart, values, set, plan.force_conflicts).await?;
+        if let Some(h) = helm_cli {
+            eprintln!("ran helm {} ({})", h.version, h.path.display());
+        }
         changes.push(format!("helm release {release} upgraded to {pinned}"));
     } else {
-        eprintln!(
-            "release {release} is up to date (chart {} {}, {pinned}): helm skipped",
-            input.chart.chart, input.chart.version
-        );
+        eprintln!("release {release} is up to date (chart {}, {pinned}): helm skipped", chart.display);
     }
-    let wanted_port = input.node_port.or(recorded.node_port);
     let Some(cluster) = cluster.filter(|_| !sh.dry_run) else {
-        match wanted_port {
+        match plan.wanted_port {
             Some(p) => {
                 println!("would set the Service's nodePort to {p} and record it in configmap/{}", state::name(release))
             }
             None => println!("would record the nodePort Kubernetes allocates in configmap/{}", state::name(release)),
         }
         println!(
-            "would wait up to {}s for deployment/{name}, then print http://<node-ip>:<nodePort>/mcp",
+            "would wait up to {}s for deployment/{name}, check the mode it runs with, then print http://<node-ip>:<nodePort>/mcp",
             input.timeout.as_secs()
         );
         return Ok(());
     };
 
-    if helm_needed || !deployment.as_ref().is_some_and(rollout::is_complete) {
-        rollout::wait(&cluster, ns, &name, input.timeout).await?;
+    let rolled_out = plan.live.as_ref().and_then(|l| l.deployment.as_ref()).is_some_and(rollout::is_complete);
+    let live = if plan.helm.is_some() || !rolled_out {
+        rollout::wait(cluster, ns, &name, input.timeout).await?;
+        deployed::read(cluster, ns, &name).await?
+    } else {
+        plan.live.take().expect("a cluster plan reads the live objects")
+    };
+    let mode = live.mode();
+    if let Some(why) = input.mode.difference(&mode) {
+        bail!(
+            "deployed, but the server does not run in the mode asked for ({}): {why}; the chart {} {}",
+            input.mode.describe(),
+            chart.display,
+            if live.lacks_extra_args() {
+                "ignores extraArgs (content before v0.0.59) and its config.toml lacks the setting"
+            } else {
+                "renders a config and args that disagree with it"
+            }
+        );
     }
-    let node_port = ensure_node_port(&cluster, ns, &name, wanted_port, &mut changes).await?;
-    let next = State { node_port: Some(node_port), deployed_sha256: Some(desired_hash) };
+    let node_port = ensure_node_port(cluster, ns, &name, live.service.as_ref(), plan.wanted_port, &mut changes).await?;
+    let next = State {
+        owned: true,
+        node_port: Some(node_port),
+        deployed_sha256: Some(desired_hash.to_string()),
+        chart_digest: Some(chart.digest.clone()),
+        rendered: Some(live.fingerprint()),
+    };
     if next != recorded {
-        state::write(&cluster, ns, release, &next).await?;
+        state::write(cluster, ns, release, &next).await?;
         if recorded.node_port != Some(node_port) {
             changes.push(format!("nodePort {node_port} recorded"));
         }
@@ -280,20 +387,20 @@ pub async fn run(args: Args) -> Result<()> {
 
     let node_ip = match input.node_ip {
         Some(ip) => ip,
-        None => internal_ip(&cluster).await?,
+        None => address::internal_ip(cluster).await?,
     };
-    let url = url(&node_ip, node_port);
+    let url = address::url(&node_ip, node_port);
     if changes.is_empty() {
-        println!("up to date: nothing changed (release {release}, {pinned})");
+        println!("up to date: nothing changed (release {release}, {pinned}, chart {})", chart.digest);
     } else {
-        println!("deployed {pinned} as release {release} in {ns}");
+        println!("deployed {pinned} as release {release} in {ns}, chart {}", chart.display);
         println!("changed: {}", changes.join(", "));
     }
-    println!("mode: {}", input.mode.describe());
+    println!("mode: {}", mode.describe());
     println!("MCP URL: {url}");
     println!("MCP client configuration:\n{}", client_config(&url));
     if args.verify {
-        let report = crate::verify::verify(&url, Ok(&cluster), &args.cluster).await;
+        let report = crate::verify::verify(&url, Ok(cluster), &args.cluster).await;
         crate::verify::print(&report, false);
         if !report.passed {
             let failed = report.checks.iter().filter(|c| !c.passed).count();
@@ -305,8 +412,7 @@ pub async fn run(args: Args) -> Result<()> {
 
 /// The image by digest, resolved through the registry (a dry run goes on with the tag).
 async fn pin_digest(image: &ImageRef, dry_run: bool) -> Result<ImageRef> {
-    let owner = image.repository.split('/').next().unwrap_or_default();
-    let registry = Registry::new(&image.registry, Credentials::from_env(owner).as_ref());
+    let registry = Registry::new(&image.registry, Credentials::for_registry(&image.registry)?.as_ref());
     match registry.resolve_digest(image).await {
         Ok(digest) => Ok(image.with_digest(&digest)),
         Err(e) if dry_run => {
@@ -317,44 +423,107 @@ async fn pin_digest(image: &ImageRef, dry_run: bool) -> Result<ImageRef> {
     }
 }
 
-/// Applies what differs from `deploy/rbac.yaml` (prints it under `--dry-run`); the changes made.
-async fn ensure_rbac(sh: &Shell, cluster: Option<&Cluster>, namespace: &str) -> Result<Vec<String>> {
-    let objects = rbac_objects(namespace)?;
+/// What `up` does to one object of `deploy/rbac.yaml`.
+struct RbacStep {
+    object: Object,
+    action: &'static str,
+}
+
+/// Reads the live RBAC objects and decides, before any change, what to create or update; refuses
+/// to take over an object this instance did not create (unless `adopt`). A namespace that existed
+/// before is used as it is: never applied, never adopted, never deleted.
+async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bool) -> Result<Vec<RbacStep>> {
+    let objects = rbac_objects(ns, release)?;
     let live = match cluster {
         Some(c) => c.get_all(&objects).await?,
         None => vec![None; objects.len()],
     };
-    let mut changes = Vec::new();
-    for (object, live) in objects.iter().zip(live) {
+    let me = instance(ns, release);
+    let mut steps = Vec::new();
+    for (object, live) in objects.into_iter().zip(live) {
         let action = match &live {
             None => "create",
-            Some(l) if !is_subset(&object.value, l) => "update",
-            Some(_) => continue,
+            Some(l) => match owner(l, &me) {
+                Owner::Us if is_subset(&object.value, l) => continue,
+                Owner::Us => "update",
+                _ if object.kind() == "Namespace" => continue,
+                _ if adopt => "adopt",
+                Owner::Nobody => bail!(
+                    "{} already exists and was not created by `cargo xtask up` (it has no {INSTANCE_ANNOTATION} mark): up does not take it over; remove or rename it, or pass --adopt to make it this deployment's",
+                    object.id()
+                ),
+                Owner::Other(other) => bail!(
+                    "{} belongs to the deployment {other}, not {me}: up does not take it over; deploy with another --namespace/--release, or pass --adopt",
+                    object.id()
+                ),
+            },
+        };
+        steps.push(RbacStep { object, action });
+    }
+    Ok(steps)
+}
+
+/// Applies the planned steps (prints them under `--dry-run`); the changes made.
+async fn apply_rbac(sh: &Shell, cluster: Option<&Cluster>, steps: &[RbacStep]) -> Result<Vec<String>> {
+    let mut changes = Vec::new();
+    for RbacStep { object, action } in steps {
+        let done = match *action {
+            "create" => "created",
+            "adopt" => "adopted",
+            _ => "updated",
         };
         if sh.dry_run {
             println!("would {action} {} (server-side apply, field manager {FIELD_MANAGER}):", object.id());
             println!("{}", indent(&serde_norway::to_string(&object.value)?));
         } else if let Some(c) = cluster {
             c.apply(object).await?;
-            eprintln!("{action}d {}", object.id());
+            eprintln!("{done} {}", object.id());
         }
-        changes.push(format!("{action}d {}", object.id()));
+        changes.push(format!("{done} {}", object.id()));
     }
     Ok(changes)
 }
 
 /// `helm upgrade --install` with the values in a temporary file (printed under `--dry-run`).
-fn run_helm(sh: &Shell, cluster: Option<&Cluster>, args: &ClusterArgs, chart: &ChartPin, values: &str) -> Result<()> {
-    let path = std::env::temp_dir().join(format!("kmcp-values-{}.yaml", std::process::id()));
-    if sh.dry_run {
-        println!("values ({}):\n{}", path.display(), indent(values));
-    }
-    std::fs::write(&path, values).context("cannot write the values file")?;
+/// The values go to helm in a file of a private temp directory (0700, the file 0600, a fresh
+/// name), removed when helm is done, whatever happened; a dry run prints them and writes nothing.
+async fn run_helm(
+    sh: &Shell,
+    cluster: Option<&Cluster>,
+    args: &ClusterArgs,
+    chart: &Chart,
+    values: &str,
+    set: &[String],
+    force_conflicts: bool,
+) -> Result<()> {
     let target = helm::target(cluster);
-    let result =
-        helm::upgrade_install(sh, &target, &args.release, &chart.chart, &chart.version, &args.namespace, &path);
-    let _ = std::fs::remove_file(&path);
-    result
+    let mut extra = set.to_vec();
+    if force_conflicts {
+        extra.push("--force-conflicts".into());
+    }
+    if sh.dry_run {
+        let path = std::path::Path::new("<private temp dir>/values.yaml");
+        println!("values ({}):\n{}", path.display(), indent(values));
+        return helm::upgrade_install(sh, &target, &args.release, &chart.path, &args.namespace, path, &extra).await;
+    }
+    if let Some(recovered) = helm::recover(sh, &target, &args.release, &args.namespace)? {
+        eprintln!("{recovered}");
+    }
+    let dir =
+        tempfile::Builder::new().prefix("kmcp-xtask-").tempdir().context("cannot make a private temp directory")?;
+    let path = dir.path().join("values.yaml");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .context("cannot write the values file")?;
+        file.write_all(values.as_bytes()).context("cannot write the values file")?;
+    }
+    helm::upgrade_install(sh, &target, &args.release, &chart.path, &args.namespace, &path, &extra).await
 }
 
 /// The Service's nodePort, put back on `wanted` (the recorded one or `--node-port`) if it differs.
@@ -362,16 +531,16 @@ async fn ensure_node_port(
     cluster: &Cluster,
     ns: &str,
     name: &str,
+    service: Option<&Service>,
     wanted: Option<i32>,
     changes: &mut Vec<String>,
 ) -> Result<i32> {
     let services: Api<Service> = Api::namespaced(cluster.client.clone(), ns);
-    let service =
-        services.get_opt(name).await?.ok_or_else(|| anyhow!("service {ns}/{name} does not exist after helm ran"))?;
-    let current = current_node_port(&service)?;
+    let service = service.ok_or_else(|| anyhow!("service {ns}/{name} does not exist after helm ran"))?;
+    let current = current_node_port(service)?;
     match wanted {
         Some(want) if want != current => {
-            set_node_port(&services, &service, want).await?;
+            set_node_port(&services, service, want).await?;
             changes.push(format!("nodePort set to {want}"));
             Ok(want)
         }
@@ -379,9 +548,9 @@ async fn ensure_node_port(
     }
 }
 
-fn deploy_hash(chart: &ChartPin, values: &str) -> String {
+fn deploy_hash(chart: &Chart, values: &str) -> String {
     let mut h = Sha256::new();
-    for part in [chart.chart.as_str(), chart.version.as_str(), values] {
+    for part in [chart.digest.as_str(), values] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -390,16 +559,6 @@ fn deploy_hash(chart: &ChartPin, values: &str) -> String {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
-}
-
-pub fn current_node_port(service: &Service) -> Result<i32> {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .and_then(|p| p.first())
-        .and_then(|p| p.node_port)
-        .ok_or_else(|| anyhow!("the Service has no nodePort: is its type NodePort?"))
 }
 
 async fn set_node_port(services: &Api<Service>, service: &Service, port: i32) -> Result<()> {
@@ -419,23 +578,6 @@ async fn set_node_port(services: &Api<Service>, service: &Service, port: i32) ->
     }
 }
 
-pub async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
-    let nodes: Api<Node> = Api::all(cluster.client.clone());
-    let list = nodes.list(&Default::default()).await?;
-    for node in &list.items {
-        let addresses = node.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
-        if let Some(a) = addresses.iter().find(|a| a.type_ == "InternalIP") {
-            let ip = parse_node_ip(&a.address)?;
-            eprintln!(
-                "warning: using node {}'s InternalIP {ip}; the address the laptop reaches over WireGuard is usually another one: pass --node-ip or set MCP_NODE_IP",
-                node.metadata.name.as_deref().unwrap_or("?")
-            );
-            return Ok(ip);
-        }
-    }
-    bail!("no node reports an InternalIP: pass --node-ip (the node's WireGuard address)")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,31 +587,16 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("2m30s").unwrap(), Duration::from_secs(150));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        for bad in ["", "5x", "m", "0s"] {
+        for bad in ["", "5x", "m", "0s", "25h", "5124095576030432h", "99999999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
     }
 
     #[test]
-    fn ranges_and_ips() {
+    fn ranges() {
         assert_eq!(parse_range("30000-32767").unwrap(), (30000, 32767));
         assert!(parse_range("32767-30000").is_err());
         assert!(parse_range("abc").is_err());
-        assert!(parse_node_ip("10.8.0.1").is_ok());
-        assert!(parse_node_ip("fd00::1").is_ok());
-        assert_eq!(
-            parse_node_ip("10.8.0").unwrap_err().to_string(),
-            "invalid node IP '10.8.0': pass an IP address, e.g. --node-ip 10.8.0.1"
-        );
-    }
-
-    #[test]
-    fn urls_and_names() {
-        assert_eq!(url(&"10.8.0.1".parse().unwrap(), 31234), "http://10.8.0.1:31234/mcp");
-        assert_eq!(url(&"fd00::1".parse().unwrap(), 31234), "http://[fd00::1]:31234/mcp");
-        assert_eq!(fullname("kubernetes-mcp-server"), "kubernetes-mcp-server");
-        assert_eq!(fullname("mcp"), "mcp-kubernetes-mcp-server");
-        let cfg: serde_json::Value = serde_json::from_str(&client_config("http://x/mcp")).unwrap();
-        assert_eq!(cfg["mcpServers"]["kubernetes"]["url"], "http://x/mcp");
     }
 }

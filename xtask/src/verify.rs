@@ -2,8 +2,9 @@
 //! the server's mode, and what the ServiceAccount may and may not do (SubjectAccessReview).
 
 use crate::cluster::{Cluster, ClusterArgs};
+use crate::manifests::SERVICE_ACCOUNT;
 use crate::mcp::{self, Session};
-use crate::up::{self, SERVICE_ACCOUNT};
+use crate::{address, chart};
 use anyhow::{bail, Result};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::Service;
@@ -72,7 +73,8 @@ const MUST_DENY: &[(&str, &str, &str)] = &[
 ];
 
 pub async fn run(args: Args) -> Result<()> {
-    let node_ip = args.node_ip.as_deref().map(up::parse_node_ip).transpose()?;
+    args.cluster.check()?;
+    let node_ip = args.node_ip.as_deref().map(address::parse_node_ip).transpose()?;
     let cluster = Cluster::reach(&args.cluster).await;
     let url = match (&args.url, &cluster) {
         (Some(u), _) => u.clone(),
@@ -114,17 +116,17 @@ pub fn print(report: &Report, json: bool) {
 }
 
 async fn default_url(cluster: &Cluster, args: &ClusterArgs, node_ip: Option<std::net::IpAddr>) -> Result<String> {
-    let name = up::fullname(&args.release);
+    let name = chart::fullname(&args.release);
     let services: Api<Service> = Api::namespaced(cluster.client.clone(), &args.namespace);
     let Some(service) = services.get_opt(&name).await? else {
         bail!("service {}/{name} does not exist: run `cargo xtask up` first, or pass --url", args.namespace);
     };
-    let port = up::current_node_port(&service)?;
+    let port = address::current_node_port(&service)?;
     let ip = match node_ip {
         Some(ip) => ip,
-        None => up::internal_ip(cluster).await?,
+        None => address::internal_ip(cluster).await?,
     };
-    Ok(up::url(&ip, port))
+    Ok(address::url(&ip, port))
 }
 
 pub async fn verify(url: &str, cluster: Result<&Cluster, String>, args: &ClusterArgs) -> Report {

@@ -169,7 +169,7 @@ fn port_mismatch_rollout_is_diagnosed(helm: Helm) {
     let mut d = Deploy::new("mismatch", helm);
     let repo = format!("alice/old-{}", d.ns);
     d.image = server_image(&repo, Entrypoint::OldPort8080).0;
-    d.chart = old_chart();
+    (d.chart, d.chart_digest) = chart_variant("old", Variant::NoExtraArgs);
     let out = d.run("up", &["--port", "8686"]);
     let err = out.error_line();
     assert!(
@@ -188,21 +188,43 @@ fn port_mismatch_rollout_is_diagnosed(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-/// The test chart's other content under the same version: no `extraArgs`, as before v0.0.59.
-fn old_chart() -> String {
-    static OLD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    OLD.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let src = support::deploy::chart_dir();
-        copy_dir(&src, dir.path());
-        let deployment = dir.path().join("templates/deployment.yaml");
-        let text = std::fs::read_to_string(&deployment).unwrap();
-        let (head, rest) = text.split_once("            # kmcp:extraArgs\n").unwrap();
-        let (_, tail) = rest.split_once("            # kmcp:end\n").unwrap();
-        std::fs::write(&deployment, format!("{head}{tail}")).unwrap();
-        push_chart(dir.path(), "charts-old")
-    })
-    .clone()
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// Content before v0.0.59: `extraArgs` ignored.
+    NoExtraArgs,
+    /// No extraArgs and a config.toml that keeps only the port: the mode is lost entirely.
+    NoMode,
+    /// The same interface, another content (a description changed): the tag "moves".
+    Republished,
+}
+
+/// Another content of the test chart, pushed under the same version to `<registry>/charts-<repo>`.
+fn chart_variant(repo: &str, variant: Variant) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&support::deploy::chart_dir(), dir.path());
+    let edit = |file: &str, f: &dyn Fn(String) -> String| {
+        let path = dir.path().join(file);
+        std::fs::write(&path, f(std::fs::read_to_string(&path).unwrap())).unwrap();
+    };
+    if variant != Variant::Republished {
+        edit("templates/deployment.yaml", &|text| {
+            let (head, rest) = text.split_once("            # kmcp:extraArgs\n").unwrap();
+            let (_, tail) = rest.split_once("            # kmcp:end\n").unwrap();
+            format!("{head}{tail}")
+        });
+    }
+    if variant == Variant::NoMode {
+        edit("templates/configmap.yaml", &|text| {
+            let (head, _) = text.split_once("  config.toml: |").unwrap();
+            format!("{head}  config.toml: |\n    port = \"{{{{ .Values.service.port }}}}\"\n")
+        });
+    }
+    if variant == Variant::Republished {
+        edit("Chart.yaml", &|text| {
+            text.replace("description: Test stand-in", "description: Republished test stand-in")
+        });
+    }
+    push_chart(dir.path(), &format!("charts-{repo}"))
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -283,6 +305,8 @@ fn node_ip_defaults_to_internal_ip_with_a_warning(helm: Helm) {
         &d.chart,
         "--chart-version",
         "0.1.0",
+        "--chart-digest",
+        &d.chart_digest,
     ];
     let out = d.xtask().run(base);
     out.assert_ok();
@@ -392,6 +416,8 @@ fn the_registry_token_never_appears_in_up_output(helm: Helm) {
             d.chart.clone(),
             "--chart-version".into(),
             "0.1.0".into(),
+            "--chart-digest".into(),
+            d.chart_digest.clone(),
             "--node-ip".into(),
             cluster().node_ip.clone(),
         ];
@@ -471,13 +497,15 @@ fn dry_run_prints_the_plan_and_changes_nothing(helm: Helm) {
     ] {
         assert!(out.stdout.contains(&format!("would create {id}")), "{id}:\n{}", out.stdout);
     }
+    let cached = format!("{}.tgz", d.chart_digest.trim_start_matches("sha256:"));
+    let helm_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("would run: helm upgrade --install kubernetes-mcp-server "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(
-        out.stdout.contains(&format!(
-            "would run: helm upgrade --install kubernetes-mcp-server {} --version 0.1.0 -n {} -f ",
-            d.chart, d.ns
-        )),
-        "{}",
-        out.stdout
+        helm_line.contains(&cached) && helm_line.contains(&format!(" -n {} -f ", d.ns)),
+        "helm gets the chart file pinned by digest: {helm_line}"
     );
     assert!(out.stdout.contains(&format!("version: {}", d.digest)), "{}", out.stdout);
     if let (Some(n), Some(after)) = (audit_before, d.audit()) {
@@ -513,7 +541,149 @@ fn the_chart_ingress_fails_without_a_host(helm: Helm) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Ingress hostname must be specified"));
 }
 
+fn the_chart_is_pinned_by_content(helm: Helm) {
+    let mut d = Deploy::new("chartpin", helm);
+    let repo = format!("pin-{}", d.ns);
+    let (chart, first) = chart_variant(&repo, Variant::Republished);
+    d.chart = chart;
+    d.chart_digest = first.clone();
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.stderr.contains("pulled chart"), "first up pulls the chart: {}", out.stderr);
+    assert!(out.stdout.contains(&format!("chart {}:0.1.0@{first}", d.chart)), "{}", out.stdout);
+    let out = d.run("up", &[]);
+    assert!(out.assert_ok().stdout.contains("up to date: nothing changed"), "{}", out.stdout);
+    assert!(!out.stderr.contains("pulled chart"), "the second up uses the cached chart: {}", out.stderr);
+    let out = d.run("status", &[]);
+    assert!(out.assert_ok().stdout.contains(&format!("chart:    {first}")), "{}", out.stdout);
+
+    // Upstream re-publishes 0.1.0: the tag moves. Refused, before any change, naming both digests.
+    let (_, moved) = push_chart(&support::deploy::chart_dir(), &format!("charts-{repo}"));
+    assert_ne!(moved, first);
+    let rv = d.deployment().unwrap()["metadata"]["resourceVersion"].clone();
+    let out = d.run("up", &["--port", "9090"]);
+    let err = out.error_line();
+    assert!(err.contains(&moved) && err.contains(&first) && err.contains(&format!("--chart-digest {moved}")), "{err}");
+    assert_eq!(d.deployment().unwrap()["metadata"]["resourceVersion"], rv, "nothing changed");
+    // Accepted the documented way: a new chart content is a change.
+    let out = d.run("up", &["--chart-digest", &moved]);
+    out.assert_ok();
+    assert!(out.stdout.contains("deployed") && out.stdout.contains(&moved), "{}", out.stdout);
+
+    // No pin at all is refused too, naming the digest to review.
+    let err = d
+        .xtask()
+        .run([
+            "up",
+            "--kubeconfig",
+            d.kubeconfig.to_str().unwrap(),
+            "--namespace",
+            &d.ns,
+            "--image",
+            &d.image,
+            "--chart",
+            &d.chart,
+            "--chart-version",
+            "0.1.0",
+            "--node-ip",
+            "10.8.0.1",
+        ])
+        .error_line();
+    assert!(err.contains("is not pinned by digest") && err.contains(&moved), "{err}");
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn content_without_extra_args_still_runs_read_only_and_stateless(helm: Helm) {
+    let mut d = Deploy::new("noextra", helm);
+    (d.chart, d.chart_digest) = chart_variant("noextra", Variant::NoExtraArgs);
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert_eq!(
+        d.container_args(),
+        ["--config", "/etc/kubernetes-mcp-server/config.toml"],
+        "this content ignores extraArgs"
+    );
+    assert!(out.stdout.contains("mode: read-only, stateless"), "{}", out.stdout);
+    let url = d.url();
+    support::block_on(async {
+        let mut session = xtask::mcp::Session::initialize(&url).await.unwrap();
+        let tools = session.list_tools().await.unwrap();
+        assert!(!tools.is_empty() && tools.iter().all(|t| t.read_only), "{tools:?}");
+        let (status, _) = session.open_stream().await.unwrap();
+        assert_eq!(status, 405, "stateless from the config file alone");
+    });
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn a_chart_that_loses_the_mode_fails_up(helm: Helm) {
+    let mut d = Deploy::new("nomode", helm);
+    (d.chart, d.chart_digest) = chart_variant("nomode", Variant::NoMode);
+    let out = d.run("up", &[]);
+    let err = out.error_line();
+    assert!(
+        err.contains("does not run in the mode asked for")
+            && err.contains("not read-only")
+            && err.contains("ignores extraArgs"),
+        "{err}"
+    );
+    assert_eq!(out.stderr.lines().filter(|l| l.starts_with("error")).count(), 1);
+    assert!(d.state().is_none_or(|s| s["data"].get("deployedSha256").is_none()), "not recorded as deployed");
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn a_long_release_name_works_end_to_end(helm: Helm) {
+    let mut d = Deploy::new("longname", helm);
+    d.release = format!("r{}", "e".repeat(49));
+    assert_eq!(d.release.len(), 50);
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert_eq!(d.fullname().len(), 63);
+    assert!(d.deployment().is_some(), "the chart's truncated fullname");
+    d.run("verify", &[]).assert_ok();
+    d.run("down", &["--delete-namespace"]).assert_ok();
+    let err = d
+        .xtask()
+        .run(["up", "--kubeconfig", d.kubeconfig.to_str().unwrap(), "--release", "a/b", "--image", &d.image])
+        .error_line();
+    assert!(err.starts_with("error: invalid --release 'a/b'"), "{err}");
+    let err = d
+        .xtask()
+        .run(["down", "--kubeconfig", d.kubeconfig.to_str().unwrap(), "--namespace", "kube-system/configmaps"])
+        .error_line();
+    assert!(err.starts_with("error: invalid --namespace 'kube-system/configmaps'"), "{err}");
+}
+
+fn a_local_chart_directory_is_deployed_by_content(helm: Helm) {
+    let d = Deploy::new("localchart", helm);
+    let dir = support::deploy::chart_dir();
+    let kc = d.kubeconfig.display().to_string();
+    let ip = cluster().node_ip.clone();
+    let args = [
+        "up",
+        "--kubeconfig",
+        &kc,
+        "--namespace",
+        &d.ns,
+        "--image",
+        &d.image,
+        "--chart",
+        dir.to_str().unwrap(),
+        "--node-ip",
+        &ip,
+    ];
+    let out = d.xtask().run(args);
+    out.assert_ok();
+    assert!(out.stdout.contains(&format!("chart {}", dir.display())), "{}", out.stdout);
+    assert!(d.xtask().run(args).assert_ok().stdout.contains("up to date: nothing changed"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
 both_helms!(
+    the_chart_is_pinned_by_content,
+    content_without_extra_args_still_runs_read_only_and_stateless,
+    a_chart_that_loses_the_mode_fails_up,
+    a_long_release_name_works_end_to_end,
+    a_local_chart_directory_is_deployed_by_content,
     bad_input_gives_one_clear_line_before_any_change,
     dry_run_prints_the_plan_and_changes_nothing,
     the_chart_ingress_fails_without_a_host,

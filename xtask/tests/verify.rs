@@ -155,7 +155,7 @@ fn a_write_grant_fails_verify(helm: Helm) {
     assert!(line(&out, &format!("FAIL may not create secrets (in {ns})")).contains("ALLOWED"));
     line(&out, "PASS may not delete pods (all namespaces)");
     assert!(out.error_line().contains("checks failed"), "{}", out.stderr);
-    d.run("down", &["--delete-namespace"]).assert_ok();
+    d.run("down", &["--delete-namespace", "--force"]).assert_ok();
 }
 
 fn missing_read_access_fails_verify(helm: Helm) {

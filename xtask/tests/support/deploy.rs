@@ -35,9 +35,10 @@ impl Helm {
     }
 }
 
-/// The test chart, packaged and pushed once per test process; its `oci://` reference.
-pub fn chart() -> String {
-    static PUSHED: OnceLock<String> = OnceLock::new();
+/// The test chart, packaged and pushed once per test process: its `oci://` reference and the
+/// digest of its manifest.
+pub fn chart() -> (String, String) {
+    static PUSHED: OnceLock<(String, String)> = OnceLock::new();
     PUSHED.get_or_init(|| push_chart(&chart_dir(), CHART_REPO)).clone()
 }
 
@@ -45,8 +46,9 @@ pub fn chart_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/chart"))
 }
 
-/// Packages `dir` and pushes it to `<registry>/<repo>/kubernetes-mcp-server`; its `oci://` reference.
-pub fn push_chart(dir: &Path, repo: &str) -> String {
+/// Packages `dir` and pushes it to `<registry>/<repo>/kubernetes-mcp-server` under 0.1.0; its
+/// `oci://` reference and manifest digest (as `helm push` reports it).
+pub fn push_chart(dir: &Path, repo: &str) -> (String, String) {
     let out = tempfile::tempdir().unwrap();
     let helm = Helm::V3.binary();
     let status = std::process::Command::new(&helm)
@@ -68,7 +70,13 @@ pub fn push_chart(dir: &Path, repo: &str) -> String {
         .output()
         .unwrap();
     assert!(status.status.success(), "helm push: {}", String::from_utf8_lossy(&status.stderr));
-    format!("{target}/kubernetes-mcp-server")
+    let said = format!("{}{}", String::from_utf8_lossy(&status.stdout), String::from_utf8_lossy(&status.stderr));
+    let digest = said
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Digest: "))
+        .unwrap_or_else(|| panic!("helm push named no digest: {said}"))
+        .to_string();
+    (format!("{target}/kubernetes-mcp-server"), digest)
 }
 
 /// The real server image under `dev-latest` in `repo`, pushed once per test process per repo.
@@ -86,6 +94,7 @@ pub struct Deploy {
     pub image: String,
     pub digest: String,
     pub chart: String,
+    pub chart_digest: String,
     pub kubeconfig: PathBuf,
     helm_dir: tempfile::TempDir,
 }
@@ -98,6 +107,7 @@ impl Deploy {
         std::os::unix::fs::symlink(helm.binary(), helm_dir.path().join("helm")).unwrap();
         let user = format!("test-{ns}");
         let kubeconfig = cluster().admin_as(&user, helm_dir.path());
+        let (chart, chart_digest) = chart();
         static IMAGE: OnceLock<(String, String)> = OnceLock::new();
         let (image, digest) = IMAGE.get_or_init(|| server_image(REPO, Entrypoint::Current)).clone();
         Deploy {
@@ -107,19 +117,36 @@ impl Deploy {
             helm,
             image,
             digest,
-            chart: chart(),
+            chart,
+            chart_digest,
             kubeconfig,
             helm_dir,
         }
     }
 
+    /// Where this test's xtask runs keep pulled charts.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.helm_dir.path().join("cache/kmcp-xtask/charts")
+    }
+
+    /// The xtask with this test's helm first on PATH and a chart cache of this test's own that
+    /// lasts across runs (each run gets a fresh HOME).
     pub fn xtask(&self) -> Xtask {
-        Xtask::new(Some(self.helm_dir.path()))
+        Xtask::new(Some(self.helm_dir.path())).env("XDG_CACHE_HOME", self.helm_dir.path().join("cache"))
     }
 
     /// `task` aimed at this test's namespace, release and cluster; `up` also gets the test image,
     /// chart and node address unless `extra` names them.
     pub fn run(&self, task: &str, extra: &[&str]) -> Output {
+        self.xtask().run(self.args(task, extra))
+    }
+
+    /// The same, in the background.
+    pub fn spawn(&self, task: &str, extra: &[&str]) -> super::Running {
+        self.xtask().spawn(self.args(task, extra))
+    }
+
+    pub fn args(&self, task: &str, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![task.into(), "--kubeconfig".into(), self.kubeconfig.display().to_string()];
         args.extend(["--namespace".into(), self.ns.clone(), "--release".into(), self.release.clone()]);
         if task == "up" {
@@ -127,6 +154,7 @@ impl Deploy {
                 ("--image", self.image.clone()),
                 ("--chart", self.chart.clone()),
                 ("--chart-version", CHART_VERSION.to_string()),
+                ("--chart-digest", self.chart_digest.clone()),
                 ("--node-ip", cluster().node_ip.clone()),
                 ("--timeout", "120s".to_string()),
             ] {
@@ -139,7 +167,7 @@ impl Deploy {
             args.extend(["--node-ip".to_string(), cluster().node_ip.clone()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.xtask().run(args)
+        args
     }
 
     /// The audit events of this test's user since `from` events (None on a given cluster).
@@ -147,12 +175,14 @@ impl Deploy {
         cluster().audit(&self.user)
     }
 
+    /// The chart's fullname rule, written out independently of the xtask's.
     pub fn fullname(&self) -> String {
-        if self.release.contains("kubernetes-mcp-server") {
+        let name = if self.release.contains("kubernetes-mcp-server") {
             self.release.clone()
         } else {
             format!("{}-kubernetes-mcp-server", self.release)
-        }
+        };
+        name[..name.len().min(63)].trim_end_matches('-').to_string()
     }
 }
 

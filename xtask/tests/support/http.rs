@@ -19,11 +19,23 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Extra `Name: value` header lines.
+    pub headers: Vec<String>,
 }
 
 impl Response {
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response { status, content_type: "application/json", body: serde_json::to_vec(value).unwrap() }
+        Response {
+            status,
+            content_type: "application/json",
+            body: serde_json::to_vec(value).unwrap(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, line: &str) -> Response {
+        self.headers.push(line.to_string());
+        self
     }
 }
 
@@ -98,10 +110,11 @@ fn serve(stream: TcpStream, handler: &Handler) {
     let response = handler(Request { method, path, query, headers, body });
     let mut stream = stream;
     let head = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
         response.status,
         response.content_type,
-        response.body.len()
+        response.body.len(),
+        response.headers.iter().map(|h| format!("{h}\r\n")).collect::<String>()
     );
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&response.body);

@@ -73,12 +73,40 @@ impl Xtask {
         self
     }
 
+    /// Starts the xtask without waiting: stdout and stderr are piped (see `finish`).
+    pub fn spawn<I, S>(mut self, args: I) -> Running
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::process::Stdio;
+        let child = self.cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        Running { child, _home: self._home }
+    }
+
     pub fn run<I, S>(mut self, args: I) -> Output
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
         let out = self.cmd.args(args).output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// An xtask run in the background.
+pub struct Running {
+    pub child: std::process::Child,
+    _home: tempfile::TempDir,
+}
+
+impl Running {
+    pub fn finish(self) -> Output {
+        let out = self.child.wait_with_output().unwrap();
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,0 +1,325 @@
+//! Safe with what is not its own, on the real control plane: a namespace or ClusterRole the user
+//! had, credentials that stay with their registry, one run at a time, the live state rather than a
+//! record, helm interrupted or killed, and input checked before any change.
+
+mod support;
+
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use support::deploy::{Deploy, Helm};
+use support::http::{Response, Server};
+
+fn ns_path(d: &Deploy) -> String {
+    format!("/api/v1/namespaces/{}", d.ns)
+}
+
+fn a_namespace_that_existed_survives_down(helm: Helm) {
+    let d = Deploy::new("usersns", helm);
+    d.send(
+        "POST",
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": d.ns}}),
+    );
+    d.send(
+        "POST",
+        &format!("{}/secrets", ns_path(&d)),
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "users-own"}, "stringData": {"k": "v"}}),
+    );
+    d.run("up", &[]).assert_ok();
+
+    let out = d.run("down", &["--delete-namespace", "--dry-run"]);
+    assert!(
+        out.error_line().contains("secret/users-own"),
+        "the refusal lists what the namespace holds: {}",
+        out.stderr
+    );
+    let out = d.run("down", &["--delete-namespace"]);
+    let err = out.error_line();
+    assert!(err.contains("existed before") && err.contains("secret/users-own"), "{err}");
+    assert!(d.deployment().is_some(), "refused before any change");
+    d.run("down", &[]).assert_ok();
+    assert!(d.deployment().is_none());
+    assert!(d.get(&ns_path(&d)).is_some(), "the user's namespace stays");
+    assert!(d.get(&format!("{}/secrets/users-own", ns_path(&d))).is_some(), "the user's secret stays");
+    d.send("DELETE", &ns_path(&d), "application/json", json!({}));
+}
+
+fn a_namespace_up_created_goes_only_without_foreign_objects(helm: Helm) {
+    let d = Deploy::new("ownns", helm);
+    d.run("up", &[]).assert_ok();
+    d.send(
+        "POST",
+        &format!("{}/configmaps", ns_path(&d)),
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "added-later"}, "data": {"a": "b"}}),
+    );
+    let err = d.run("down", &["--delete-namespace"]).error_line();
+    assert!(err.contains("configmap/added-later") && err.contains("--force"), "{err}");
+    assert!(d.deployment().is_some(), "refused before any change");
+    let out = d.run("down", &["--delete-namespace", "--force", "--dry-run"]);
+    assert!(out.assert_ok().stdout.contains("would delete with it: configmap/added-later"), "{}", out.stdout);
+    d.run("down", &["--delete-namespace", "--force"]).assert_ok();
+    assert!(d.get(&ns_path(&d)).is_none());
+    for protected in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let err = d
+            .xtask()
+            .run([
+                "down",
+                "--kubeconfig",
+                d.kubeconfig.to_str().unwrap(),
+                "--namespace",
+                protected,
+                "--delete-namespace",
+            ])
+            .error_line();
+        assert!(err.contains(&format!("refuses namespace {protected}")), "{err}");
+    }
+}
+
+fn a_users_cluster_role_is_not_taken_over(helm: Helm) {
+    let d = Deploy::new("clash", helm);
+    let name = format!("kmcp:{}:helm-readonly", d.ns);
+    let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}");
+    d.send("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", "application/json", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]}));
+    let before = d.get(&path).unwrap();
+    let err = d.run("up", &[]).error_line();
+    assert!(
+        err.contains(&format!("clusterrole/{name} already exists and was not created by `cargo xtask up`"))
+            && err.contains("--adopt"),
+        "{err}"
+    );
+    assert_eq!(d.get(&path).unwrap(), before, "untouched");
+    assert!(d.get(&ns_path(&d)).is_none(), "refused before any change");
+    let out = d.run("down", &[]);
+    out.assert_ok();
+    assert_eq!(d.get(&path).unwrap(), before, "down leaves it alone too");
+    // With --adopt it becomes this deployment's, and down then removes it.
+    d.run("up", &["--adopt"]).assert_ok();
+    assert_eq!(d.get(&path).unwrap()["rules"][0]["verbs"], json!(["get", "list", "watch"]));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+    assert!(d.get(&path).is_none());
+}
+
+fn credentials_stay_with_their_registry(helm: Helm) {
+    let d = Deploy::new("creds", helm);
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let log = seen.clone();
+    // A registry that asks for Basic credentials, as the one that received `alice:<token>` did.
+    let server = Server::start(Arc::new(move |r| {
+        let auth = r.headers.get("authorization").cloned();
+        log.lock().unwrap().push(auth.clone());
+        if auth.is_none() {
+            return Response::json(
+                401,
+                &json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
+            )
+            .with_header("WWW-Authenticate: Basic realm=\"test\"");
+        }
+        Response::json(404, &json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}))
+    }));
+    let image = format!("127.0.0.1:{}/alice/kubernetes-mcp-server:dev-latest", server.port);
+    let args = d.args("up", &["--image", &image]);
+    let out = d.xtask().env("GHCR_TOKEN", "ghp_secret_for_ghcr_only").env("GITHUB_TOKEN", "ghs_also_secret").run(&args);
+    assert!(out.error_line().contains("requires credentials"), "{}", out.stderr);
+    let requests = seen.lock().unwrap().clone();
+    assert!(!requests.is_empty(), "the registry was asked");
+    assert!(requests.iter().all(Option::is_none), "a registry that is not ghcr.io got credentials: {requests:?}");
+
+    // What the user's Docker config holds for that host is used, as docker and helm would.
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        json!({"auths": {format!("127.0.0.1:{}", server.port): {"auth": "Ym9iOnMzY3JldA=="}}}).to_string(),
+    )
+    .unwrap();
+    seen.lock().unwrap().clear();
+    let out = d.xtask().env("DOCKER_CONFIG", config.path()).env("GHCR_TOKEN", "ghp_secret_for_ghcr_only").run(&args);
+    assert!(out.error_line().contains("is not in the registry"), "{}", out.stderr);
+    assert!(!out.all().contains("s3cret") && !out.all().contains("ghp_secret"), "{}", out.all());
+    let requests = seen.lock().unwrap().clone();
+    assert!(requests.iter().any(|a| a.as_deref() == Some("Basic Ym9iOnMzY3JldA==")), "{requests:?}");
+}
+
+fn concurrent_ups_end_in_a_truthful_state(helm: Helm) {
+    let d = Deploy::new("race", helm);
+    d.run("up", &[]).assert_ok();
+    let a = d.spawn("up", &["--port", "9090"]);
+    let b = d.spawn("up", &["--port", "8080", "--log-level", "3"]);
+    let (a, b) = (a.finish(), b.finish());
+    a.assert_ok();
+    b.assert_ok();
+    assert!(
+        a.stderr.contains("waiting for the lock") || b.stderr.contains("waiting for the lock"),
+        "one waited:\n{}\n{}",
+        a.stderr,
+        b.stderr
+    );
+    // Whatever ran last is what runs, and the record says exactly that: asking for it again is a
+    // no-op, asking for the other is a change.
+    let live_port = d.service().unwrap()["spec"]["ports"][0]["port"].as_i64().unwrap();
+    let (same, other): (&[&str], &[&str]) = if live_port == 9090 {
+        (&["--port", "9090"], &["--port", "8080", "--log-level", "3"])
+    } else {
+        (&["--port", "8080", "--log-level", "3"], &["--port", "9090"])
+    };
+    assert!(d.run("up", same).assert_ok().stdout.contains("up to date: nothing changed"));
+    assert!(d.run("up", other).assert_ok().stdout.contains("deployed"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn up_racing_down_ends_consistent(helm: Helm) {
+    let d = Deploy::new("updown", helm);
+    d.run("up", &[]).assert_ok();
+    let up = d.spawn("up", &["--port", "9090"]);
+    let down = d.spawn("down", &[]);
+    let (up, down) = (up.finish(), down.finish());
+    down.assert_ok();
+    if up.code == 0 && d.deployment().is_some() {
+        // up went last: it is deployed, recorded, and serving.
+        assert!(d.state().is_some());
+        d.run("verify", &[]).assert_ok();
+    } else {
+        // down went last: nothing of the release is left, record included.
+        assert!(d.deployment().is_none() && d.state().is_none(), "half a deployment is left");
+    }
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn a_hand_edited_deployment_is_put_back(helm: Helm) {
+    let d = Deploy::new("handedit", helm);
+    d.run("up", &[]).assert_ok();
+    let args: Vec<String> = d.container_args().into_iter().filter(|a| a != "--read-only").collect();
+    let path = format!("/apis/apps/v1/namespaces/{}/deployments/{}", d.ns, d.fullname());
+    d.send(
+        "PATCH",
+        &path,
+        "application/json-patch+json",
+        json!([{"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": args}]),
+    );
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(!out.stdout.contains("up to date"), "{}", out.stdout);
+    assert!(out.stderr.contains("drifted") && out.stderr.contains("deployment args"), "{}", out.stderr);
+    assert!(d.container_args().contains(&"--read-only".to_string()), "put back: {:?}", d.container_args());
+    assert!(d.run("up", &[]).assert_ok().stdout.contains("up to date: nothing changed"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
+    let d = Deploy::new("killed", helm);
+    d.run("up", &[]).assert_ok();
+    // helm upgrade of the release, waiting on pods that cannot start, killed while it waits.
+    let chart = std::fs::read_dir(d.cache_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "tgz"))
+        .unwrap();
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let mut child = std::process::Command::new(helm.binary())
+        .args([
+            "upgrade",
+            &d.release,
+            chart.to_str().unwrap(),
+            "-n",
+            &d.ns,
+            "--reuse-values",
+            "--set",
+            &format!("image.version={missing}"),
+            "--wait",
+            "--timeout",
+            "5m",
+            "--kubeconfig",
+            d.kubeconfig.to_str().unwrap(),
+        ])
+        .env("HOME", d.cache_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = std::process::Command::new(helm.binary())
+        .args(["status", &d.release, "-n", &d.ns, "--kubeconfig", d.kubeconfig.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("pending-upgrade"),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.stderr.contains("was left pending-upgrade") && out.stderr.contains("rolled it back"), "{}", out.stderr);
+    d.run("verify", &[]).assert_ok();
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn ctrl_c_waits_for_helm_and_says_where_the_release_is(helm: Helm) {
+    let d = Deploy::new("ctrlc", helm);
+    d.run("up", &[]).assert_ok();
+    let running = d.spawn("up", &["--port", "9090"]);
+    // Wait until helm runs, then interrupt the xtask only.
+    let pid = running.child.id();
+    let start = std::time::Instant::now();
+    while !helm_running(&d.ns) {
+        assert!(start.elapsed().as_secs() < 60, "helm never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let out = running.finish();
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("passing Ctrl-C on to `helm"), "{}", out.stderr);
+    let err = out.error_line();
+    assert!(
+        err.contains("interrupted: helm ended")
+            && err.contains(&format!("release kubernetes-mcp-server in {} is", d.ns)),
+        "{err}"
+    );
+    assert!(!helm_running(&d.ns), "helm outlived the xtask");
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn helm_running(ns: &str) -> bool {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("helm upgrade --install kubernetes-mcp-server .* -n {ns} ")])
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+fn input_and_time_limits(helm: Helm) {
+    let d = Deploy::new("limits", helm);
+    for (flags, says) in [
+        (vec!["--timeout", "5124095576030432h"], "at most 24h"),
+        (vec!["--timeout", "25h"], "at most 24h"),
+        (vec!["--node-ip", "0.0.0.0"], "unspecified or multicast"),
+        (vec!["--node-ip", "::"], "unspecified or multicast"),
+        (vec!["--node-ip", "239.1.1.1"], "unspecified or multicast"),
+        (vec!["--chart-digest", "sha256:nothex"], "invalid --chart-digest"),
+    ] {
+        let out = d.run("up", &flags);
+        assert_eq!(out.code, 1, "{flags:?}: no panic:\n{}", out.stderr);
+        assert!(out.error_line().contains(says), "{flags:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"));
+    }
+    assert!(d.get(&ns_path(&d)).is_none(), "nothing was changed");
+}
+
+both_helms!(
+    a_namespace_that_existed_survives_down,
+    a_namespace_up_created_goes_only_without_foreign_objects,
+    a_users_cluster_role_is_not_taken_over,
+    credentials_stay_with_their_registry,
+    concurrent_ups_end_in_a_truthful_state,
+    up_racing_down_ends_consistent,
+    a_hand_edited_deployment_is_put_back,
+    a_helm_killed_mid_upgrade_is_recovered,
+    ctrl_c_waits_for_helm_and_says_where_the_release_is,
+    input_and_time_limits,
+);
