@@ -1,3 +1,5 @@
+//! The `cargo xtask` command line: one subcommand per task, each handed to its module.
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use xtask::{down, image, selftest, status, up, verify};

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<()> {
         .as_ref()
         .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
     // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
-    let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "8"));
+    let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "6"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let extra = &args.cargo_args;
     if args.bench {
@@ -71,7 +71,60 @@ pub fn run(args: Args) -> Result<()> {
             .run(cmd!(sh.sh, "{cargo} bench --locked -p xtask --bench noop {extra...}"))
             .context("the benchmarks failed");
     }
-    sh.run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-fail-fast {extra...}")).context("the tests failed")
+    if !extra.is_empty() {
+        return sh
+            .run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-fail-fast {extra...}"))
+            .context("the tests failed");
+    }
+    run_all_at_once(&sh, &cargo)
+}
+
+/// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
+/// more than they compute, so the run takes as long as the longest binary, not the sum. Each
+/// binary's output is printed whole when it ends.
+fn run_all_at_once(sh: &Shell, cargo: &str) -> Result<()> {
+    let out = sh.query(cmd!(sh.sh, "{cargo} test --workspace --locked --no-run --message-format=json"))?;
+    if !out.status.success() {
+        sh.run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-run")).context("the tests do not build")?;
+    }
+    let binaries: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .collect();
+    let children = binaries
+        .iter()
+        .map(|b| {
+            eprintln!("$ {}", b.display());
+            // Through xshell, so that the environment pushed above goes with it.
+            let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
+            let mut command: std::process::Command = cmd!(sh.sh, "{b}").into();
+            let child = command
+                .env("RUST_BACKTRACE", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot run {}", b.display()))?;
+            Ok((b, child))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut failed = Vec::new();
+    for (b, child) in children {
+        let out = child.wait_with_output()?;
+        let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
+        println!("---- {name}");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("the tests failed in {}", failed.join(", "));
+    }
+    println!("all {} test binaries passed", binaries.len());
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {

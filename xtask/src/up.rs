@@ -13,7 +13,7 @@ use crate::state::{self, State};
 use crate::values::{ServerMode, Values};
 use crate::{deployed, helm, lock, rollout};
 use anyhow::{anyhow, bail, Context, Result};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, Patch, PatchParams};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, value_name = "V")]
     pub chart_version: Option<String>,
     /// Accept this digest of the OCI chart's manifest (after reviewing the content it names)
-    #[arg(long, value_name = "sha256:...")]
+    #[arg(long, env = "KMCP_CHART_DIGEST", value_name = "sha256:...")]
     pub chart_digest: Option<String>,
     /// The port the server listens on (container port, probes and Service port alike)
     #[arg(long, value_name = "N", default_value_t = 8080)]
@@ -168,7 +168,11 @@ impl Inputs {
             node_port: args.node_port.map(i32::from),
             timeout: parse_duration(&args.timeout)?,
             image: image_ref(args)?,
-            chart: chart::source(args.chart.as_deref(), args.chart_version.as_deref(), args.chart_digest.as_deref())?,
+            chart: chart::source(
+                args.chart.as_deref(),
+                args.chart_version.as_deref(),
+                args.chart_digest.as_deref().filter(|d| !d.is_empty()),
+            )?,
             mode: ServerMode {
                 port: args.port,
                 log_level: args.log_level,
@@ -221,8 +225,12 @@ pub async fn run(args: Args) -> Result<()> {
     };
     // A no-op reads and reports, and takes no lock (a lock is two writes); anything else is
     // planned again and carried out under the lock.
-    let plan = assess(Some(&cluster), &args, &input, &prepared).await?;
+    let mut plan = assess(Some(&cluster), &args, &input, &prepared).await?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
+    if plan.terminating && !sh.dry_run {
+        wait_while_terminating(&cluster, ns, input.timeout).await?;
+        plan = assess(Some(&cluster), &args, &input, &prepared).await?;
+    }
     if plan.is_noop() && !lock::is_held(&cluster, ns, release).await? || sh.dry_run {
         return apply(&sh, Some(&cluster), &args, &input, &prepared, plan).await;
     }
@@ -253,6 +261,8 @@ struct Prepared {
 
 /// What `up` will do, read from the cluster: nothing is changed while it is worked out.
 struct Plan {
+    /// The namespace is being deleted: nothing can be created in it until it is gone.
+    terminating: bool,
     namespace: Vec<RbacStep>,
     rbac: Vec<RbacStep>,
     /// Why helm must run, if it must.
@@ -272,13 +282,18 @@ impl Plan {
             _ => true,
         };
         let rolled_out = self.live.as_ref().and_then(|l| l.deployment.as_ref()).is_some_and(rollout::is_complete);
-        self.namespace.is_empty() && self.rbac.is_empty() && self.helm.is_none() && node_port_ok && rolled_out
+        !self.terminating
+            && self.namespace.is_empty()
+            && self.rbac.is_empty()
+            && self.helm.is_none()
+            && node_port_ok
+            && rolled_out
     }
 }
 
 async fn assess(cluster: Option<&Cluster>, args: &Args, input: &Inputs, prepared: &Prepared) -> Result<Plan> {
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
-    let steps = plan_rbac(cluster, ns, release, args.adopt).await?;
+    let (steps, terminating) = plan_rbac(cluster, ns, release, args.adopt).await?;
     let (namespace, rbac): (Vec<RbacStep>, Vec<RbacStep>) =
         steps.into_iter().partition(|s| s.object.kind() == "Namespace");
     let (recorded, live) = match cluster {
@@ -301,7 +316,7 @@ async fn assess(cluster: Option<&Cluster>, args: &Args, input: &Inputs, prepared
     };
     let force_conflicts = !drifted.is_empty() && prepared.helm.as_ref().is_some_and(|h| h.version.starts_with("v4"));
     let wanted_port = input.node_port.or(recorded.node_port);
-    Ok(Plan { namespace, rbac, helm, force_conflicts, recorded, wanted_port, live, changes: Vec::new() })
+    Ok(Plan { terminating, namespace, rbac, helm, force_conflicts, recorded, wanted_port, live, changes: Vec::new() })
 }
 
 /// Carries the plan out (prints it under `--dry-run`), then reports.
@@ -410,6 +425,28 @@ async fn apply(
     Ok(())
 }
 
+/// A namespace still terminating (a `down --delete-namespace` or a user's delete in progress)
+/// takes no new objects: wait until it is gone, so that `up` creates it afresh.
+async fn wait_while_terminating(cluster: &Cluster, ns: &str, timeout: Duration) -> Result<()> {
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    let start = std::time::Instant::now();
+    let mut said = false;
+    while let Some(n) = namespaces.get_opt(ns).await.with_context(|| format!("cannot read namespace/{ns}"))? {
+        if n.metadata.deletion_timestamp.is_none() {
+            break;
+        }
+        if !said {
+            eprintln!("namespace {ns} is terminating: waiting until it is gone, to create it again");
+            said = true;
+        }
+        if start.elapsed() >= timeout {
+            bail!("namespace {ns} is still terminating after {}s: look for finalizers (kubectl get namespace {ns} -o yaml), then run up again", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
 /// The image by digest, resolved through the registry (a dry run goes on with the tag).
 async fn pin_digest(image: &ImageRef, dry_run: bool) -> Result<ImageRef> {
     let registry = Registry::new(&image.registry, Credentials::for_registry(&image.registry)?.as_ref());
@@ -431,14 +468,18 @@ struct RbacStep {
 
 /// Reads the live RBAC objects and decides, before any change, what to create or update; refuses
 /// to take over an object this instance did not create (unless `adopt`). A namespace that existed
-/// before is used as it is: never applied, never adopted, never deleted.
-async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bool) -> Result<Vec<RbacStep>> {
+/// before is used as it is: never applied, never adopted, never deleted. Also says whether the
+/// namespace is terminating.
+async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bool) -> Result<(Vec<RbacStep>, bool)> {
     let objects = rbac_objects(ns, release)?;
     let live = match cluster {
         Some(c) => c.get_all(&objects).await?,
         None => vec![None; objects.len()],
     };
     let me = instance(ns, release);
+    let terminating = objects.iter().zip(&live).any(|(o, l)| {
+        o.kind() == "Namespace" && l.as_ref().is_some_and(|l| !l["metadata"]["deletionTimestamp"].is_null())
+    });
     let mut steps = Vec::new();
     for (object, live) in objects.into_iter().zip(live) {
         let action = match &live {
@@ -460,7 +501,7 @@ async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bo
         };
         steps.push(RbacStep { object, action });
     }
-    Ok(steps)
+    Ok((steps, terminating))
 }
 
 /// Applies the planned steps (prints them under `--dry-run`); the changes made.

@@ -40,7 +40,7 @@ fn up_deploys_and_a_second_up_changes_nothing(helm: Helm) {
     }
     let dep = d.deployment().expect("deployment");
     let container = &dep["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["image"], format!("{}/{}@{}", registry(), support::deploy::REPO, d.digest));
+    assert_eq!(container["image"], format!("{}/{}@{}", registry(), support::deploy::repo(), d.digest));
     assert_eq!(container["ports"][0]["containerPort"], 8080);
     assert_eq!(dep["spec"]["template"]["spec"]["serviceAccountName"], "kubernetes-mcp-server");
     assert_eq!(dep["status"]["readyReplicas"], 1, "the real pod is ready: {}", dep["status"]);
@@ -198,8 +198,16 @@ enum Variant {
     Republished,
 }
 
-/// Another content of the test chart, pushed under the same version to `<registry>/charts-<repo>`.
+/// Another content of the test chart, pushed under the same version to `<registry>/charts-<repo>`,
+/// once per process (helm package stamps times: two pushes would move the tag).
 fn chart_variant(repo: &str, variant: Variant) -> (String, String) {
+    type Pushed = std::sync::Mutex<std::collections::HashMap<String, (String, String)>>;
+    static PUSHED: std::sync::OnceLock<Pushed> = std::sync::OnceLock::new();
+    let mut pushed = PUSHED.get_or_init(Default::default).lock().unwrap();
+    pushed.entry(repo.to_string()).or_insert_with(|| push_variant(repo, variant)).clone()
+}
+
+fn push_variant(repo: &str, variant: Variant) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&support::deploy::chart_dir(), dir.path());
     let edit = |file: &str, f: &dyn Fn(String) -> String| {
@@ -224,7 +232,7 @@ fn chart_variant(repo: &str, variant: Variant) -> (String, String) {
             text.replace("description: Test stand-in", "description: Republished test stand-in")
         });
     }
-    push_chart(dir.path(), &format!("charts-{repo}"))
+    push_chart(dir.path(), &format!("charts-{repo}-{}", std::process::id()))
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -356,7 +364,7 @@ fn status_shows_one_screen(helm: Helm) {
     let port = d.node_port();
     assert!(out.stdout.contains("revision 1 (deployed"), "{}", out.stdout);
     assert!(
-        out.stdout.contains(&format!("image:    {}/{}@{}", registry(), support::deploy::REPO, d.digest)),
+        out.stdout.contains(&format!("image:    {}/{}@{}", registry(), support::deploy::repo(), d.digest)),
         "{}",
         out.stdout
     );
@@ -558,7 +566,7 @@ fn the_chart_is_pinned_by_content(helm: Helm) {
     assert!(out.assert_ok().stdout.contains(&format!("chart:    {first}")), "{}", out.stdout);
 
     // Upstream re-publishes 0.1.0: the tag moves. Refused, before any change, naming both digests.
-    let (_, moved) = push_chart(&support::deploy::chart_dir(), &format!("charts-{repo}"));
+    let (_, moved) = push_chart(&support::deploy::chart_dir(), &format!("charts-{repo}-{}", std::process::id()));
     assert_ne!(moved, first);
     let rv = d.deployment().unwrap()["metadata"]["resourceVersion"].clone();
     let out = d.run("up", &["--port", "9090"]);
@@ -678,7 +686,22 @@ fn a_local_chart_directory_is_deployed_by_content(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
+fn up_waits_for_a_namespace_still_terminating(helm: Helm) {
+    let d = Deploy::new("terminating", helm);
+    d.run("up", &[]).assert_ok();
+    d.send("DELETE", &format!("/api/v1/namespaces/{}", d.ns), "application/json", json!({}));
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).unwrap()["metadata"]["deletionTimestamp"].is_string());
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.stderr.contains("is terminating: waiting until it is gone"), "{}", out.stderr);
+    let ns = d.get(&format!("/api/v1/namespaces/{}", d.ns)).unwrap();
+    assert!(ns["metadata"]["deletionTimestamp"].is_null(), "created afresh: {ns}");
+    assert_eq!(d.deployment().unwrap()["status"]["readyReplicas"], 1);
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
 both_helms!(
+    up_waits_for_a_namespace_still_terminating,
     the_chart_is_pinned_by_content,
     content_without_extra_args_still_runs_read_only_and_stateless,
     a_chart_that_loses_the_mode_fails_up,

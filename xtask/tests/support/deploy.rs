@@ -8,8 +8,15 @@ use super::{Output, Xtask};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub const REPO: &str = "alice/kubernetes-mcp-server";
-pub const CHART_REPO: &str = "charts";
+/// The repository of the shared server image: one per test process, since `cargo xtask test` runs
+/// the test binaries at once against one registry.
+pub fn repo() -> String {
+    format!("alice/kubernetes-mcp-server-{}", std::process::id())
+}
+
+fn chart_repo() -> String {
+    format!("charts-{}", std::process::id())
+}
 pub const CHART_VERSION: &str = "0.1.0";
 
 /// The test registry `cargo xtask test` started.
@@ -39,7 +46,7 @@ impl Helm {
 /// digest of its manifest.
 pub fn chart() -> (String, String) {
     static PUSHED: OnceLock<(String, String)> = OnceLock::new();
-    PUSHED.get_or_init(|| push_chart(&chart_dir(), CHART_REPO)).clone()
+    PUSHED.get_or_init(|| push_chart(&chart_dir(), &chart_repo())).clone()
 }
 
 pub fn chart_dir() -> PathBuf {
@@ -109,7 +116,7 @@ impl Deploy {
         let kubeconfig = cluster().admin_as(&user, helm_dir.path());
         let (chart, chart_digest) = chart();
         static IMAGE: OnceLock<(String, String)> = OnceLock::new();
-        let (image, digest) = IMAGE.get_or_init(|| server_image(REPO, Entrypoint::Current)).clone();
+        let (image, digest) = IMAGE.get_or_init(|| server_image(&repo(), Entrypoint::Current)).clone();
         Deploy {
             release: "kubernetes-mcp-server".into(),
             ns,

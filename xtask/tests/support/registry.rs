@@ -103,6 +103,28 @@ async fn connect(host: &str, repository: &str, tag: &str, basic: Option<(&str, &
     (client, base)
 }
 
+/// Pushes an index of `entries` under every tag; its digest.
+async fn push_index_manifest(
+    client: &Client,
+    host: &str,
+    repository: &str,
+    tags: &[String],
+    entries: Vec<serde_json::Value>,
+) -> String {
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
+    )
+    .unwrap();
+    for tag in tags {
+        let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
+        client
+            .push_manifest_raw(&r, index.clone(), HeaderValue::from_static("application/vnd.oci.image.index.v1+json"))
+            .await
+            .unwrap();
+    }
+    sha(&index)
+}
+
 /// Pushes an image index holding `platforms` (plus a buildx attestation entry) under every tag;
 /// returns the index digest.
 pub fn push_index(
@@ -131,22 +153,7 @@ pub fn push_index(
             }
             entries.push(entry);
         }
-        let index = serde_json::to_vec(
-            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
-        )
-        .unwrap();
-        for tag in tags {
-            let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
-            client
-                .push_manifest_raw(
-                    &r,
-                    index.clone(),
-                    HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
-                )
-                .await
-                .unwrap();
-        }
-        sha(&index)
+        push_index_manifest(&client, host, repository, tags, entries).await
     })
 }
 
@@ -260,21 +267,6 @@ pub fn push_server_index(
         entries.push(json!({"mediaType": MANIFEST, "digest": digest, "size": manifest.len(),
             "platform": {"os": "unknown", "architecture": "unknown"},
             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}));
-        let index = serde_json::to_vec(
-            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
-        )
-        .unwrap();
-        for tag in tags {
-            let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
-            client
-                .push_manifest_raw(
-                    &r,
-                    index.clone(),
-                    HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
-                )
-                .await
-                .unwrap();
-        }
-        sha(&index)
+        push_index_manifest(&client, host, repository, tags, entries).await
     })
 }

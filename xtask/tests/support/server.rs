@@ -15,7 +15,8 @@ pub fn binary() -> PathBuf {
 pub fn binary_for(arch: &str) -> PathBuf {
     let var = format!("MCP_SERVER_BIN_{}", arch.to_uppercase());
     let path = std::env::var_os(&var).map(PathBuf::from).unwrap_or_else(|| {
-        let version = if arch == "arm64" { "0.0.66" } else { "0.0.67" };
+        let version =
+            if arch == "arm64" { xtask::selftest::SERVER_VERSION_ARM64 } else { xtask::selftest::SERVER_VERSION };
         PathBuf::from(format!(
             "{}/../target/test-deps/kubernetes-mcp-server-linux-{arch}-{version}",
             env!("CARGO_MANIFEST_DIR")
