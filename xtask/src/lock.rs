@@ -156,8 +156,10 @@ fn jiff_now() -> k8s_openapi::jiff::Timestamp {
 
 impl Held {
     /// Lets go: the next run need not wait for the lease to expire.
+    /// Bounded: an API that stopped answering must not hold the run up (the lease then expires).
     pub async fn release(self) {
         self.renewer.abort();
-        let _ = self.api.delete(&self.name, &DeleteParams::default()).await;
+        let params = DeleteParams::default();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.api.delete(&self.name, &params)).await;
     }
 }

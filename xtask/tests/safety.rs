@@ -311,7 +311,78 @@ fn input_and_time_limits(helm: Helm) {
     assert!(d.get(&ns_path(&d)).is_none(), "nothing was changed");
 }
 
+fn a_held_lock_makes_a_second_run_wait_or_fail(helm: Helm) {
+    let d = Deploy::new("held", helm);
+    d.run("up", &[]).assert_ok();
+    // Another run holds the lock (renewed just now).
+    let now = time_now();
+    d.send("POST", &format!("/apis/coordination.k8s.io/v1/namespaces/{}/leases", d.ns), "application/json", json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "kubernetes-mcp-server-xtask-lock"},
+        "spec": {"holderIdentity": "cargo xtask up on laptop (pid 4242)", "leaseDurationSeconds": 30, "acquireTime": now, "renewTime": now}
+    }));
+    let err = d.run("up", &["--port", "9090", "--no-wait"]).error_line();
+    assert!(err.contains("is locked by cargo xtask up on laptop (pid 4242) since 20"), "{err}");
+    let out = d.run("up", &["--port", "9090", "--timeout", "3s"]);
+    assert!(out.stderr.contains("waiting for the lock") && out.stderr.contains("pid 4242"), "{}", out.stderr);
+    assert!(out.error_line().contains("still locked by cargo xtask up on laptop (pid 4242)"), "{}", out.stderr);
+    assert_eq!(d.service().unwrap()["spec"]["ports"][0]["port"], 8080, "nothing changed");
+    // A crashed holder's lease expires on its own: the next run takes it over.
+    std::thread::sleep(std::time::Duration::from_secs(31));
+    d.run("up", &["--port", "9090"]).assert_ok();
+    assert_eq!(d.service().unwrap()["spec"]["ports"][0]["port"], 9090);
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn time_now() -> String {
+    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S.000000Z"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn an_api_that_stops_answering_during_the_rollout_is_a_deadline(helm: Helm) {
+    let mut d = Deploy::new("frozen", helm);
+    // The seed's port incident keeps the rollout waiting; the API goes quiet as soon as it starts.
+    d.image =
+        support::deploy::server_image(&format!("alice/frozen-{}", d.ns), support::registry::Entrypoint::OldPort8080).0;
+    let text = std::fs::read_to_string(&d.kubeconfig).unwrap();
+    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    let relay = support::Relay::start(server.trim_start_matches("https://").to_string());
+    let relayed = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(relayed.path(), text.replace(&server, &format!("https://127.0.0.1:{}", relay.port))).unwrap();
+    let mut args = d.args("up", &["--port", "8686", "--timeout", "20s"]);
+    let i = args.iter().position(|a| a == "--kubeconfig").unwrap();
+    args[i + 1] = relayed.path().display().to_string();
+    let mut running = d.xtask().spawn(&args);
+    let mut stderr = std::io::BufReader::new(running.child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "up ended early:\n{seen}");
+        seen.push_str(&line);
+        if line.starts_with("waiting for deployment/") {
+            break;
+        }
+    }
+    let start = std::time::Instant::now();
+    relay.freeze();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = running.finish();
+    let took = start.elapsed();
+    assert_ne!(out.code, 0);
+    let err =
+        rest.lines().rev().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{seen}{rest}")).to_string();
+    assert!(
+        err.contains("waiting for deployment/kubernetes-mcp-server rollout: the API server stopped answering"),
+        "{err}"
+    );
+    assert!(took.as_secs() < 30, "--timeout 20s took {took:?}");
+    drop(relay);
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
 both_helms!(
+    a_held_lock_makes_a_second_run_wait_or_fail,
+    an_api_that_stops_answering_during_the_rollout_is_a_deadline,
     a_namespace_that_existed_survives_down,
     a_namespace_up_created_goes_only_without_foreign_objects,
     a_users_cluster_role_is_not_taken_over,
