@@ -550,8 +550,12 @@ async fn run_helm(
     if let Some(recovered) = helm::recover(sh, &target, &args.release, &args.namespace)? {
         eprintln!("{recovered}");
     }
-    let dir =
-        tempfile::Builder::new().prefix("kmcp-xtask-").tempdir().context("cannot make a private temp directory")?;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("kmcp-xtask-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("cannot make a private temp directory")?;
     let path = dir.path().join("values.yaml");
     {
         use std::io::Write;

@@ -261,7 +261,12 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
 fn ctrl_c_waits_for_helm_and_says_where_the_release_is(helm: Helm) {
     let d = Deploy::new("ctrlc", helm);
     d.run("up", &[]).assert_ok();
-    let running = d.spawn("up", &["--port", "9090"]);
+    // The values file: never written under --dry-run, private while helm reads it, gone after.
+    let tmp = tempfile::tempdir().unwrap();
+    let listing = || std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect::<Vec<_>>();
+    d.xtask().env("TMPDIR", tmp.path()).run(d.args("up", &["--port", "9090", "--dry-run"])).assert_ok();
+    assert!(listing().is_empty(), "a dry run wrote {:?}", listing());
+    let running = d.xtask().env("TMPDIR", tmp.path()).spawn(d.args("up", &["--port", "9090"]));
     // Wait until helm runs, then interrupt the xtask only.
     let pid = running.child.id();
     let start = std::time::Instant::now();
@@ -269,8 +274,15 @@ fn ctrl_c_waits_for_helm_and_says_where_the_release_is(helm: Helm) {
         assert!(start.elapsed().as_secs() < 60, "helm never started");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    use std::os::unix::fs::PermissionsExt;
+    let dirs = listing();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert_eq!(dirs[0].metadata().unwrap().permissions().mode() & 0o777, 0o700, "{dirs:?}");
+    let values = dirs[0].join("values.yaml");
+    assert_eq!(values.metadata().unwrap().permissions().mode() & 0o777, 0o600);
     std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
     let out = running.finish();
+    assert!(listing().is_empty(), "the values file outlived the interrupted run: {:?}", listing());
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("passing Ctrl-C on to `helm"), "{}", out.stderr);
     let err = out.error_line();
