@@ -62,7 +62,6 @@ impl Live {
     /// `up`'s own and checked apart).
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        let json = |v: &dyn erased::Json| v.json();
         if let Some(c) = self.container() {
             out.insert("deployment image".into(), json(&c.image));
             out.insert("deployment args".into(), json(&c.args));
@@ -95,13 +94,6 @@ pub fn drift(recorded: &BTreeMap<String, String>, live: &BTreeMap<String, String
     recorded.iter().filter(|(k, v)| live.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
 }
 
-mod erased {
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
-    }
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }

@@ -34,18 +34,6 @@ impl ServerMode {
         args
     }
 
-    /// Reads the mode back from a container's arguments.
-    pub fn from_args(args: &[String]) -> ServerMode {
-        let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
-        ServerMode {
-            port: value("--port").and_then(|p| p.parse().ok()).unwrap_or(8080),
-            log_level: value("--log-level").and_then(|l| l.parse().ok()).unwrap_or(0),
-            read_only: args.iter().any(|a| a == "--read-only"),
-            stateless: args.iter().any(|a| a == "--stateless"),
-            toolsets: value("--toolsets").cloned(),
-        }
-    }
-
     /// The chart's `config:` map, rendered into the TOML the server reads and reloads on SIGHUP.
     pub fn config(&self) -> Config {
         Config {
@@ -302,7 +290,7 @@ mod tests {
                 port: 9000,
             },
         ] {
-            assert_eq!(ServerMode::from_args(&m.args()), m);
+            assert_eq!(ServerMode::live(&m.args(), ""), m);
         }
     }
 }

@@ -71,7 +71,7 @@ const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Pushes one platform's image (config, layer, manifest by digest); returns the manifest and digest.
 async fn push_image(client: &Client, base: &Reference, platform: &str) -> (Vec<u8>, String) {
-    let (host, repository) = (base.registry().to_string(), base.repository().to_string());
+    let repository = base.repository().to_string();
     let mut parts = platform.split('/');
     let (os, arch) = (parts.next().unwrap(), parts.next().unwrap());
     let variant = parts.next();
@@ -80,20 +80,7 @@ async fn push_image(client: &Client, base: &Reference, platform: &str) -> (Vec<u
     )
     .unwrap();
     let layer = format!("layer for {platform} of {repository}").into_bytes();
-    for blob in [&config, &layer] {
-        client.push_blob(base, blob.clone(), &sha(blob)).await.unwrap();
-    }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
-    }))
-    .unwrap();
-    let digest = sha(&manifest);
-    let by_digest = Reference::with_digest(host, repository, digest.clone());
-    client.push_manifest_raw(&by_digest, manifest.clone(), HeaderValue::from_static(MANIFEST)).await.unwrap();
-    (manifest, digest)
+    push_manifest(client, base, &config, &layer).await
 }
 
 async fn connect(host: &str, repository: &str, tag: &str, basic: Option<(&str, &str)>) -> (Client, Reference) {
@@ -227,14 +214,20 @@ async fn push_server_platform(client: &Client, base: &Reference, arch: &str, ent
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }))
     .unwrap();
-    for blob in [&config, &layer] {
-        client.push_blob(base, blob.clone(), &sha(blob)).await.unwrap();
+    push_manifest(client, base, &config, &layer).await
+}
+
+/// Pushes a config and one layer, then the image manifest naming them, by digest; the manifest
+/// and its digest.
+async fn push_manifest(client: &Client, base: &Reference, config: &[u8], layer: &[u8]) -> (Vec<u8>, String) {
+    for blob in [config, layer] {
+        client.push_blob(base, blob.to_vec(), &sha(blob)).await.unwrap();
     }
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(layer), "size": layer.len()}],
     }))
     .unwrap();
     let digest = sha(&manifest);
