@@ -6,18 +6,6 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::Api;
 use std::net::IpAddr;
 
-/// A node address the laptop can reach: not unspecified (0.0.0.0, ::) and not multicast.
-pub fn parse_node_ip(text: &str) -> Result<IpAddr> {
-    let ip: IpAddr = text
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("invalid node IP '{text}': pass an IP address, e.g. --node-ip 10.8.0.1"))?;
-    if ip.is_unspecified() || ip.is_multicast() {
-        bail!("invalid node IP '{text}': an unspecified or multicast address is no node's address; pass the node's WireGuard IP, e.g. --node-ip 10.8.0.1");
-    }
-    Ok(ip)
-}
-
 pub fn url(node_ip: &IpAddr, node_port: i32) -> String {
     match node_ip {
         IpAddr::V6(ip) => format!("http://[{ip}]:{node_port}/mcp"),
@@ -47,7 +35,7 @@ pub async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
     for node in &list.items {
         let addresses = node.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
         if let Some(a) = addresses.iter().find(|a| a.type_ == "InternalIP") {
-            let ip = parse_node_ip(&a.address)?;
+            let ip = crate::flags::node_ip(&a.address)?;
             eprintln!(
                 "warning: using node {}'s InternalIP {ip}; the address the laptop reaches over WireGuard is usually another one: pass --node-ip or set MCP_NODE_IP",
                 node.metadata.name.as_deref().unwrap_or("?")
@@ -63,16 +51,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ips_and_urls() {
-        assert!(parse_node_ip("10.8.0.1").is_ok());
-        assert!(parse_node_ip("fd00::1").is_ok());
-        assert_eq!(
-            parse_node_ip("10.8.0").unwrap_err().to_string(),
-            "invalid node IP '10.8.0': pass an IP address, e.g. --node-ip 10.8.0.1"
-        );
-        for bad in ["0.0.0.0", "::", "224.0.0.1", "ff02::1"] {
-            assert!(parse_node_ip(bad).unwrap_err().to_string().contains("unspecified or multicast"), "{bad}");
-        }
+    fn urls() {
         assert_eq!(url(&"10.8.0.1".parse().unwrap(), 31234), "http://10.8.0.1:31234/mcp");
         assert_eq!(url(&"fd00::1".parse().unwrap(), 31234), "http://[fd00::1]:31234/mcp");
         let cfg: serde_json::Value = serde_json::from_str(&client_config("http://x/mcp")).unwrap();

@@ -97,8 +97,8 @@ pub struct Chart {
     pub digest: String,
     /// How to name it to a person: `oci://...:0.1.0@sha256:...` or the local path.
     pub display: String,
-    /// False when `up` had to download it (a cache miss).
-    pub cached: bool,
+    /// Not in the cache yet: pulled from here (by digest) before helm runs.
+    pub pull_from: Option<ImageRef>,
 }
 
 /// What the tag points at now, and whether that is the pin; refuses, in one line, a moved or
@@ -123,31 +123,31 @@ pub async fn resolve(source: &Source) -> Result<(String, ImageRef)> {
     }
 }
 
-/// The chart file for `source`: from the cache when the digest is there, else pulled by digest and
-/// checked. Under a dry run nothing is written: the plan names the digest only.
-pub async fn fetch(source: &Source, cache: &Path, dry_run: bool) -> Result<Chart> {
+/// The chart file for `source`: in the cache when the digest is there, else where the pull will put
+/// it (`pull_from` then names the registry copy). Reads the registry only.
+pub async fn locate(source: &Source, cache: &Path) -> Result<Chart> {
     let Source::Oci { reference, version, .. } = source else {
         let Source::Local(path) = source else { unreachable!() };
         let digest = content_digest(path)?;
-        return Ok(Chart { path: path.clone(), display: path.display().to_string(), digest, cached: true });
+        return Ok(Chart { path: path.clone(), display: path.display().to_string(), digest, pull_from: None });
     };
     let (digest, repo) = resolve(source).await?;
     let display = format!("{reference}:{version}@{digest}");
     let path = cache.join(format!("{}.tgz", digest.trim_start_matches("sha256:")));
-    let cached = path.is_file();
-    if cached || dry_run {
-        return Ok(Chart { path, digest, display, cached });
-    }
-    let registry = Registry::new(&repo.registry, Credentials::for_registry(&repo.registry)?.as_ref());
-    let bytes = registry
-        .pull_chart(&repo.with_digest(&digest))
-        .await
-        .with_context(|| format!("cannot pull chart {display}"))?;
+    let pull_from = (!path.is_file()).then(|| repo.with_digest(&digest));
+    Ok(Chart { path, digest, display, pull_from })
+}
+
+/// Pulls the chart by digest (manifest and layer checked) into `path`, its place in the cache.
+pub async fn pull(from: &ImageRef, display: &str, path: &Path) -> Result<()> {
+    let registry = Registry::new(&from.registry, Credentials::for_registry(&from.registry)?.as_ref());
+    let bytes = registry.pull_chart(from).await.with_context(|| format!("cannot pull chart {display}"))?;
+    let cache = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create the chart cache {}", cache.display()))?;
     let tmp = tempfile::NamedTempFile::new_in(cache)?;
     std::fs::write(tmp.path(), &bytes)?;
-    tmp.persist(&path).map_err(|e| anyhow!("cannot keep the chart in {}: {e}", cache.display()))?;
-    Ok(Chart { path, digest, display, cached: false })
+    tmp.persist(path).map_err(|e| anyhow!("cannot keep the chart in {}: {e}", cache.display()))?;
+    Ok(())
 }
 
 /// A chart the dry run could not resolve: named by its reference and tag.
@@ -156,7 +156,7 @@ pub fn unresolved(source: &Source) -> Chart {
         Source::Oci { reference, version, .. } => format!("{reference}:{version}"),
         Source::Local(p) => p.display().to_string(),
     };
-    Chart { path: PathBuf::from(&display), digest: "(unresolved)".into(), display, cached: false }
+    Chart { path: PathBuf::from(&display), digest: "(unresolved)".into(), display, pull_from: None }
 }
 
 /// Where pulled charts are kept: `$XDG_CACHE_HOME/kmcp-xtask/charts`, else `~/.cache/...`.

@@ -53,6 +53,20 @@ impl Live {
         ServerMode::live(&self.args(), &self.config_toml())
     }
 
+    /// Fails, in one line, when the server does not run in the mode asked for.
+    pub fn check_mode(&self, want: &ServerMode, chart: &str) -> Result<()> {
+        let Some(why) = want.difference(&self.mode()) else { return Ok(()) };
+        anyhow::bail!(
+            "deployed, but the server does not run in the mode asked for ({}): {why}; the chart {chart} {}",
+            want.describe(),
+            if self.lacks_extra_args() {
+                "ignores extraArgs (content before v0.0.59) and its config.toml lacks the setting"
+            } else {
+                "renders a config and args that disagree with it"
+            }
+        )
+    }
+
     /// True when the container gets no more than the chart's own `--config FILE`.
     pub fn lacks_extra_args(&self) -> bool {
         self.args().iter().all(|a| a == "--config" || !a.starts_with("--"))

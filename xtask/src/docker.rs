@@ -14,10 +14,7 @@ pub struct Build<'a> {
 
 pub fn preflight(sh: &Shell) -> Result<()> {
     require_program("docker", "install Docker with the buildx plugin")?;
-    if sh.dry_run {
-        return Ok(());
-    }
-    let out = sh.query(cmd!(sh.sh, "docker buildx version"))?;
+    let Some(out) = sh.probe(cmd!(sh.sh, "docker buildx version"))? else { return Ok(()) };
     if !out.status.success() {
         bail!("`docker buildx` is not available: install the Docker buildx plugin (`docker buildx version` failed)");
     }

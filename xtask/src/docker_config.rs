@@ -78,7 +78,7 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
         #[serde(rename = "Secret")]
         secret: String,
     }
-    let sh = Shell::new(false)?;
+    let sh = Shell::new(Default::default())?;
     let program = format!("docker-credential-{helper}");
     let out = sh.query(cmd!(sh.sh, "{program} get").stdin(host))?;
     if !out.status.success() {

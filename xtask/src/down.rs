@@ -1,20 +1,23 @@
 //! `cargo xtask down`: uninstall the release and delete what `up` created for this instance, and
 //! nothing else. Safe on an empty cluster; the namespace goes only with `--delete-namespace`, only
 //! when `up` created it, and not while it holds objects that are not the instance's (unless
-//! `--force`).
+//! `--force`). Reads top to bottom: inputs, the plan, print or carry it out, the report.
 
 use crate::cluster::{Cluster, ClusterArgs};
+use crate::execute::{execute, Done, Outcome};
 use crate::manifests::{instance, owner, rbac_objects, Owner};
-use crate::shell::Shell;
+use crate::plan::{Action, Plan, Step, Write};
+use crate::shell::{DryRun, Shell};
 use crate::{helm, lock, state};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use std::time::{Duration, Instant};
 
 /// Namespaces Kubernetes itself keeps: never deleted.
 const PROTECTED: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+/// How long `down` waits for the lock and for a namespace to go.
+const WAIT_SECS: u64 = 300;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,37 +35,70 @@ pub struct Args {
     /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
     #[arg(long)]
     pub no_wait: bool,
-    /// Print what would be deleted; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub dry_run: DryRun,
 }
 
-pub async fn run(args: Args) -> Result<()> {
+pub async fn run(sh: &Shell, args: Args) -> Result<()> {
+    check_inputs(&args)?;
+    let mut notes = Vec::new();
+    let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
+    let helm = match cluster {
+        Some(_) => sh.unless_dry_run(helm::preflight(sh), &mut notes)?,
+        None => None,
+    };
+    loop {
+        let plan = plan(sh, cluster.as_ref(), &args, helm.is_some(), &notes).await?;
+        let outcome = sh
+            .carry_out(&plan, || async {
+                let cluster = cluster.as_ref().context("no cluster to carry the plan out on")?;
+                execute(sh, cluster, helm.as_ref(), &plan).await
+            })
+            .await?;
+        match outcome {
+            None => return Ok(()),
+            Some(Outcome::Replan) => continue,
+            Some(Outcome::Done(done)) => {
+                report(&plan, &done);
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn check_inputs(args: &Args) -> Result<()> {
     args.cluster.check()?;
-    let sh = Shell::new(args.dry_run)?;
-    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
+    let ns = &args.cluster.namespace;
     if args.delete_namespace && PROTECTED.contains(&ns.as_str()) {
         bail!("--delete-namespace refuses namespace {ns}: Kubernetes keeps it; run without --delete-namespace");
     }
-    let cluster = match Cluster::reach(&args.cluster).await {
-        Ok(c) => c,
-        Err(e) if args.dry_run => {
-            println!("no reachable cluster ({e:#}): on an empty cluster `down` has nothing to do");
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    Ok(())
+}
+
+/// What `down` will remove, read from the cluster; refuses, before any change, a namespace it
+/// must not delete.
+async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool, notes: &[String]) -> Result<Plan> {
+    let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
+    let mut plan = Plan {
+        task: "down",
+        namespace: ns.into(),
+        release: release.into(),
+        summary: String::new(),
+        notes: notes.to_vec(),
+        steps: Vec::new(),
     };
-    if !args.dry_run {
-        helm::preflight(&sh)?;
-    }
+    let Some(cluster) = cluster else {
+        plan.summary = "no reachable cluster: on an empty cluster `down` has nothing to do".into();
+        return Ok(plan);
+    };
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
-    let Some(namespace) = namespaces.get_opt(ns).await? else {
-        println!("nothing to do: namespace {ns} does not exist");
-        return Ok(());
+    let Some(namespace) = namespaces.get_opt(ns).await.with_context(|| format!("cannot read namespace/{ns}"))? else {
+        plan.summary = format!("namespace {ns} does not exist");
+        return Ok(plan);
     };
     let me = instance(ns, release);
     let ours = owner(&serde_json::to_value(&namespace)?, &me) == Owner::Us;
-    let foreign = if args.delete_namespace { foreign_objects(&cluster, ns, release).await? } else { Vec::new() };
+    let foreign = if args.delete_namespace { foreign_objects(cluster, ns, release).await? } else { Vec::new() };
     if args.delete_namespace {
         if !ours {
             let holds = if foreign.is_empty() { String::new() } else { format!(" and holds {}", foreign.join(", ")) };
@@ -75,99 +111,92 @@ pub async fn run(args: Args) -> Result<()> {
             );
         }
     }
-    let lock = if args.dry_run {
-        None
-    } else {
-        Some(lock::acquire(&cluster, ns, release, "cargo xtask down", args.no_wait, Duration::from_secs(300)).await?)
-    };
-    let result = remove(&sh, &args, &cluster, &namespaces, ours, &foreign).await;
-    if let Some(l) = lock {
-        if !args.delete_namespace || result.is_err() {
-            l.release().await;
-        }
-    }
-    result
-}
-
-async fn remove(
-    sh: &Shell,
-    args: &Args,
-    cluster: &Cluster,
-    namespaces: &Api<Namespace>,
-    ours: bool,
-    foreign: &[String],
-) -> Result<()> {
-    let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
-    let me = instance(ns, release);
-    let mut removed: Vec<String> = Vec::new();
-    let verb = if args.dry_run { "would delete" } else { "deleted" };
 
     let recorded = state::read(cluster, ns, release).await?;
-    let installed = helm::status(sh, cluster, release, ns)?.is_some();
+    let installed = if has_helm {
+        helm::status(sh, cluster, release, ns)?.is_some()
+    } else {
+        plan.notes.push("without helm, the plan goes by the record of what `up` installed".into());
+        recorded.owned
+    };
+    let mut steps = Vec::new();
     match (installed, recorded.owned) {
-        (true, true) => {
-            helm::uninstall(sh, cluster, release, ns)?;
-            removed.push(format!("helm release {release}"));
-        }
-        (true, false) => {
-            eprintln!("helm release {release} in {ns} was not installed by `cargo xtask up` (no record): left alone")
-        }
-        (false, _) => eprintln!("helm release {release} is not installed in {ns}"),
+        (true, true) => steps.push(Step {
+            action: Action::Uninstall { command: helm::uninstall(&helm::target(Some(cluster)), release, ns) },
+            reason: format!("`cargo xtask up` installed release {release}"),
+            writes: vec![],
+        }),
+        (true, false) => plan.notes.push(format!(
+            "helm release {release} in {ns} was not installed by `cargo xtask up` (no record): left alone"
+        )),
+        (false, _) => plan.notes.push(format!("helm release {release} is not installed in {ns}")),
     }
-
-    for object in rbac_objects(ns, release)?.iter().rev() {
+    for object in rbac_objects(ns, release)?.into_iter().rev() {
         if object.kind() == "Namespace" {
             continue;
         }
-        let Some(live) = cluster.get(object).await? else { continue };
+        let Some(live) = cluster.get(&object).await? else { continue };
         match owner(&live, &me) {
             Owner::Us => {
-                if !args.dry_run {
-                    cluster.delete(object).await?;
-                }
-                eprintln!("{verb} {}", object.id());
-                removed.push(object.id());
+                let (plural, namespaced) = object.plural()?;
+                let write = Write::new("delete", plural, object.namespace().filter(|_| namespaced), object.name());
+                steps.push(Step {
+                    action: Action::Delete { object: object.id(), manifest: object.value.clone() },
+                    reason: format!("`cargo xtask up` created it for {me}"),
+                    writes: vec![write],
+                });
             }
-            Owner::Nobody => eprintln!("{} is not this deployment's (no mark): left alone", object.id()),
-            Owner::Other(other) => eprintln!("{} belongs to {other}: left alone", object.id()),
+            Owner::Nobody => plan.notes.push(format!("{} is not this deployment's (no mark): left alone", object.id())),
+            Owner::Other(other) => plan.notes.push(format!("{} belongs to {other}: left alone", object.id())),
         }
     }
-
+    let config_map = state::name(release);
+    let record = |verb| vec![Write::new(verb, "configmaps", Some(ns), &config_map)];
     if args.keep_port {
         if recorded.deployed_sha256.is_some() {
-            if !args.dry_run {
-                state::keep_port_only(cluster, ns, release).await?;
-            }
-            removed.push("the deployment record (nodePort kept)".into());
+            steps.push(Step {
+                action: Action::ForgetDeployment { config_map: config_map.clone(), node_port: recorded.node_port },
+                reason: "--keep-port: the next `up` serves on the same URL".into(),
+                writes: record("patch"),
+            });
+        } else if let Some(p) = recorded.node_port {
+            plan.notes.push(format!("keeping the recorded nodePort {p} for the next `up`"));
         }
-        if let Some(p) = recorded.node_port {
-            eprintln!("keeping the recorded nodePort {p} for the next `up`");
-        }
-    } else if recorded.owned && (args.dry_run || state::forget(cluster, ns, release).await?) {
-        eprintln!("{verb} configmap/{} (the recorded nodePort)", state::name(release));
-        removed.push(format!("configmap/{}", state::name(release)));
+    } else if recorded.owned {
+        steps.push(Step {
+            action: Action::ForgetState { config_map: config_map.clone() },
+            reason: "`cargo xtask up` recorded the deployment there".into(),
+            writes: record("delete"),
+        });
     }
-
-    if args.delete_namespace && ours {
-        if args.dry_run {
-            println!("would delete namespace/{ns} and wait until it is gone, and with it everything it holds");
-            for f in foreign {
-                println!("  would delete with it: {f}");
-            }
-        } else {
-            delete_namespace(namespaces, ns).await?;
-        }
-        removed.push(format!("namespace/{ns}"));
+    let delete_namespace = args.delete_namespace && ours;
+    if delete_namespace {
+        steps.push(Step {
+            action: Action::DeleteNamespace { namespace: ns.into(), with: foreign, timeout_secs: WAIT_SECS },
+            reason: format!("--delete-namespace, and `cargo xtask up` created it for {me}"),
+            writes: vec![Write::new("delete", "namespaces", None, ns)],
+        });
     }
+    if steps.is_empty() {
+        plan.summary = format!("release {release} and its objects are not in the cluster");
+        return Ok(plan);
+    }
+    let lease = lock::inspect(cluster, ns, release).await?;
+    plan.steps.push(lock::plan_step(ns, release, &lease, WAIT_SECS, args.no_wait, delete_namespace));
+    plan.steps.extend(steps);
+    plan.summary = format!("remove release {release} and what `cargo xtask up` created for it in {ns}");
+    Ok(plan)
+}
 
-    if removed.is_empty() {
-        println!("nothing to do: release {release} and its objects are not in the cluster");
-    } else if args.dry_run {
-        println!("would remove: {}", removed.join(", "));
+fn report(plan: &Plan, done: &Done) {
+    for note in &plan.notes {
+        eprintln!("{note}");
+    }
+    if done.changes.is_empty() {
+        println!("nothing to do: {}", plan.summary);
     } else {
-        println!("removed: {}", removed.join(", "));
+        println!("removed: {}", done.changes.join(", "));
     }
-    Ok(())
 }
 
 /// The kinds a namespace's user objects are looked for in before it is deleted.
@@ -211,18 +240,4 @@ async fn foreign_objects(cluster: &Cluster, ns: &str, release: &str) -> Result<V
         }
     }
     Ok(out)
-}
-
-async fn delete_namespace(namespaces: &Api<Namespace>, ns: &str) -> Result<()> {
-    namespaces.delete(ns, &Default::default()).await?;
-    eprintln!("deleting namespace/{ns}: waiting until it is gone");
-    let start = Instant::now();
-    while namespaces.get_opt(ns).await?.is_some() {
-        if start.elapsed() > Duration::from_secs(300) {
-            bail!("namespace {ns} is still terminating after 5 minutes: look for finalizers with `kubectl get namespace {ns} -o yaml`");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    eprintln!("deleted namespace/{ns}");
-    Ok(())
 }

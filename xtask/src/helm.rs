@@ -90,23 +90,35 @@ pub fn status(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> 
     bail!("helm status {release} failed: {}", stderr.lines().next().unwrap_or("no output"))
 }
 
-/// `helm upgrade --install` of a chart file or directory on this machine: helm never resolves a
-/// moving tag. Ctrl-C is passed on to helm; the tool then waits for it and says what state the
-/// release is in.
-pub async fn upgrade_install(
-    sh: &Shell,
+/// Stands in a planned helm command for the values file: `execute` writes the values into a
+/// private temp directory and puts the file's path in its place.
+pub const VALUES_FILE: &str = "<values.yaml in a private temp dir>";
+
+/// `helm upgrade --install` of a chart file or directory on this machine (helm never resolves a
+/// moving tag), the values in `VALUES_FILE`.
+pub fn upgrade_install(
     target: &[String],
     release: &str,
     chart: &Path,
     namespace: &str,
-    values: &Path,
     extra: &[String],
-) -> Result<()> {
+) -> Vec<String> {
+    let mut command: Vec<String> = ["helm", "upgrade", "--install", release].map(String::from).into();
+    command.push(chart.display().to_string());
+    command.extend(["-n", namespace, "-f", VALUES_FILE].map(String::from));
+    command.extend(extra.iter().cloned());
+    command.extend(target.iter().cloned());
+    command
+}
+
+/// Runs a planned `helm upgrade --install` with `values` as its values file. Ctrl-C is passed on to
+/// helm; the tool then waits for it and says what state the release is in.
+pub async fn run_upgrade(sh: &Shell, command: &[String], values: &Path, target: &[String]) -> Result<()> {
+    let (release, namespace) = (&command[3], &command[6]);
+    let args: Vec<String> =
+        command[1..].iter().map(|a| if a == VALUES_FILE { values.display().to_string() } else { a.clone() }).collect();
     let ended = sh
-        .run_to_end(cmd!(
-            sh.sh,
-            "helm upgrade --install {release} {chart} -n {namespace} -f {values} {extra...} {target...}"
-        ))
+        .run_to_end(cmd!(sh.sh, "helm {args...}"))
         .await
         .with_context(|| format!("helm upgrade --install {release} failed (its output is above)"))?;
     if let Ended::Interrupted(status) = ended {
@@ -114,6 +126,13 @@ pub async fn upgrade_install(
         bail!("interrupted: helm ended ({status}); release {release} in {namespace} is {state}");
     }
     Ok(())
+}
+
+/// Runs a planned helm command that changes something (uninstall, rollback).
+pub fn run(sh: &Shell, command: &[String]) -> Result<()> {
+    let args = &command[1..];
+    sh.run(cmd!(sh.sh, "helm {args...}"))
+        .with_context(|| format!("`{}` failed (its output is above)", command.join(" ")))
 }
 
 /// The release's status word (deployed, failed, pending-upgrade, ...), or "not installed".
@@ -131,30 +150,26 @@ pub fn status_of(sh: &Shell, target: &[String], release: &str, namespace: &str) 
     Ok(release.info.status)
 }
 
-/// A release left `pending-*` by a helm that did not finish (and no lock holder, since we hold
-/// the lock): rolled back to its last revision, or uninstalled when it never got one.
-pub fn recover(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<Option<String>> {
-    let state = status_of(sh, target, release, namespace)?;
-    let how = match state.as_str() {
-        "pending-install" => {
-            sh.run(cmd!(sh.sh, "helm uninstall {release} --namespace {namespace} --wait {target...}"))
-                .with_context(|| format!("cannot recover release {release} from {state}"))?;
-            "uninstalled it, to install it again"
-        }
+/// For a release left `pending-*` by a helm that did not finish (its lock holder gone): the
+/// command that puts it back in order (rollback to the last revision, or uninstall when it never
+/// got one), and what that does.
+pub fn recovery(state: &str, target: &[String], release: &str, namespace: &str) -> Option<(Vec<String>, &'static str)> {
+    let (verb, how) = match state {
+        "pending-install" => ("uninstall", "uninstall it, to install it again"),
         "pending-upgrade" | "pending-rollback" => {
-            sh.run(cmd!(sh.sh, "helm rollback {release} --namespace {namespace} --wait {target...}"))
-                .with_context(|| format!("cannot recover release {release} from {state}"))?;
-            "rolled it back to its last revision, to upgrade it again"
+            ("rollback", "roll it back to its last revision, to upgrade it again")
         }
-        _ => return Ok(None),
+        _ => return None,
     };
-    Ok(Some(format!("release {release} was left {state} by a helm run that did not finish: {how}")))
+    Some((with_target(["helm", verb, release, "--namespace", namespace, "--wait"], target), how))
 }
 
-pub fn uninstall(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> Result<()> {
-    let target = target(Some(cluster));
-    sh.run(cmd!(sh.sh, "helm uninstall {release} --namespace {namespace} --wait {target...}"))
-        .with_context(|| format!("helm uninstall {release} failed (its output is above)"))
+pub fn uninstall(target: &[String], release: &str, namespace: &str) -> Vec<String> {
+    with_target(["helm", "uninstall", release, "--namespace", namespace, "--wait"], target)
+}
+
+fn with_target<const N: usize>(words: [&str; N], target: &[String]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).chain(target.iter().cloned()).collect()
 }
 
 #[cfg(test)]

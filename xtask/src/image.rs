@@ -2,6 +2,7 @@
 //! push, and read the index back. A no-op when the registry already has the tag with every platform.
 
 use crate::docker::{self, Build};
+use crate::flags::{self, Platforms};
 use crate::git::{self, Checkout};
 use crate::reference::ImageRef;
 use crate::registry::{missing_platforms, Credentials, Registry, Remote};
@@ -17,8 +18,8 @@ pub struct Args {
     #[command(flatten)]
     pub image: NameArgs,
     /// Platforms to build, comma separated
-    #[arg(long, value_name = "LIST", default_value = "linux/amd64,linux/arm64")]
-    pub platform: String,
+    #[arg(long, value_name = "LIST", default_value = "linux/amd64,linux/arm64", value_parser = flags::platforms)]
+    pub platform: Platforms,
     /// Build a tree with uncommitted changes (the tag then carries a hash of them)
     #[arg(long)]
     pub allow_dirty: bool,
@@ -59,29 +60,8 @@ impl NameArgs {
     }
 }
 
-pub fn parse_platforms(list: &str) -> Result<Vec<String>> {
-    const OS: &[&str] = &["linux", "windows", "darwin", "freebsd"];
-    const ARCH: &[&str] = &["amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64"];
-    let mut out = Vec::new();
-    for p in list.split(',').map(str::trim) {
-        let parts: Vec<&str> = p.split('/').collect();
-        let ok = matches!(parts.len(), 2 | 3)
-            && OS.contains(&parts[0])
-            && ARCH.contains(&parts[1])
-            && parts.get(2).is_none_or(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()));
-        if !ok {
-            bail!("invalid platform '{p}': expected OS/ARCH[/VARIANT] such as linux/amd64 or linux/arm64");
-        }
-        if !out.iter().any(|x| x == p) {
-            out.push(p.to_string());
-        }
-    }
-    Ok(out)
-}
-
-pub async fn run(args: Args) -> Result<()> {
-    let sh = Shell::new(args.dry_run)?;
-    let platforms = parse_platforms(&args.platform)?;
+pub async fn run(sh: &Shell, args: Args) -> Result<()> {
+    let platforms = args.platform.0.clone();
     let Some(fork) = args.fork.clone() else {
         bail!("no fork checkout given: pass --fork PATH or set MCP_FORK_DIR");
     };
@@ -97,23 +77,21 @@ pub async fn run(args: Args) -> Result<()> {
     let registry = Registry::new(&image.registry, credentials.as_ref());
     let tagged = image.with_tag(&tag);
 
-    if sh.dry_run {
-        println!("would ask registry: GET manifest {tagged} (platforms {})", platforms.join(","));
-    } else if !args.force {
-        if let Remote::Present { digest, platforms: found } = registry.inspect(&tagged).await? {
-            let missing = missing_platforms(&platforms, &found);
-            if missing.is_empty() {
-                println!("up to date: {tagged} already has {} ({digest})", found.join(", "));
-                println!("{}", image.with_digest(&digest));
-                return Ok(());
-            }
-            eprintln!("{tagged} exists but lacks {}: rebuilding", missing.join(", "));
+    let wanted = format!("GET manifest {tagged} (platforms {})", platforms.join(","));
+    let found = if args.force { None } else { sh.remote(&wanted, || registry.inspect(&tagged)).await? };
+    if let Some(Remote::Present { digest, platforms: found }) = found {
+        let missing = missing_platforms(&platforms, &found);
+        if missing.is_empty() {
+            println!("up to date: {tagged} already has {} ({digest})", found.join(", "));
+            println!("{}", image.with_digest(&digest));
+            return Ok(());
         }
+        eprintln!("{tagged} exists but lacks {}: rebuilding", missing.join(", "));
     }
 
-    docker::preflight(&sh)?;
+    docker::preflight(sh)?;
     if let Some(c) = &credentials {
-        docker::login(&sh, &image.registry, c)?;
+        docker::login(sh, &image.registry, c)?;
     }
     let mut labels = Vec::new();
     match origin.as_deref().and_then(git::https_url) {
@@ -128,13 +106,11 @@ pub async fn run(args: Args) -> Result<()> {
         tags: vec![tagged.to_string(), image.with_tag("dev-latest").to_string()],
         labels,
     };
-    docker::build_and_push(&sh, &build)?;
+    docker::build_and_push(sh, &build)?;
 
-    if sh.dry_run {
-        println!("would ask registry: GET manifest {tagged} and check it holds {}", platforms.join(","));
-        return Ok(());
-    }
-    let Remote::Present { digest, platforms: found } = registry.inspect(&tagged).await? else {
+    let check = format!("GET manifest {tagged} and check it holds {}", platforms.join(","));
+    let Some(pushed) = sh.remote(&check, || registry.inspect(&tagged)).await? else { return Ok(()) };
+    let Remote::Present { digest, platforms: found } = pushed else {
         bail!("the push reported success but {tagged} is not in the registry");
     };
     let missing = missing_platforms(&platforms, &found);
@@ -169,15 +145,6 @@ fn rfc3339_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn platforms_are_checked() {
-        assert_eq!(parse_platforms("linux/amd64, linux/arm64").unwrap(), ["linux/amd64", "linux/arm64"]);
-        assert_eq!(parse_platforms("linux/arm/v7").unwrap(), ["linux/arm/v7"]);
-        for bad in ["linux", "linux/x86", "amd64/linux", "linux/amd64/", ""] {
-            assert!(parse_platforms(bad).unwrap_err().to_string().starts_with("invalid platform"), "{bad}");
-        }
-    }
 
     #[test]
     fn rfc3339_shape() {

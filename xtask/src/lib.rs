@@ -7,12 +7,16 @@ pub mod deployed;
 pub mod docker;
 pub mod docker_config;
 pub mod down;
+pub mod execute;
+pub mod flags;
 pub mod git;
 pub mod helm;
 pub mod image;
 pub mod lock;
 pub mod manifests;
 pub mod mcp;
+pub mod plan;
+pub mod proof;
 pub mod reference;
 pub mod registry;
 pub mod rollout;
@@ -23,9 +27,9 @@ pub mod status;
 pub mod testbed;
 pub mod up;
 pub mod values;
+pub mod verify;
 
 /// rustls needs one crypto provider for the whole process: ring (no aws-lc, no OpenSSL).
 pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
-pub mod verify;

@@ -2,6 +2,7 @@
 //! whole run by `up` and `down`, renewed while they run, and expiring on its own after a crash.
 
 use crate::cluster::{Cluster, FIELD_MANAGER};
+use crate::plan::{Action, Step, Write};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -31,6 +32,20 @@ pub struct Held {
     api: Api<Lease>,
     name: String,
     renewer: tokio::task::JoinHandle<()>,
+    /// Another run held the lock first: what it did may change the plan.
+    pub waited: bool,
+}
+
+/// The instance's lease as planning sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseState {
+    Absent,
+    /// There, but nobody holds it (let go, or expired).
+    Free,
+    Held {
+        holder: String,
+        since: String,
+    },
 }
 
 /// Takes the instance's lock, waiting (with a message) while another run holds it, or failing at
@@ -95,13 +110,41 @@ pub async fn acquire(
         }
     }
     let renewer = tokio::spawn(renew(api.clone(), name.clone(), me));
-    Ok(Held { api, name, renewer })
+    Ok(Held { api, name, renewer, waited: said })
 }
 
-/// Whether another run holds the lock now (one read).
-pub async fn is_held(cluster: &Cluster, ns: &str, release: &str) -> Result<bool> {
+/// The plan's step that takes the lock: the lease's create (or update, when a free one is there),
+/// its renewals, and its delete at the end, unless `keep` (the namespace takes it along).
+pub fn plan_step(ns: &str, release: &str, lease: &LeaseState, wait_secs: u64, no_wait: bool, keep: bool) -> Step {
+    let name = name(release);
+    let write = |verb, repeated| Write { repeated, ..Write::new(verb, "leases", Some(ns), &name) };
+    let alone = "one `up` or `down` at a time per instance".to_string();
+    let (mut writes, reason) = match lease {
+        LeaseState::Absent => (vec![write("create", false)], alone),
+        LeaseState::Free => (vec![write("update", false)], alone),
+        LeaseState::Held { holder, since } => (
+            vec![write("create", true), write("update", true)],
+            format!("held by {holder} since {since}: wait for it, then plan again"),
+        ),
+    };
+    writes.push(write("update", true));
+    if !keep {
+        writes.push(write("delete", false));
+    }
+    Step { action: Action::Lock { lease: name.clone(), wait_secs, no_wait, keep }, reason, writes }
+}
+
+/// Who holds the lock now, if anyone (one read).
+pub async fn inspect(cluster: &Cluster, ns: &str, release: &str) -> Result<LeaseState> {
     let api: Api<Lease> = Api::namespaced(cluster.client.clone(), ns);
-    Ok(api.get_opt(&name(release)).await.context("cannot read the lock")?.is_some_and(|l| !is_free(&l)))
+    Ok(match api.get_opt(&name(release)).await.context("cannot read the lock")? {
+        None => LeaseState::Absent,
+        Some(l) if is_free(&l) => LeaseState::Free,
+        Some(l) => {
+            let (holder, since) = holder(&l);
+            LeaseState::Held { holder, since }
+        }
+    })
 }
 
 fn spec(holder: &str, acquired: MicroTime, renewed: MicroTime) -> LeaseSpec {

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use xtask::shell::{DryRun, Shell};
 use xtask::{down, image, selftest, status, up, verify};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
@@ -38,12 +39,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let flags = match &cli.task {
+        Task::Up(args) => args.dry_run,
+        Task::Down(args) => args.dry_run,
+        Task::Image(args) => DryRun { dry_run: args.dry_run, json: false },
+        Task::Status(args) => DryRun { dry_run: args.dry_run, json: false },
+        Task::Verify(_) | Task::Test(_) => DryRun::default(),
+    };
     let result = runtime.block_on(async {
+        let sh = Shell::new(flags)?;
         match cli.task {
-            Task::Image(args) => image::run(args).await,
-            Task::Up(args) => up::run(args).await,
-            Task::Down(args) => down::run(args).await,
-            Task::Status(args) => status::run(args).await,
+            Task::Image(args) => image::run(&sh, args).await,
+            Task::Up(args) => up::run(&sh, args).await,
+            Task::Down(args) => down::run(&sh, args).await,
+            Task::Status(args) => status::run(&sh, args).await,
             Task::Verify(args) => verify::run(args).await,
             Task::Test(args) => selftest::run(args),
         }

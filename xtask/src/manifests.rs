@@ -126,10 +126,37 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// The fields of `desired` that `live` does not match, `metadata` by its keys: `rules`,
+/// `metadata.labels`.
+pub fn drifted_fields(desired: &Value, live: &Value) -> Vec<String> {
+    let Value::Object(fields) = desired else { return Vec::new() };
+    let mut out = Vec::new();
+    for (key, want) in fields {
+        match (key.as_str(), want) {
+            ("metadata", Value::Object(meta)) => out.extend(
+                meta.iter()
+                    .filter(|(k, v)| !live["metadata"].get(k.as_str()).is_some_and(|l| is_subset(v, l)))
+                    .map(|(k, _)| format!("metadata.{k}")),
+            ),
+            _ if !live.get(key).is_some_and(|l| is_subset(want, l)) => out.push(key.clone()),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn drifted_fields_are_named() {
+        let desired = json!({"kind": "ClusterRole", "metadata": {"name": "a", "labels": {"x": "1"}}, "rules": [1]});
+        let live = json!({"kind": "ClusterRole", "metadata": {"name": "a", "uid": "u"}, "rules": [2]});
+        assert_eq!(drifted_fields(&desired, &live), ["metadata.labels", "rules"]);
+        assert!(drifted_fields(&desired, &desired).is_empty());
+    }
 
     #[test]
     fn rbac_holds_the_objects_the_design_names() {

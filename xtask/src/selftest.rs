@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let sh = Shell::new(false)?;
+    let sh = Shell::new(Default::default())?;
     let root = workspace_root();
     ensure_registry(&sh)?;
     let deps = root.join("target/test-deps");

@@ -1,18 +1,77 @@
-//! The one place that runs external programs. Every command is echoed before it runs; with
-//! `--dry-run` commands that change something are echoed and skipped.
+//! The one place that runs external programs and the one that knows about `--dry-run`: every
+//! command is echoed before it runs; under `--dry-run` a command that changes something is echoed
+//! and skipped, and a plan is printed instead of carried out.
 
+use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use xshell::Cmd;
 
+/// The flags of the tasks that change something.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct DryRun {
+    /// Print the plan (what would change, and why); change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON, the same data as the text
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+}
+
+/// Runs commands and carries plans out, or, under `--dry-run`, prints them: the one place that
+/// knows about dry runs. Built once in `main`.
 pub struct Shell {
     pub sh: xshell::Shell,
-    pub dry_run: bool,
+    flags: DryRun,
 }
 
 impl Shell {
-    pub fn new(dry_run: bool) -> Result<Shell> {
-        Ok(Shell { sh: xshell::Shell::new().context("cannot set up the command shell")?, dry_run })
+    pub fn new(flags: DryRun) -> Result<Shell> {
+        Ok(Shell { sh: xshell::Shell::new().context("cannot set up the command shell")?, flags })
+    }
+
+    /// Under `--dry-run` prints the plan (text or JSON) and returns `None`; otherwise carries it
+    /// out with `execute`.
+    pub async fn carry_out<T, F: std::future::Future<Output = Result<T>>>(
+        &self,
+        plan: &Plan,
+        execute: impl FnOnce() -> F,
+    ) -> Result<Option<T>> {
+        if !self.flags.dry_run {
+            return execute().await.map(Some);
+        }
+        if self.flags.json {
+            println!("{}", serde_json::to_string_pretty(plan)?);
+        } else {
+            println!("{}", plan.text());
+        }
+        Ok(None)
+    }
+
+    /// What a plan needs but cannot get (an unreachable cluster, an unresolved chart): an error
+    /// for a real run; a dry run notes it and plans without it.
+    pub fn unless_dry_run<T>(&self, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if self.flags.dry_run => {
+                notes.push(format!("{e:#}"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A call to a remote party (a registry) that a dry run names and skips.
+    pub async fn remote<T, F: std::future::Future<Output = Result<T>>>(
+        &self,
+        what: &str,
+        call: impl FnOnce() -> F,
+    ) -> Result<Option<T>> {
+        if self.flags.dry_run {
+            println!("would ask registry: {what}");
+            return Ok(None);
+        }
+        call().await.map(Some)
     }
 
     /// Runs a command that changes something; skipped under `--dry-run`.
@@ -58,6 +117,14 @@ impl Shell {
         Ok(Ended::Done)
     }
 
+    /// A read-only command that a dry run names and skips (it may call out or be slow).
+    pub fn probe(&self, cmd: Cmd<'_>) -> Result<Option<std::process::Output>> {
+        if self.echo(&cmd) {
+            return Ok(None);
+        }
+        Ok(Some(scrub(cmd).quiet().ignore_status().output()?))
+    }
+
     /// Runs a read-only query: it runs under `--dry-run` too.
     pub fn query(&self, cmd: Cmd<'_>) -> Result<std::process::Output> {
         eprintln!("$ {cmd}");
@@ -65,12 +132,12 @@ impl Shell {
     }
 
     fn echo(&self, cmd: &Cmd<'_>) -> bool {
-        if self.dry_run {
+        if self.flags.dry_run {
             println!("would run: {cmd}");
         } else {
             eprintln!("$ {cmd}");
         }
-        self.dry_run
+        self.flags.dry_run
     }
 }
 

@@ -13,32 +13,25 @@ pub struct Args {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// The node address the laptop reaches, for the URL [default: the node's InternalIP]
-    #[arg(long, env = "MCP_NODE_IP", value_name = "IP")]
-    pub node_ip: Option<String>,
-    /// Status changes nothing; with --dry-run an unreachable cluster is reported as empty
+    #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::flags::node_ip)]
+    pub node_ip: Option<std::net::IpAddr>,
+    /// Status changes nothing; as for `up` and `down`, a dry run takes an unreachable cluster for an empty one
     #[arg(long)]
     pub dry_run: bool,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let node_ip = args.node_ip.as_deref().map(address::parse_node_ip).transpose()?;
+pub async fn run(sh: &Shell, args: Args) -> Result<()> {
+    let node_ip = args.node_ip;
     args.cluster.check()?;
-    let sh = Shell::new(false)?;
-    let cluster = match crate::cluster::Cluster::reach(&args.cluster).await {
-        Ok(c) => c,
-        Err(e) if args.dry_run => {
-            println!(
-                "no reachable cluster ({e:#}): on an empty cluster, release {} is not installed",
-                args.cluster.release
-            );
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    let mut notes = Vec::new();
+    let Some(cluster) = sh.unless_dry_run(crate::cluster::Cluster::reach(&args.cluster).await, &mut notes)? else {
+        println!("{}: on an empty cluster, release {} is not installed", notes.join("; "), args.cluster.release);
+        return Ok(());
     };
-    helm::preflight(&sh)?;
+    helm::preflight(sh)?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = chart::fullname(release);
-    match helm::status(&sh, &cluster, release, ns)? {
+    match helm::status(sh, &cluster, release, ns)? {
         Some(r) => {
             let chart =
                 r.chart.map(|c| format!(", chart {} {}", c.metadata.name, c.metadata.version)).unwrap_or_default();

@@ -8,7 +8,8 @@ use serde_norway::Value;
 pub const BASE_VALUES: &str = include_str!("../../deploy/values.yaml");
 
 /// How the server runs in the pod: the flags passed through the chart's `extraArgs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServerMode {
     pub port: u16,
     pub log_level: u8,

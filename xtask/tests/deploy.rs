@@ -693,7 +693,7 @@ fn up_waits_for_a_namespace_still_terminating(helm: Helm) {
     assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).unwrap()["metadata"]["deletionTimestamp"].is_string());
     let out = d.run("up", &[]);
     out.assert_ok();
-    assert!(out.stderr.contains("is terminating: waiting until it is gone"), "{}", out.stderr);
+    assert!(out.stderr.contains("is terminating: wait until it is gone"), "{}", out.stderr);
     let ns = d.get(&format!("/api/v1/namespaces/{}", d.ns)).unwrap();
     assert!(ns["metadata"]["deletionTimestamp"].is_null(), "created afresh: {ns}");
     assert_eq!(d.deployment().unwrap()["status"]["readyReplicas"], 1);

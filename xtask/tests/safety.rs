@@ -253,7 +253,7 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
     );
     let out = d.run("up", &[]);
     out.assert_ok();
-    assert!(out.stderr.contains("was left pending-upgrade") && out.stderr.contains("rolled it back"), "{}", out.stderr);
+    assert!(out.stderr.contains("was left pending-upgrade") && out.stderr.contains("roll it back"), "{}", out.stderr);
     d.run("verify", &[]).assert_ok();
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
@@ -316,7 +316,8 @@ fn input_and_time_limits(helm: Helm) {
         (vec!["--chart-digest", "sha256:nothex"], "invalid --chart-digest"),
     ] {
         let out = d.run("up", &flags);
-        assert_eq!(out.code, 1, "{flags:?}: no panic:\n{}", out.stderr);
+        // 2: a flag value clap refused; 1: a check of the task; never a panic (101).
+        assert!(matches!(out.code, 1 | 2), "{flags:?}: no panic:\n{}", out.stderr);
         assert!(out.error_line().contains(says), "{flags:?}: {}", out.stderr);
         assert!(!out.stderr.contains("panicked"));
     }

@@ -1,0 +1,225 @@
+//! What `up` or `down` will change, as plain data: each step with its reason and the API writes it
+//! makes. `--dry-run` prints a plan (as text, or as JSON with `--json`); otherwise `execute`
+//! carries out the same value.
+
+use crate::values::ServerMode;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub task: &'static str,
+    pub namespace: String,
+    pub release: String,
+    /// One line: what the plan does, or why there is nothing to do.
+    pub summary: String,
+    /// What planning could not find out (a dry run goes on without it) or leaves alone.
+    pub notes: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    #[serde(flatten)]
+    pub action: Action,
+    /// Why the step is needed.
+    pub reason: String,
+    /// The Kubernetes API writes the step makes (helm's own writes are helm's: see its command).
+    pub writes: Vec<Write>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Action {
+    /// Wait until a namespace being deleted is gone, so that it can be created afresh.
+    WaitNamespaceGone {
+        namespace: String,
+        timeout_secs: u64,
+    },
+    /// Server-side apply (field manager `kmcp-xtask`) of an object of `deploy/rbac.yaml`;
+    /// `change` is create, update or adopt.
+    Apply {
+        change: &'static str,
+        object: String,
+        manifest: Value,
+    },
+    /// Hold the instance's Lease while the rest is carried out, waiting up to `wait_secs` for
+    /// another holder; let go at the end unless `keep` (the namespace takes it along).
+    Lock {
+        lease: String,
+        wait_secs: u64,
+        no_wait: bool,
+        keep: bool,
+    },
+    /// Record, before helm runs, that this deployment installs the release.
+    RecordOwner {
+        config_map: String,
+    },
+    /// Pull the chart by digest (checked) into the cache.
+    PullChart {
+        chart: String,
+        from: String,
+        path: PathBuf,
+    },
+    /// Put a release that an unfinished helm left `pending-*` back in order.
+    RecoverRelease {
+        status: String,
+        command: Vec<String>,
+    },
+    /// `helm upgrade --install` with `values` in a private file (see `helm::VALUES_FILE`).
+    Helm {
+        command: Vec<String>,
+        values: String,
+    },
+    /// Wait for the rollout, then check the server runs in `mode`.
+    WaitRollout {
+        deployment: String,
+        timeout_secs: u64,
+        mode: ServerMode,
+        chart: String,
+    },
+    SetNodePort {
+        service: String,
+        port: i32,
+    },
+    /// Record the nodePort (`None`: the one Kubernetes allocated), the deploy hash, the chart
+    /// digest and the rolled-out objects' fingerprint.
+    RecordState {
+        config_map: String,
+        deployment: String,
+        node_port: Option<i32>,
+        deployed_sha256: String,
+        chart_digest: String,
+    },
+    Uninstall {
+        command: Vec<String>,
+    },
+    Delete {
+        object: String,
+        manifest: Value,
+    },
+    /// Forget the deployment in the record; keep its nodePort for the next `up`.
+    ForgetDeployment {
+        config_map: String,
+        node_port: Option<i32>,
+    },
+    ForgetState {
+        config_map: String,
+    },
+    /// Delete the namespace, with what it holds, and wait until it is gone.
+    DeleteNamespace {
+        namespace: String,
+        with: Vec<String>,
+        timeout_secs: u64,
+    },
+}
+
+/// One API write: as the API server's audit log names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Write {
+    pub verb: &'static str,
+    pub resource: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Made zero or more times (a lease renewal), not exactly once.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
+}
+
+impl Write {
+    pub fn new(verb: &'static str, resource: &'static str, namespace: Option<&str>, name: &str) -> Write {
+        Write { verb, resource, namespace: namespace.map(str::to_string), name: name.to_string(), repeated: false }
+    }
+}
+
+impl Step {
+    /// What the step does, in a line: `create namespace/x`, `run: helm upgrade ...`.
+    pub fn describe(&self) -> String {
+        match &self.action {
+            Action::WaitNamespaceGone { namespace, timeout_secs } => {
+                format!("wait up to {timeout_secs}s until namespace/{namespace} is gone")
+            }
+            Action::Apply { change, object, .. } => {
+                format!("{change} {object} (server-side apply, field manager {})", crate::cluster::FIELD_MANAGER)
+            }
+            Action::Lock { lease, .. } => format!("take the lock lease/{lease} while the plan is carried out"),
+            Action::RecordOwner { config_map } => {
+                format!("record in configmap/{config_map} that this deployment installs the release")
+            }
+            Action::PullChart { chart, path, .. } => format!("pull chart {chart} into {}", path.display()),
+            Action::RecoverRelease { command, .. } | Action::Uninstall { command } => {
+                format!("run: {}", command.join(" "))
+            }
+            Action::Helm { command, .. } => format!("run: {}", command.join(" ")),
+            Action::WaitRollout { deployment, timeout_secs, mode, .. } => format!(
+                "wait up to {timeout_secs}s for deployment/{deployment} to roll out, then check it runs {}",
+                mode.describe()
+            ),
+            Action::SetNodePort { service, port } => format!("set service/{service}'s nodePort to {port}"),
+            Action::RecordState { config_map, node_port, chart_digest, .. } => format!(
+                "record nodePort {}, the deploy hash and chart {chart_digest} in configmap/{config_map}",
+                node_port.map_or("(the one Kubernetes allocates)".to_string(), |p| p.to_string())
+            ),
+            Action::Delete { object, .. } => format!("delete {object}"),
+            Action::ForgetDeployment { config_map, node_port } => format!(
+                "forget the deployment in configmap/{config_map}, keeping nodePort {}",
+                node_port.map_or("(none recorded)".to_string(), |p| p.to_string())
+            ),
+            Action::ForgetState { config_map } => format!("delete configmap/{config_map} (the recorded nodePort)"),
+            Action::DeleteNamespace { namespace, timeout_secs, .. } => {
+                format!("delete namespace/{namespace} and wait up to {timeout_secs}s until it is gone")
+            }
+        }
+    }
+
+    /// More lines a person reviewing the plan needs: the manifest, the values, what goes along.
+    fn details(&self) -> Vec<String> {
+        match &self.action {
+            Action::Apply { manifest, .. } => {
+                serde_norway::to_string(manifest).unwrap_or_default().lines().map(|l| format!("    {l}")).collect()
+            }
+            Action::Helm { values, .. } => std::iter::once(format!("    values ({}):", crate::helm::VALUES_FILE))
+                .chain(values.lines().map(|l| format!("        {l}")))
+                .collect(),
+            Action::DeleteNamespace { with, .. } => {
+                with.iter().map(|f| format!("  would delete with it: {f}")).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The plan as a person reads it: one `would ...` line per step, its reason, its details.
+    pub fn text(&self) -> String {
+        let mut out =
+            vec![format!("plan for {} of release {} in {}: {}", self.task, self.release, self.namespace, self.summary)];
+        out.extend(self.notes.iter().map(|n| format!("note: {n}")));
+        if self.steps.is_empty() {
+            out.push(format!("nothing to do: {}", self.summary));
+        }
+        for step in &self.steps {
+            out.push(format!("would {}", step.describe()));
+            out.push(format!("    because {}", step.reason));
+            out.extend(step.details());
+        }
+        out.join("\n")
+    }
+
+    /// The writes the plan names, each once.
+    pub fn writes(&self) -> Vec<Write> {
+        let mut all: Vec<Write> = self.steps.iter().flat_map(|s| s.writes.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
