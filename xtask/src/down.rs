@@ -25,16 +25,16 @@ pub struct Args {
     pub cluster: ClusterArgs,
     /// Delete the namespace too (only one `up` created), and wait until it is gone
     #[arg(long, conflicts_with = "keep_port")]
-    pub delete_namespace: bool,
+    pub(crate) delete_namespace: bool,
     /// With --delete-namespace: delete it even though it holds objects that are not this deployment's
     #[arg(long, requires = "delete_namespace")]
     pub force: bool,
     /// Keep the recorded nodePort, so the next `up` serves on the same URL
     #[arg(long)]
-    pub keep_port: bool,
+    pub(crate) keep_port: bool,
     /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
     #[arg(long)]
-    pub no_wait: bool,
+    pub(crate) no_wait: bool,
     #[command(flatten)]
     pub dry_run: DryRun,
 }

@@ -16,13 +16,13 @@ pub struct Args {
     #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
     pub fork: Option<PathBuf>,
     #[command(flatten)]
-    pub image: NameArgs,
+    pub(crate) image: NameArgs,
     /// Platforms to build, comma separated
     #[arg(long, value_name = "LIST", default_value = "linux/amd64,linux/arm64", value_parser = flags::platforms)]
     pub platform: Platforms,
     /// Build a tree with uncommitted changes (the tag then carries a hash of them)
     #[arg(long)]
-    pub allow_dirty: bool,
+    pub(crate) allow_dirty: bool,
     /// Rebuild and push even if the tag already exists
     #[arg(long)]
     pub force: bool,
@@ -33,7 +33,7 @@ pub struct Args {
 
 /// Where the image lives: `<registry>/<owner>/<name>`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct NameArgs {
+pub(crate) struct NameArgs {
     /// Registry host
     #[arg(long, value_name = "HOST[:PORT]", default_value = "ghcr.io")]
     pub registry: String,
@@ -46,17 +46,8 @@ pub struct NameArgs {
 }
 
 impl NameArgs {
-    /// The owner: `--owner`, else `GITHUB_REPOSITORY_OWNER`, else the owner in the fork's origin URL.
-    pub fn resolve(&self, origin_url: Option<&str>) -> Result<ImageRef> {
-        let owner = self
-            .owner
-            .clone()
-            .or_else(|| std::env::var("GITHUB_REPOSITORY_OWNER").ok().filter(|o| !o.is_empty()))
-            .or_else(|| origin_url.and_then(git::owner_from_url));
-        let Some(owner) = owner else {
-            bail!("cannot tell the image owner: pass --owner NAME (or set GITHUB_REPOSITORY_OWNER, or give the fork an origin remote)");
-        };
-        ImageRef::new(&self.registry, &owner, &self.name)
+    pub(crate) fn resolve(&self, origin_url: Option<&str>) -> Result<ImageRef> {
+        ImageRef::owned(&self.registry, self.owner.as_deref(), &self.name, origin_url)
     }
 }
 

@@ -1,32 +1,33 @@
-//! The xtask as a library: one module per task and per outside party. `main.rs` is the CLI.
+//! The xtask as a library: one module per task and per outside party. `main.rs` is the CLI; the
+//! library exposes only what it and the tests use (the tidy test checks).
 
-pub mod address;
-pub mod chart;
-pub mod cluster;
-pub mod deployed;
-pub mod docker;
-pub mod docker_config;
+mod address;
+mod chart;
+mod cluster;
+mod deployed;
+mod docker;
+mod docker_config;
 pub mod down;
-pub mod execute;
-pub mod flags;
-pub mod git;
-pub mod helm;
+mod execute;
+mod flags;
+mod git;
+mod helm;
 pub mod image;
-pub mod lock;
-pub mod manifests;
+mod lock;
+mod manifests;
 pub mod mcp;
-pub mod plan;
-pub mod proof;
-pub mod reference;
-pub mod registry;
-pub mod rollout;
+mod plan;
+mod proof;
+mod reference;
+mod registry;
+mod rollout;
 pub mod selftest;
 pub mod shell;
-pub mod state;
+mod state;
 pub mod status;
 pub mod testbed;
 pub mod up;
-pub mod values;
+mod values;
 pub mod verify;
 
 /// rustls needs one crypto provider for the whole process: ring (no aws-lc, no OpenSSL).

@@ -12,9 +12,9 @@ pub struct Session {
     http: reqwest::Client,
     pub url: String,
     pub session_id: Option<String>,
-    pub protocol_version: String,
+    pub(crate) protocol_version: String,
     pub server_name: String,
-    pub server_version: String,
+    pub(crate) server_version: String,
     next_id: u64,
 }
 

@@ -195,10 +195,6 @@ impl Step {
 }
 
 impl Plan {
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
-    }
-
     /// The plan as a person reads it: one `would ...` line per step, its reason, its details.
     pub fn text(&self) -> String {
         let mut out =
@@ -213,13 +209,5 @@ impl Plan {
             out.extend(step.details());
         }
         out.join("\n")
-    }
-
-    /// The writes the plan names, each once.
-    pub fn writes(&self) -> Vec<Write> {
-        let mut all: Vec<Write> = self.steps.iter().flat_map(|s| s.writes.clone()).collect();
-        all.sort();
-        all.dedup();
-        all
     }
 }

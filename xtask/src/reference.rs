@@ -13,6 +13,19 @@ pub struct ImageRef {
 }
 
 impl ImageRef {
+    /// `<registry>/<owner>/<name>`, the owner being `owner`, else `GITHUB_REPOSITORY_OWNER`, else
+    /// the owner in the fork's origin URL.
+    pub fn owned(registry: &str, owner: Option<&str>, name: &str, origin_url: Option<&str>) -> Result<ImageRef> {
+        let owner = owner
+            .map(str::to_string)
+            .or_else(|| std::env::var("GITHUB_REPOSITORY_OWNER").ok().filter(|o| !o.is_empty()))
+            .or_else(|| origin_url.and_then(crate::git::owner_from_url));
+        let Some(owner) = owner else {
+            bail!("cannot tell the image owner: pass --owner NAME (or set GITHUB_REPOSITORY_OWNER, or give the fork an origin remote)");
+        };
+        ImageRef::new(registry, &owner, name)
+    }
+
     pub fn new(registry: &str, owner: &str, name: &str) -> Result<ImageRef> {
         let registry = registry.trim();
         if !valid_registry(registry) {

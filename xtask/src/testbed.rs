@@ -34,7 +34,7 @@ fn require_go() -> Result<()> {
 }
 
 /// The control plane binary, rebuilt only when `testcluster/`'s sources or `go.sum` change.
-pub fn build_cluster(sh: &Shell, root: &Path) -> Result<PathBuf> {
+pub(crate) fn build_cluster(sh: &Shell, root: &Path) -> Result<PathBuf> {
     let src = root.join("testcluster");
     let mut hash = Sha256::new();
     let mut files: Vec<PathBuf> = Vec::new();
@@ -73,7 +73,7 @@ fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// `helm` of one release, built with `go install` from helm.sh/helm/v3 or v4.
-pub fn build_helm(sh: &Shell, root: &Path, version: &str) -> Result<PathBuf> {
+pub(crate) fn build_helm(sh: &Shell, root: &Path, version: &str) -> Result<PathBuf> {
     let major = version.trim_start_matches('v').split('.').next().unwrap_or_default();
     let dir = root.join(format!("target/tools/helm-{version}"));
     let bin = dir.join("helm");
@@ -92,7 +92,7 @@ pub fn build_helm(sh: &Shell, root: &Path, version: &str) -> Result<PathBuf> {
 }
 
 /// The running control plane; stopped (pods, network namespaces and all) when dropped.
-pub struct RunningCluster {
+pub(crate) struct RunningCluster {
     child: Child,
     pub dir: PathBuf,
 }
@@ -154,7 +154,7 @@ fn sigterm(pid: u32) {
 
 /// A registry on 127.0.0.1 shared by the test run (Debian's `docker-registry`): it holds the test
 /// chart and the server images the node agent pulls.
-pub struct RunningRegistry {
+pub(crate) struct RunningRegistry {
     child: Child,
     pub host: String,
 }

@@ -47,13 +47,13 @@ pub struct Args {
     pub node_port: Option<u16>,
     /// The cluster's NodePort range
     #[arg(long, value_name = "MIN-MAX", default_value = "30000-32767", value_parser = flags::port_range)]
-    pub nodeport_range: PortRange,
+    pub(crate) nodeport_range: PortRange,
     /// Chart reference [default: pinned in deploy/chart.yaml]
     #[arg(long, value_name = "REF")]
     pub chart: Option<String>,
     /// Chart version [default: pinned in deploy/chart.yaml]
     #[arg(long, value_name = "V")]
-    pub chart_version: Option<String>,
+    pub(crate) chart_version: Option<String>,
     /// Accept this digest of the OCI chart's manifest (after reviewing the content it names)
     #[arg(long, env = "KMCP_CHART_DIGEST", value_name = "sha256:...")]
     pub chart_digest: Option<String>,
@@ -62,13 +62,13 @@ pub struct Args {
     pub port: u16,
     /// Server log level, 0-9
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=9))]
-    pub log_level: u8,
+    pub(crate) log_level: u8,
     /// How long to wait for the rollout (e.g. 90s, 5m)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = flags::duration)]
     pub timeout: Duration,
     /// Expose the server's write tools too (RBAC still denies writes)
     #[arg(long)]
-    pub allow_write_tools: bool,
+    pub(crate) allow_write_tools: bool,
     /// Run the server with SSE sessions instead of --stateless
     #[arg(long)]
     pub stateful: bool,
@@ -80,7 +80,7 @@ pub struct Args {
     pub adopt: bool,
     /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
     #[arg(long)]
-    pub no_wait: bool,
+    pub(crate) no_wait: bool,
     /// After a successful rollout, run `verify` against the printed URL
     #[arg(long)]
     pub verify: bool,
@@ -160,12 +160,8 @@ fn image_ref(args: &Args) -> Result<ImageRef> {
         return ImageRef::parse(i);
     }
     let origin = args.fork.as_deref().and_then(|f| crate::git::Checkout::open(f).ok()).and_then(|c| c.origin_url());
-    let names = crate::image::NameArgs {
-        registry: "ghcr.io".into(),
-        owner: args.owner.clone(),
-        name: "kubernetes-mcp-server".into(),
-    };
-    Ok(names.resolve(origin.as_deref()).context("no --image given")?.with_tag("dev-latest"))
+    let image = ImageRef::owned("ghcr.io", args.owner.as_deref(), "kubernetes-mcp-server", origin.as_deref());
+    Ok(image.context("no --image given")?.with_tag("dev-latest"))
 }
 
 fn warn_about_mode(args: &Args) {

@@ -301,6 +301,7 @@ fn curl(args: &[&str]) -> String {
 fn node_ip_defaults_to_internal_ip_with_a_warning(helm: Helm) {
     let d = Deploy::new("nodeip", helm);
     let kc = d.kubeconfig.display().to_string();
+    let chart_version = support::deploy::chart_version();
     let base = [
         "up",
         "--kubeconfig",
@@ -312,7 +313,7 @@ fn node_ip_defaults_to_internal_ip_with_a_warning(helm: Helm) {
         "--chart",
         &d.chart,
         "--chart-version",
-        "0.1.0",
+        &chart_version,
         "--chart-digest",
         &d.chart_digest,
     ];
@@ -423,7 +424,7 @@ fn the_registry_token_never_appears_in_up_output(helm: Helm) {
             "--chart".into(),
             d.chart.clone(),
             "--chart-version".into(),
-            "0.1.0".into(),
+            support::deploy::chart_version(),
             "--chart-digest".into(),
             d.chart_digest.clone(),
             "--node-ip".into(),
@@ -558,7 +559,11 @@ fn the_chart_is_pinned_by_content(helm: Helm) {
     let out = d.run("up", &[]);
     out.assert_ok();
     assert!(out.stderr.contains("pulled chart"), "first up pulls the chart: {}", out.stderr);
-    assert!(out.stdout.contains(&format!("chart {}:0.1.0@{first}", d.chart)), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("chart {}:{}@{first}", d.chart, support::deploy::chart_version())),
+        "{}",
+        out.stdout
+    );
     let out = d.run("up", &[]);
     assert!(out.assert_ok().stdout.contains("up to date: nothing changed"), "{}", out.stdout);
     assert!(!out.stderr.contains("pulled chart"), "the second up uses the cached chart: {}", out.stderr);
@@ -579,6 +584,7 @@ fn the_chart_is_pinned_by_content(helm: Helm) {
     assert!(out.stdout.contains("deployed") && out.stdout.contains(&moved), "{}", out.stdout);
 
     // No pin at all is refused too, naming the digest to review.
+    let chart_version = support::deploy::chart_version();
     let err = d
         .xtask()
         .run([
@@ -592,7 +598,7 @@ fn the_chart_is_pinned_by_content(helm: Helm) {
             "--chart",
             &d.chart,
             "--chart-version",
-            "0.1.0",
+            &chart_version,
             "--node-ip",
             "10.8.0.1",
         ])

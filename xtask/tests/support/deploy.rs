@@ -17,7 +17,12 @@ pub fn repo() -> String {
 fn chart_repo() -> String {
     format!("charts-{}", std::process::id())
 }
-pub const CHART_VERSION: &str = "0.1.0";
+/// The test chart's version, from its `Chart.yaml` (the one place it is written).
+pub fn chart_version() -> String {
+    let meta = std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap();
+    let version = meta.lines().find_map(|l| l.strip_prefix("version: ")).expect("Chart.yaml names a version");
+    version.trim().to_string()
+}
 
 /// The test registry `cargo xtask test` started.
 pub fn registry() -> String {
@@ -53,20 +58,22 @@ pub fn chart_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/chart"))
 }
 
-/// Packages `dir` and pushes it to `<registry>/<repo>/kubernetes-mcp-server` under 0.1.0; its
+/// Packages `dir` (the server's version as its appVersion) and pushes it to
+/// `<registry>/<repo>/kubernetes-mcp-server` under its version; its
 /// `oci://` reference and manifest digest (as `helm push` reports it).
 pub fn push_chart(dir: &Path, repo: &str) -> (String, String) {
     let out = tempfile::tempdir().unwrap();
     let helm = Helm::V3.binary();
+    let app_version = format!("v{}", xtask::selftest::SERVER_VERSION);
     let status = std::process::Command::new(&helm)
-        .args(["package", "--destination"])
+        .args(["package", "--app-version", &app_version, "--destination"])
         .arg(out.path())
         .arg(dir)
         .env("HOME", out.path())
         .output()
         .unwrap();
     assert!(status.status.success(), "helm package: {}", String::from_utf8_lossy(&status.stderr));
-    let tgz = out.path().join(format!("kubernetes-mcp-server-{CHART_VERSION}.tgz"));
+    let tgz = out.path().join(format!("kubernetes-mcp-server-{}.tgz", chart_version()));
     let target = format!("oci://{}/{repo}", registry());
     let status = std::process::Command::new(&helm)
         .arg("push")
@@ -160,7 +167,7 @@ impl Deploy {
             for (flag, value) in [
                 ("--image", self.image.clone()),
                 ("--chart", self.chart.clone()),
-                ("--chart-version", CHART_VERSION.to_string()),
+                ("--chart-version", chart_version()),
                 ("--chart-digest", self.chart_digest.clone()),
                 ("--node-ip", cluster().node_ip.clone()),
                 ("--timeout", "120s".to_string()),
