@@ -1,7 +1,8 @@
 //! Wall time of the real xtask binary on real parts: `image` when the tag is already pushed (the
 //! real local registry), and `up` on the local control plane with the real helm 4 and the test
 //! chart: its first deploy, then its no-op, with the API requests each made (from the API server's
-//! audit log). Run through `bench/run` (`cargo xtask test --bench`, which starts the cluster).
+//! audit log), and the plan of a change printed by `--dry-run --json`. Run through `bench/run`
+//! (`cargo xtask test --bench`, which starts the cluster).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -81,6 +82,21 @@ fn up() {
         .collect();
     report("up no-op (nothing changed)", times);
     println!("up no-op: {} API requests per run ({})", per_run.len(), summarize(&per_run));
+    // The plan alone, for a change (a new --port): what `--dry-run --json` costs.
+    let times = (0..RUNS)
+        .map(|_| {
+            let before = d.audit().map_or(0, |a| a.len());
+            let start = Instant::now();
+            let out = d.run("up", &["--port", "9090", "--dry-run", "--json"]);
+            let took = start.elapsed();
+            out.assert_ok();
+            assert!(out.stdout.contains("\"action\": \"helm\""));
+            per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
+            took
+        })
+        .collect();
+    report("up --dry-run --json (a changed --port: helm, rollout, record)", times);
+    println!("up --dry-run --json: {} API requests per run ({})", per_run.len(), summarize(&per_run));
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
