@@ -55,6 +55,24 @@ fn summarize(events: &[support::cluster::AuditEvent]) -> String {
     counts.iter().map(|(m, n)| format!("{n} {m}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `up` with `extra`, RUNS times: its wall time, and the API requests of the last run.
+fn repeated(d: &Deploy, name: &str, extra: &[&str], says: &str) {
+    let mut per_run = Vec::new();
+    let times = (0..RUNS)
+        .map(|_| {
+            let before = d.audit().map_or(0, |a| a.len());
+            let start = Instant::now();
+            let out = d.run("up", extra);
+            let took = start.elapsed();
+            assert!(out.assert_ok().stdout.contains(says), "{}", out.stdout);
+            per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
+            took
+        })
+        .collect();
+    report(name, times);
+    println!("{name}: {} API requests per run ({})", per_run.len(), summarize(&per_run));
+}
+
 fn up() {
     let d = Deploy::new("bench", Helm::V4);
     let start = Instant::now();
@@ -67,36 +85,10 @@ fn up() {
         events.len(),
         summarize(&events)
     );
-    let mut per_run = Vec::new();
-    let times = (0..RUNS)
-        .map(|_| {
-            let before = d.audit().map_or(0, |a| a.len());
-            let start = Instant::now();
-            let out = d.run("up", &[]);
-            let took = start.elapsed();
-            out.assert_ok();
-            assert!(out.stdout.contains("up to date: nothing changed"));
-            per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
-            took
-        })
-        .collect();
-    report("up no-op (nothing changed)", times);
-    println!("up no-op: {} API requests per run ({})", per_run.len(), summarize(&per_run));
+    repeated(&d, "up no-op (nothing changed)", &[], "up to date: nothing changed");
     // The plan alone, for a change (a new --port): what `--dry-run --json` costs.
-    let times = (0..RUNS)
-        .map(|_| {
-            let before = d.audit().map_or(0, |a| a.len());
-            let start = Instant::now();
-            let out = d.run("up", &["--port", "9090", "--dry-run", "--json"]);
-            let took = start.elapsed();
-            out.assert_ok();
-            assert!(out.stdout.contains("\"action\": \"helm\""));
-            per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
-            took
-        })
-        .collect();
-    report("up --dry-run --json (a changed --port: helm, rollout, record)", times);
-    println!("up --dry-run --json: {} API requests per run ({})", per_run.len(), summarize(&per_run));
+    let plan = ["--port", "9090", "--dry-run", "--json"];
+    repeated(&d, "up --dry-run --json (a changed --port: helm, rollout, record)", &plan, "\"action\": \"helm\"");
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 

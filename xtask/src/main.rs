@@ -54,7 +54,7 @@ fn main() -> ExitCode {
             Task::Down(args) => down::run(&sh, args).await,
             Task::Status(args) => status::run(&sh, args).await,
             Task::Verify(args) => verify::run(args).await,
-            Task::Test(args) => selftest::run(args),
+            Task::Test(args) => selftest::run(&sh, args),
         }
     });
     match result {

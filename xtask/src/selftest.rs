@@ -27,21 +27,20 @@ pub struct Args {
     pub(crate) cargo_args: Vec<String>,
 }
 
-pub fn run(args: Args) -> Result<()> {
-    let sh = Shell::new(Default::default())?;
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace_root();
-    ensure_registry(&sh)?;
+    ensure_registry(sh)?;
     let deps = root.join("target/test-deps");
-    let server_amd64 = ensure_server_binary(&sh, &deps, "amd64")?;
-    let server_arm64 = ensure_server_binary(&sh, &deps, "arm64")?;
-    let actionlint = ensure_actionlint(&sh, &deps)?;
-    let inspector = ensure_inspector(&sh, &deps)?;
+    let server_amd64 = ensure_server_binary(sh, &deps, "amd64")?;
+    let server_arm64 = ensure_server_binary(sh, &deps, "arm64")?;
+    let actionlint = ensure_actionlint(sh, &deps)?;
+    let inspector = ensure_inspector(sh, &deps)?;
     {
         let _dir = sh.sh.push_dir(&root);
         sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
     }
-    let helm3 = testbed::build_helm(&sh, &root, testbed::HELM3)?;
-    let helm4 = testbed::build_helm(&sh, &root, testbed::HELM4)?;
+    let helm3 = testbed::build_helm(sh, &root, testbed::HELM3)?;
+    let helm4 = testbed::build_helm(sh, &root, testbed::HELM4)?;
     let _env = [
         sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
         sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
@@ -53,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
     let _cluster = match std::env::var_os("KMCP_TEST_KUBECONFIG") {
         Some(_) => None,
         None => {
-            let bin = testbed::build_cluster(&sh, &root)?;
+            let bin = testbed::build_cluster(sh, &root)?;
             Some((testbed::RunningCluster::start(&bin, &root.join("target/kmcp-testcluster"))?, bin))
         }
     };
@@ -76,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
             .run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-fail-fast {extra...}"))
             .context("the tests failed");
     }
-    run_all_at_once(&sh, &cargo)
+    run_all_at_once(sh, &cargo)
 }
 
 /// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
