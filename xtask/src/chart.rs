@@ -4,6 +4,7 @@
 
 use crate::reference::ImageRef;
 use crate::registry::{Credentials, Registry};
+use crate::shell::Shell;
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -103,11 +104,11 @@ pub struct Chart {
 
 /// What the tag points at now, and whether that is the pin; refuses, in one line, a moved or
 /// missing pin. Reads the registry only.
-pub async fn resolve(source: &Source) -> Result<(String, ImageRef)> {
+pub async fn resolve(sh: &Shell, source: &Source) -> Result<(String, ImageRef)> {
     let Source::Oci { reference, version, digest } = source else { unreachable!("local charts need no registry") };
     let repo = oci_parts(reference)?;
     let tagged = repo.with_tag(version);
-    let registry = Registry::new(&repo.registry, Credentials::for_registry(&repo.registry)?.as_ref());
+    let registry = Registry::new(&repo.registry, Credentials::for_registry(sh, &repo.registry)?.as_ref());
     let current = registry
         .resolve_digest(&tagged)
         .await
@@ -125,13 +126,13 @@ pub async fn resolve(source: &Source) -> Result<(String, ImageRef)> {
 
 /// The chart file for `source`: in the cache when the digest is there, else where the pull will put
 /// it (`pull_from` then names the registry copy). Reads the registry only.
-pub async fn locate(source: &Source, cache: &Path) -> Result<Chart> {
+pub async fn locate(sh: &Shell, source: &Source, cache: &Path) -> Result<Chart> {
     let Source::Oci { reference, version, .. } = source else {
         let Source::Local(path) = source else { unreachable!() };
         let digest = content_digest(path)?;
         return Ok(Chart { path: path.clone(), display: path.display().to_string(), digest, pull_from: None });
     };
-    let (digest, repo) = resolve(source).await?;
+    let (digest, repo) = resolve(sh, source).await?;
     let display = format!("{reference}:{version}@{digest}");
     let path = cache.join(format!("{}.tgz", digest.trim_start_matches("sha256:")));
     let pull_from = (!path.is_file()).then(|| repo.with_digest(&digest));
@@ -139,8 +140,8 @@ pub async fn locate(source: &Source, cache: &Path) -> Result<Chart> {
 }
 
 /// Pulls the chart by digest (manifest and layer checked) into `path`, its place in the cache.
-pub async fn pull(from: &ImageRef, display: &str, path: &Path) -> Result<()> {
-    let registry = Registry::new(&from.registry, Credentials::for_registry(&from.registry)?.as_ref());
+pub async fn pull(sh: &Shell, from: &ImageRef, display: &str, path: &Path) -> Result<()> {
+    let registry = Registry::new(&from.registry, Credentials::for_registry(sh, &from.registry)?.as_ref());
     let bytes = registry.pull_chart(from).await.with_context(|| format!("cannot pull chart {display}"))?;
     let cache = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create the chart cache {}", cache.display()))?;

@@ -39,13 +39,13 @@ fn config_path() -> Option<PathBuf> {
 }
 
 /// The credentials the user's Docker config holds for `host`, if any.
-pub fn credentials(host: &str) -> Result<Option<Credentials>> {
+pub fn credentials(sh: &Shell, host: &str) -> Result<Option<Credentials>> {
     let Some(path) = config_path().filter(|p| p.is_file()) else { return Ok(None) };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let config: Config =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid Docker config JSON", path.display()))?;
     if let Some(helper) = config.cred_helpers.get(host) {
-        return helper_get(helper, host);
+        return helper_get(sh, helper, host);
     }
     let keys = [host.to_string(), format!("https://{host}"), format!("http://{host}"), format!("https://{host}/v1/")];
     if let Some(auth) = keys.iter().find_map(|k| config.auths.get(k)) {
@@ -65,12 +65,12 @@ pub fn credentials(host: &str) -> Result<Option<Credentials>> {
         }
     }
     match &config.creds_store {
-        Some(store) if !store.is_empty() => helper_get(store, host),
+        Some(store) if !store.is_empty() => helper_get(sh, store, host),
         _ => Ok(None),
     }
 }
 
-fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
+fn helper_get(sh: &Shell, helper: &str, host: &str) -> Result<Option<Credentials>> {
     #[derive(Deserialize)]
     struct Answer {
         #[serde(rename = "Username")]
@@ -78,7 +78,6 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Credentials>> {
         #[serde(rename = "Secret")]
         secret: String,
     }
-    let sh = Shell::new(Default::default())?;
     let program = format!("docker-credential-{helper}");
     let out = sh.query(cmd!(sh.sh, "{program} get").stdin(host))?;
     if !out.status.success() {

@@ -49,13 +49,8 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     };
     loop {
         let plan = plan(sh, cluster.as_ref(), &args, helm.is_some(), &notes).await?;
-        let outcome = sh
-            .carry_out(&plan, || async {
-                let cluster = cluster.as_ref().context("no cluster to carry the plan out on")?;
-                execute(sh, cluster, helm.as_ref(), &plan).await
-            })
-            .await?;
-        match outcome {
+        let carried = sh.carry_out(&plan, || execute(sh, cluster.as_ref(), helm.as_ref(), &plan));
+        match carried.await? {
             None => return Ok(()),
             Some(Outcome::Replan) => continue,
             Some(Outcome::Done(done)) => {

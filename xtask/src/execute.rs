@@ -41,7 +41,8 @@ struct Run<'a> {
     done: Done,
 }
 
-pub async fn execute(sh: &Shell, cluster: &Cluster, helm: Option<&helm::Helm>, plan: &Plan) -> Result<Outcome> {
+pub async fn execute(sh: &Shell, cluster: Option<&Cluster>, helm: Option<&helm::Helm>, plan: &Plan) -> Result<Outcome> {
+    let cluster = cluster.context("no reachable cluster to carry the plan out on")?;
     let mut run = Run { sh, cluster, helm, plan, lock: None, done: Done::default() };
     let result = run.all().await;
     if let Some((held, keep)) = run.lock.take() {
@@ -99,7 +100,7 @@ impl Run<'_> {
                 state::write(self.cluster, ns, release, &State { owned: true, ..State::default() }).await?
             }
             Action::PullChart { chart, from, path } => {
-                chart::pull(&ImageRef::parse(from)?, chart, path).await?;
+                chart::pull(self.sh, &ImageRef::parse(from)?, chart, path).await?;
                 eprintln!("pulled chart {chart} into {}", path.display());
             }
             Action::RecoverRelease { status, command } => {

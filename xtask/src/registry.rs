@@ -1,6 +1,7 @@
 //! The OCI registry, through oci-client: does a tag exist, with which platforms, at which digest.
 
 use crate::reference::ImageRef;
+use crate::shell::Shell;
 use anyhow::{anyhow, bail, Result};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -30,13 +31,13 @@ impl Credentials {
     /// The credentials for pulling from `registry`: `GHCR_TOKEN`/`GITHUB_TOKEN` only for ghcr.io,
     /// never for another host; else what the user's Docker config holds for that host; else none
     /// (anonymous).
-    pub fn for_registry(registry: &str) -> Result<Option<Credentials>> {
+    pub fn for_registry(sh: &Shell, registry: &str) -> Result<Option<Credentials>> {
         if registry == "ghcr.io" {
             if let Some(c) = Credentials::from_env("") {
                 return Ok(Some(c));
             }
         }
-        crate::docker_config::credentials(registry)
+        crate::docker_config::credentials(sh, registry)
     }
 
     /// `GHCR_TOKEN`, else `GITHUB_TOKEN`; user `GHCR_USER`, else `GITHUB_ACTOR`, else `default_user`.

@@ -95,21 +95,15 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
     let helm = sh.unless_dry_run(helm::preflight(sh), &mut notes)?;
     let desired = Desired::work_out(sh, &input, &mut notes).await?;
+    let planner =
+        Planner { sh, cluster: cluster.as_ref(), args: &args, input: &input, desired: &desired, helm: helm.as_ref() };
     loop {
-        let planned = plan(sh, cluster.as_ref(), &args, &input, &desired, helm.as_ref(), &notes).await?;
-        let outcome = sh
-            .carry_out(&planned.plan, || async {
-                let cluster = cluster.as_ref().context("no cluster to carry the plan out on")?;
-                execute(sh, cluster, helm.as_ref(), &planned.plan).await
-            })
-            .await?;
-        match outcome {
+        let planned = planner.plan(&notes).await?;
+        let carried = sh.carry_out(&planned.plan, || execute(sh, cluster.as_ref(), helm.as_ref(), &planned.plan));
+        match carried.await? {
             None => return Ok(()),
             Some(Outcome::Replan) => continue,
-            Some(Outcome::Done(done)) => {
-                let cluster = cluster.as_ref().context("no cluster to report on")?;
-                return report(cluster, &args, &input, &desired, planned.live, *done).await;
-            }
+            Some(Outcome::Done(done)) => return report(&planner, planned.live, *done).await,
         }
     }
 }
@@ -186,9 +180,10 @@ struct Desired {
 
 impl Desired {
     async fn work_out(sh: &Shell, input: &Inputs, notes: &mut Vec<String>) -> Result<Desired> {
-        let located = chart::locate(&input.chart, &chart::cache_dir()).await;
+        let located = chart::locate(sh, &input.chart, &chart::cache_dir()).await;
         let chart = sh.unless_dry_run(located, notes)?.unwrap_or_else(|| chart::unresolved(&input.chart));
-        let pinned = sh.unless_dry_run(pin_digest(&input.image).await, notes)?.unwrap_or_else(|| input.image.clone());
+        let pinned =
+            sh.unless_dry_run(pin_digest(sh, &input.image).await, notes)?.unwrap_or_else(|| input.image.clone());
         let typed = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode);
         let (values, set) = (typed.render()?, typed.set_args());
         let hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
@@ -197,8 +192,8 @@ impl Desired {
 }
 
 /// The image by digest, resolved through the registry.
-async fn pin_digest(image: &ImageRef) -> Result<ImageRef> {
-    let registry = Registry::new(&image.registry, Credentials::for_registry(&image.registry)?.as_ref());
+async fn pin_digest(sh: &Shell, image: &ImageRef) -> Result<ImageRef> {
+    let registry = Registry::new(&image.registry, Credentials::for_registry(sh, &image.registry)?.as_ref());
     let digest = registry.resolve_digest(image).await?;
     Ok(image.with_digest(&digest))
 }
@@ -218,187 +213,220 @@ struct Planned {
     live: Option<Live>,
 }
 
-/// What `up` will change, read from the cluster (nothing is changed while it is worked out): the
-/// namespace, then under the lock the RBAC objects, helm, the rollout, the nodePort, the record.
-async fn plan(
-    sh: &Shell,
-    cluster: Option<&Cluster>,
-    args: &Args,
-    input: &Inputs,
-    desired: &Desired,
-    helm_cli: Option<&helm::Helm>,
-    notes: &[String],
-) -> Result<Planned> {
-    let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
-    let name = chart::fullname(release);
-    let mut notes = notes.to_vec();
-    if cluster.is_none() {
-        notes.push("no reachable cluster: showing the plan for an empty cluster".into());
-    }
-    let (rbac, terminating) = plan_rbac(cluster, ns, release, args.adopt).await?;
-    // Objects in a namespace being deleted go with it: the rest is planned as for an empty one.
-    let seen = cluster.filter(|_| !terminating);
-    let recorded = match seen {
-        Some(c) => state::read(c, ns, release).await?,
-        None => State::default(),
-    };
-    let live = match seen {
-        Some(c) => Some(deployed::read(c, ns, &name).await?),
-        None => None,
-    };
-    let lease = match seen {
-        Some(c) => lock::inspect(c, ns, release).await?,
-        None => LeaseState::Absent,
-    };
+/// What planning reads from the cluster (nothing is changed while it is worked out).
+struct Seen {
+    /// The namespace and RBAC objects to apply.
+    rbac: Vec<Step>,
+    /// The namespace is being deleted: what it holds counts as gone.
+    terminating: bool,
+    recorded: State,
+    live: Option<Live>,
+    lease: LeaseState,
+}
 
-    let mut first = Vec::new();
-    if terminating {
-        first.push(step(
-            Action::WaitNamespaceGone { namespace: ns.into(), timeout_secs: args.timeout.as_secs() },
-            format!("namespace {ns} is terminating: wait until it is gone, then create it afresh"),
-            vec![],
-        ));
-    }
-    let (namespace, mut work): (Vec<Step>, Vec<Step>) = rbac
-        .into_iter()
-        .partition(|s| matches!(&s.action, Action::Apply { object, .. } if object.starts_with("namespace/")));
-    first.extend(namespace);
+/// Works out what `up` will change: the namespace, then under the lock the RBAC objects, helm, the
+/// rollout, the nodePort and the record.
+struct Planner<'a> {
+    sh: &'a Shell,
+    cluster: Option<&'a Cluster>,
+    args: &'a Args,
+    input: &'a Inputs,
+    desired: &'a Desired,
+    helm: Option<&'a helm::Helm>,
+}
 
-    let deployment = live.as_ref().and_then(|l| l.deployment.as_ref());
-    let drifted = match (&recorded.rendered, &live) {
-        (Some(r), Some(l)) if deployment.is_some() => deployed::drift(r, &l.fingerprint()),
-        _ => Vec::new(),
-    };
-    let why_helm = if deployment.is_none() {
-        Some("the release is not deployed".to_string())
-    } else if recorded.deployed_sha256.as_deref() != Some(desired.hash.as_str()) {
-        Some("the image, chart or values changed".to_string())
-    } else if !drifted.is_empty() {
-        Some(format!("the live objects drifted from the release: {} changed by hand", drifted.join(", ")))
-    } else {
-        None
-    };
-    let state_name = state::name(release);
-    let config_map = |verb| vec![Write::new(verb, "configmaps", Some(ns), &state_name)];
-    if let Some(why) = &why_helm {
-        if !recorded.owned {
-            work.push(step(
-                Action::RecordOwner { config_map: state_name.clone() },
+impl Planner<'_> {
+    async fn plan(&self, notes: &[String]) -> Result<Planned> {
+        let seen = self.read().await?;
+        let why_helm = self.why_helm(&seen);
+        let (namespace, mut work): (Vec<Step>, Vec<Step>) = seen
+            .rbac
+            .iter()
+            .cloned()
+            .partition(|s| matches!(&s.action, Action::Apply { object, .. } if object.starts_with("namespace/")));
+        if let Some(why) = &why_helm {
+            work.extend(self.helm_steps(&seen, why)?);
+        }
+        work.extend(self.rollout_step(&seen, why_helm.is_some()));
+        work.extend(self.node_port_steps(&seen, why_helm.is_some())?);
+        Ok(self.assemble(seen, namespace, work, notes))
+    }
+
+    fn names(&self) -> (&str, &str, String) {
+        let (ns, release) = (self.args.cluster.namespace.as_str(), self.args.cluster.release.as_str());
+        (ns, release, chart::fullname(release))
+    }
+
+    async fn read(&self) -> Result<Seen> {
+        let (ns, release, name) = self.names();
+        let (rbac, terminating) = plan_rbac(self.cluster, ns, release, self.args.adopt).await?;
+        let Some(c) = self.cluster.filter(|_| !terminating) else {
+            let (recorded, live, lease) = (State::default(), None, LeaseState::Absent);
+            return Ok(Seen { rbac, terminating, recorded, live, lease });
+        };
+        let recorded = state::read(c, ns, release).await?;
+        let live = Some(deployed::read(c, ns, &name).await?);
+        let lease = lock::inspect(c, ns, release).await?;
+        Ok(Seen { rbac, terminating, recorded, live, lease })
+    }
+
+    fn deployment<'s>(&self, seen: &'s Seen) -> Option<&'s k8s_openapi::api::apps::v1::Deployment> {
+        seen.live.as_ref().and_then(|l| l.deployment.as_ref())
+    }
+
+    fn drifted(&self, seen: &Seen) -> Vec<String> {
+        match (&seen.recorded.rendered, &seen.live) {
+            (Some(r), Some(l)) if l.deployment.is_some() => deployed::drift(r, &l.fingerprint()),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Why helm must run, if it must.
+    fn why_helm(&self, seen: &Seen) -> Option<String> {
+        let drifted = self.drifted(seen);
+        if self.deployment(seen).is_none() {
+            Some("the release is not deployed".to_string())
+        } else if seen.recorded.deployed_sha256.as_deref() != Some(self.desired.hash.as_str()) {
+            Some("the image, chart or values changed".to_string())
+        } else if !drifted.is_empty() {
+            Some(format!("the live objects drifted from the release: {} changed by hand", drifted.join(", ")))
+        } else {
+            None
+        }
+    }
+
+    fn record_writes(&self) -> Vec<Write> {
+        let (ns, release, _) = self.names();
+        vec![Write::new("patch", "configmaps", Some(ns), &state::name(release))]
+    }
+
+    /// The ownership record, the chart pull, a recovery of a release left pending, and helm itself.
+    fn helm_steps(&self, seen: &Seen, why: &str) -> Result<Vec<Step>> {
+        let (ns, release, _) = self.names();
+        let (desired, mut steps) = (self.desired, Vec::new());
+        if !seen.recorded.owned {
+            steps.push(step(
+                Action::RecordOwner { config_map: state::name(release) },
                 "so that `down` knows the release is this deployment's, even if this run does not get to the end"
                     .into(),
-                config_map("patch"),
+                self.record_writes(),
             ));
         }
         if let Some(from) = &desired.chart.pull_from {
-            work.push(step(
-                Action::PullChart {
-                    chart: desired.chart.display.clone(),
-                    from: from.to_string(),
-                    path: desired.chart.path.clone(),
-                },
-                "the chart is not in the cache".into(),
-                vec![],
-            ));
+            let (chart, path) = (desired.chart.display.clone(), desired.chart.path.clone());
+            let action = Action::PullChart { chart, from: from.to_string(), path };
+            steps.push(step(action, "the chart is not in the cache".into(), vec![]));
         }
-        let target = helm::target(cluster);
-        if let (Some(c), Some(_)) = (seen, helm_cli) {
-            let status = helm::status_of(sh, &helm::target(Some(c)), release, ns)?;
+        let target = helm::target(self.cluster);
+        if self.helm.is_some() && seen.live.is_some() {
+            let status = helm::status_of(self.sh, &target, release, ns)?;
             if let Some((command, how)) = helm::recovery(&status, &target, release, ns) {
-                work.push(step(
+                steps.push(step(
                     Action::RecoverRelease { status: status.clone(), command },
                     format!("release {release} was left {status} by a helm run that did not finish: {how}"),
                     vec![],
                 ));
             }
         }
-        let force = !drifted.is_empty() && helm_cli.is_some_and(|h| h.version.starts_with("v4"));
         let mut extra = desired.set.clone();
-        if force {
+        let v4 = self.helm.is_some_and(|h| h.version.starts_with("v4"));
+        if v4 && !self.drifted(seen).is_empty() {
             extra.push("--force-conflicts".into());
         }
         let command = helm::upgrade_install(&target, release, &desired.chart.path, ns, &extra);
-        work.push(step(Action::Helm { command, values: desired.values.clone() }, why.clone(), vec![]));
-    }
-    let rolled_out = deployment.is_some_and(rollout::is_complete);
-    if why_helm.is_some() || !rolled_out {
-        work.push(step(
-            Action::WaitRollout {
-                deployment: name.clone(),
-                timeout_secs: args.timeout.as_secs(),
-                mode: input.mode.clone(),
-                chart: desired.chart.display.clone(),
-            },
-            if why_helm.is_some() { "helm changes the release" } else { "the last rollout has not completed" }.into(),
-            vec![],
-        ));
+        steps.push(step(Action::Helm { command, values: desired.values.clone() }, why.into(), vec![]));
+        Ok(steps)
     }
 
-    let service = live.as_ref().and_then(|l| l.service.as_ref());
-    let current = service.map(current_node_port).transpose()?;
-    let wanted = input.node_port.or(recorded.node_port);
-    let port_moves = why_helm.is_some() && service.is_some_and(|s| service_port(s) != Some(i32::from(input.mode.port)));
-    let set_port = match (wanted.or(current.filter(|_| port_moves)), current) {
-        (Some(w), Some(c)) if w != c => {
-            Some((w, format!("the Service's nodePort is {c}, not the {} {w}", origin(input))))
+    fn rollout_step(&self, seen: &Seen, helm_runs: bool) -> Option<Step> {
+        if !helm_runs && self.deployment(seen).is_some_and(rollout::is_complete) {
+            return None;
         }
-        (Some(w), None) => {
-            Some((w, format!("the {} nodePort {w}: set once helm has created the Service", origin(input))))
-        }
-        (Some(w), Some(_)) if port_moves => Some((
-            w,
-            format!(
-                "--port {} gives the Service a new port entry, which Kubernetes gives a new nodePort: keep {w}",
-                input.mode.port
-            ),
-        )),
-        _ => None,
-    };
-    let final_port = set_port.as_ref().map(|(p, _)| *p).or(current);
-    if let Some((port, why)) = set_port {
-        work.push(step(
-            Action::SetNodePort { service: name.clone(), port },
-            why,
-            vec![Write::new("patch", "services", Some(ns), &name)],
-        ));
+        let action = Action::WaitRollout {
+            deployment: self.names().2,
+            timeout_secs: self.args.timeout.as_secs(),
+            mode: self.input.mode.clone(),
+            chart: self.desired.chart.display.clone(),
+        };
+        let why = if helm_runs { "helm changes the release" } else { "the last rollout has not completed" };
+        Some(step(action, why.into(), vec![]))
     }
-    if why_helm.is_some() || (final_port.is_some() && recorded.node_port != final_port) {
-        work.push(step(
-            Action::RecordState {
-                config_map: state_name.clone(),
-                deployment: name.clone(),
+
+    /// The nodePort put back on the recorded one (or `--node-port`), and the record written.
+    fn node_port_steps(&self, seen: &Seen, helm_runs: bool) -> Result<Vec<Step>> {
+        let (ns, release, name) = self.names();
+        let (input, mut steps) = (self.input, Vec::new());
+        let service = seen.live.as_ref().and_then(|l| l.service.as_ref());
+        let current = service.map(current_node_port).transpose()?;
+        let wanted = input.node_port.or(seen.recorded.node_port);
+        let port = i32::from(input.mode.port);
+        let port_moves = helm_runs && service.is_some_and(|s| service_port(s) != Some(port));
+        let origin = if input.node_port.is_some() { "--node-port" } else { "recorded" };
+        let set_port = match (wanted.or(current.filter(|_| port_moves)), current) {
+            (Some(w), Some(c)) if w != c => Some((w, format!("the Service's nodePort is {c}, not the {origin} {w}"))),
+            (Some(w), None) => Some((w, format!("the {origin} nodePort {w}: set once helm has created the Service"))),
+            (Some(w), Some(_)) if port_moves => Some((
+                w,
+                format!(
+                    "--port {port} gives the Service a new port entry, which Kubernetes gives a new nodePort: keep {w}"
+                ),
+            )),
+            _ => None,
+        };
+        let final_port = set_port.as_ref().map(|(p, _)| *p).or(current);
+        if let Some((port, why)) = set_port {
+            let writes = vec![Write::new("patch", "services", Some(ns), &name)];
+            steps.push(step(Action::SetNodePort { service: name.clone(), port }, why, writes));
+        }
+        if helm_runs || (final_port.is_some() && seen.recorded.node_port != final_port) {
+            let action = Action::RecordState {
+                config_map: state::name(release),
+                deployment: name,
                 node_port: final_port,
-                deployed_sha256: desired.hash.clone(),
-                chart_digest: desired.chart.digest.clone(),
-            },
-            "the next `up` keeps the nodePort and tells a no-op and drift from it".into(),
-            config_map("patch"),
-        ));
+                deployed_sha256: self.desired.hash.clone(),
+                chart_digest: self.desired.chart.digest.clone(),
+            };
+            let why = "the next `up` keeps the nodePort and tells a no-op and drift from it";
+            steps.push(step(action, why.into(), self.record_writes()));
+        }
+        Ok(steps)
     }
 
-    let mut steps = first;
-    if !work.is_empty() || matches!(lease, LeaseState::Held { .. }) {
-        steps.push(lock::plan_step(ns, release, &lease, args.timeout.as_secs(), args.no_wait, false));
-        steps.extend(work);
+    /// The steps in order: a terminating namespace waited for, the namespace, then the lock and
+    /// the rest (the lock also when another run holds it: its changes call for a new plan).
+    fn assemble(&self, seen: Seen, namespace: Vec<Step>, work: Vec<Step>, notes: &[String]) -> Planned {
+        let (ns, release, _) = self.names();
+        let mut notes = notes.to_vec();
+        if self.cluster.is_none() {
+            notes.push("no reachable cluster: showing the plan for an empty cluster".into());
+        }
+        let mut steps = Vec::new();
+        if seen.terminating {
+            steps.push(step(
+                Action::WaitNamespaceGone { namespace: ns.into(), timeout_secs: self.args.timeout.as_secs() },
+                format!("namespace {ns} is terminating: wait until it is gone, then create it afresh"),
+                vec![],
+            ));
+        }
+        steps.extend(namespace);
+        if !work.is_empty() || matches!(seen.lease, LeaseState::Held { .. }) {
+            let wait = self.args.timeout.as_secs();
+            steps.push(lock::plan_step(ns, release, &seen.lease, wait, self.args.no_wait, false));
+            steps.extend(work);
+        }
+        let (pinned, chart) = (&self.desired.pinned, &self.desired.chart);
+        let summary = if steps.is_empty() {
+            format!("release {release} is up to date ({pinned}, chart {})", chart.digest)
+        } else {
+            format!("deploy {pinned} as release {release} in {ns}, chart {}", chart.display)
+        };
+        let plan = Plan { task: "up", namespace: ns.into(), release: release.into(), summary, notes, steps };
+        Planned { plan, live: seen.live }
     }
-    let summary = if steps.is_empty() {
-        format!("release {release} is up to date ({}, chart {})", desired.pinned, desired.chart.digest)
-    } else {
-        format!("deploy {} as release {release} in {ns}, chart {}", desired.pinned, desired.chart.display)
-    };
-    let plan = Plan { task: "up", namespace: ns.into(), release: release.into(), summary, notes, steps };
-    Ok(Planned { plan, live })
 }
 
 fn step(action: Action, reason: String, writes: Vec<Write>) -> Step {
     Step { action, reason, writes }
-}
-
-fn origin(input: &Inputs) -> &'static str {
-    if input.node_port.is_some() {
-        "--node-port"
-    } else {
-        "recorded"
-    }
 }
 
 fn service_port(service: &k8s_openapi::api::core::v1::Service) -> Option<i32> {
@@ -455,14 +483,9 @@ async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bo
 
 /// After the plan is carried out: the mode the server runs with, the nodePort, the URL, and the
 /// client configuration; `--verify` runs the checks.
-async fn report(
-    cluster: &Cluster,
-    args: &Args,
-    input: &Inputs,
-    desired: &Desired,
-    planned_live: Option<Live>,
-    done: Done,
-) -> Result<()> {
+async fn report(planner: &Planner<'_>, planned_live: Option<Live>, done: Done) -> Result<()> {
+    let Planner { cluster, args, input, desired, .. } = *planner;
+    let cluster = cluster.context("no cluster to report on")?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = chart::fullname(release);
     let live = match done.live.or(planned_live) {
