@@ -72,17 +72,36 @@ fn steps(plan: &Value) -> Vec<Value> {
     plan["steps"].as_array().unwrap().clone()
 }
 
-/// Runs `task` for real after its dry run, and checks the audit log and helm against the plan.
+/// The steps of the plan as text: `would X` then `    because R`, as `X: R`.
+fn text_steps(stdout: &str) -> Vec<String> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    lines
+        .windows(2)
+        .filter_map(|w| Some(format!("{}: {}", w[0].strip_prefix("would ")?, w[1].strip_prefix("    because ")?)))
+        .collect()
+}
+
+/// The steps a real run announced: `step i/N: X: R`, as `X: R`.
+fn executed_steps(stderr: &str) -> Vec<String> {
+    stderr.lines().filter_map(|l| l.strip_prefix("step ")?.split_once(": ").map(|(_, rest)| rest.to_string())).collect()
+}
+
+/// Runs `task` for real after its dry runs (JSON and text), and checks the audit log and helm
+/// against the plan, and the steps it announced against the printed ones.
 fn carried_out_as_planned(d: &Deploy, task: &str, extra: &[&str]) -> Value {
     let plan = dry_plan(d, task, extra);
+    let mut text_args = extra.to_vec();
+    text_args.push("--dry-run");
+    let text = d.run(task, &text_args);
+    let printed = text_steps(&text.assert_ok().stdout);
+    assert_eq!(printed.len(), steps(&plan).len(), "the text and the JSON are one plan:\n{}", text.stdout);
     let before = d.audit().map(|a| a.len());
     let out = d.run(task, extra);
     out.assert_ok();
     let shown = format!("plan:\n{}\n--- stderr\n{}", serde_json::to_string_pretty(&plan).unwrap(), out.stderr);
+    assert_eq!(executed_steps(&out.stderr), printed, "the real run carried out the printed plan\n{shown}");
 
     assert_eq!(ran_helm(&out.stderr), planned_helm(&plan), "helm ran what the plan named\n{shown}");
-    let executed = out.stderr.lines().filter(|l| l.starts_with("step ")).count();
-    assert_eq!(executed, steps(&plan).len(), "every step, once\n{shown}");
 
     let Some(n) = before else { return plan };
     let events = d.audit().unwrap()[n..].to_vec();
