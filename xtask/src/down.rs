@@ -22,13 +22,13 @@ const WAIT_SECS: u64 = 300;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Delete the namespace too (only one `up` created), and wait until it is gone
     #[arg(long, conflicts_with = "keep_port")]
     pub(crate) delete_namespace: bool,
     /// With --delete-namespace: delete it even though it holds objects that are not this deployment's
     #[arg(long, requires = "delete_namespace")]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Keep the recorded nodePort, so the next `up` serves on the same URL
     #[arg(long)]
     pub(crate) keep_port: bool,

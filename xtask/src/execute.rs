@@ -45,8 +45,9 @@ pub async fn execute(sh: &Shell, cluster: Option<&Cluster>, helm: Option<&helm::
     let cluster = cluster.context("no reachable cluster to carry the plan out on")?;
     let mut run = Run { sh, cluster, helm, plan, lock: None, done: Done::default() };
     let result = run.all().await;
+    // Kept only when the plan went through and the namespace takes the lease along.
     if let Some((held, keep)) = run.lock.take() {
-        if !keep || result.is_err() || matches!(result, Ok(false)) {
+        if !(keep && matches!(result, Ok(true))) {
             held.release().await;
         }
     }

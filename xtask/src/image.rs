@@ -14,18 +14,18 @@ use std::path::PathBuf;
 pub struct Args {
     /// The fork's git checkout (holds its Dockerfile)
     #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
-    pub fork: Option<PathBuf>,
+    pub(crate) fork: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) image: NameArgs,
     /// Platforms to build, comma separated
     #[arg(long, value_name = "LIST", default_value = "linux/amd64,linux/arm64", value_parser = flags::platforms)]
-    pub platform: Platforms,
+    pub(crate) platform: Platforms,
     /// Build a tree with uncommitted changes (the tag then carries a hash of them)
     #[arg(long)]
     pub(crate) allow_dirty: bool,
     /// Rebuild and push even if the tag already exists
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Print every command and registry call, run none
     #[arg(long)]
     pub dry_run: bool,
@@ -36,13 +36,13 @@ pub struct Args {
 pub(crate) struct NameArgs {
     /// Registry host
     #[arg(long, value_name = "HOST[:PORT]", default_value = "ghcr.io")]
-    pub registry: String,
+    pub(crate) registry: String,
     /// Image owner [default: GITHUB_REPOSITORY_OWNER, else the owner of the fork's origin remote]
     #[arg(long, value_name = "NAME")]
-    pub owner: Option<String>,
+    pub(crate) owner: Option<String>,
     /// Image name
     #[arg(long, value_name = "NAME", default_value = "kubernetes-mcp-server")]
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl NameArgs {

@@ -10,7 +10,7 @@ pub const PROTOCOL_VERSION: &str = "2025-06-18";
 
 pub struct Session {
     http: reqwest::Client,
-    pub url: String,
+    pub(crate) url: String,
     pub session_id: Option<String>,
     pub(crate) protocol_version: String,
     pub server_name: String,
@@ -157,7 +157,7 @@ impl Session {
 }
 
 /// `GET <base>/healthz`: the HTTP status.
-pub async fn health(mcp_url: &str) -> Result<u16> {
+pub(crate) async fn health(mcp_url: &str) -> Result<u16> {
     let base = mcp_url.trim_end_matches('/').trim_end_matches("/mcp");
     let resp = client()?
         .get(format!("{base}/healthz"))

@@ -21,7 +21,7 @@ pub(crate) const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 pub struct Args {
     /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests
     #[arg(long)]
-    pub bench: bool,
+    pub(crate) bench: bool,
     /// Extra arguments for `cargo test` (e.g. a test name filter)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub(crate) cargo_args: Vec<String>,

@@ -21,7 +21,7 @@ pub struct DryRun {
 /// Runs commands and carries plans out, or, under `--dry-run`, prints them: the one place that
 /// knows about dry runs. Built once in `main`.
 pub struct Shell {
-    pub sh: xshell::Shell,
+    pub(crate) sh: xshell::Shell,
     flags: DryRun,
 }
 
@@ -62,7 +62,7 @@ impl Shell {
     }
 
     /// A call to a remote party (a registry) that a dry run names and skips.
-    pub async fn remote<T, F: std::future::Future<Output = Result<T>>>(
+    pub(crate) async fn remote<T, F: std::future::Future<Output = Result<T>>>(
         &self,
         what: &str,
         call: impl FnOnce() -> F,
@@ -75,7 +75,7 @@ impl Shell {
     }
 
     /// Runs a command that changes something; skipped under `--dry-run`.
-    pub fn run(&self, cmd: Cmd<'_>) -> Result<()> {
+    pub(crate) fn run(&self, cmd: Cmd<'_>) -> Result<()> {
         if self.echo(&cmd) {
             return Ok(());
         }
@@ -126,7 +126,7 @@ impl Shell {
     }
 
     /// Runs a read-only query: it runs under `--dry-run` too.
-    pub fn query(&self, cmd: Cmd<'_>) -> Result<std::process::Output> {
+    pub(crate) fn query(&self, cmd: Cmd<'_>) -> Result<std::process::Output> {
         eprintln!("$ {cmd}");
         Ok(scrub(cmd).quiet().ignore_status().output()?)
     }

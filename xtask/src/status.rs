@@ -11,10 +11,10 @@ use kube::api::{Api, ListParams};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// The node address the laptop reaches, for the URL [default: the node's InternalIP]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::flags::node_ip)]
-    pub node_ip: Option<std::net::IpAddr>,
+    pub(crate) node_ip: Option<std::net::IpAddr>,
     /// Status changes nothing; as for `up` and `down`, a dry run takes an unreachable cluster for an empty one
     #[arg(long)]
     pub dry_run: bool,

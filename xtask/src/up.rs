@@ -29,61 +29,61 @@ use std::time::Duration;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Image to deploy, by tag or digest [default: ghcr.io/<owner>/kubernetes-mcp-server:dev-latest]
     #[arg(long, value_name = "REF")]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// Owner for the default --image [default: GITHUB_REPOSITORY_OWNER, else the fork's origin owner]
     #[arg(long, value_name = "NAME")]
-    pub owner: Option<String>,
+    pub(crate) owner: Option<String>,
     /// The fork's checkout, to work out the default owner
     #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
-    pub fork: Option<PathBuf>,
+    pub(crate) fork: Option<PathBuf>,
     /// The node address the laptop reaches (its WireGuard IP) [default: the node's InternalIP]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = flags::node_ip)]
-    pub node_ip: Option<IpAddr>,
+    pub(crate) node_ip: Option<IpAddr>,
     /// Pin the Service's nodePort [default: the recorded port, else one Kubernetes allocates]
     #[arg(long, value_name = "N")]
-    pub node_port: Option<u16>,
+    pub(crate) node_port: Option<u16>,
     /// The cluster's NodePort range
     #[arg(long, value_name = "MIN-MAX", default_value = "30000-32767", value_parser = flags::port_range)]
     pub(crate) nodeport_range: PortRange,
     /// Chart reference [default: pinned in deploy/chart.yaml]
     #[arg(long, value_name = "REF")]
-    pub chart: Option<String>,
+    pub(crate) chart: Option<String>,
     /// Chart version [default: pinned in deploy/chart.yaml]
     #[arg(long, value_name = "V")]
     pub(crate) chart_version: Option<String>,
     /// Accept this digest of the OCI chart's manifest (after reviewing the content it names)
     #[arg(long, env = "KMCP_CHART_DIGEST", value_name = "sha256:...")]
-    pub chart_digest: Option<String>,
+    pub(crate) chart_digest: Option<String>,
     /// The port the server listens on (container port, probes and Service port alike)
     #[arg(long, value_name = "N", default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
     /// Server log level, 0-9
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub(crate) log_level: u8,
     /// How long to wait for the rollout (e.g. 90s, 5m)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = flags::duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Expose the server's write tools too (RBAC still denies writes)
     #[arg(long)]
     pub(crate) allow_write_tools: bool,
     /// Run the server with SSE sessions instead of --stateless
     #[arg(long)]
-    pub stateful: bool,
+    pub(crate) stateful: bool,
     /// Toolsets to enable (passed to --toolsets)
     #[arg(long, value_name = "LIST")]
-    pub toolsets: Option<String>,
+    pub(crate) toolsets: Option<String>,
     /// Take over existing RBAC objects that this deployment did not create
     #[arg(long)]
-    pub adopt: bool,
+    pub(crate) adopt: bool,
     /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
     #[arg(long)]
     pub(crate) no_wait: bool,
     /// After a successful rollout, run `verify` against the printed URL
     #[arg(long)]
-    pub verify: bool,
+    pub(crate) verify: bool,
     #[command(flatten)]
     pub dry_run: DryRun,
 }

@@ -11,16 +11,16 @@ use kube::api::Api;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// The MCP endpoint [default: http://<node-ip>:<nodePort>/mcp, worked out from the cluster]
     #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// The node address for the default URL [default: the node's InternalIP]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::flags::node_ip)]
-    pub node_ip: Option<std::net::IpAddr>,
+    pub(crate) node_ip: Option<std::net::IpAddr>,
     /// Print the report as JSON
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
