@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long, env = "KMCP_CHART_DIGEST", value_name = "sha256:...")]
     pub(crate) chart_digest: Option<String>,
     /// The port the server listens on (container port, probes and Service port alike)
-    #[arg(long, value_name = "N", default_value_t = 8080)]
+    #[arg(long, value_name = "N", default_value_t = 8080, value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) port: u16,
     /// Server log level, 0-9
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=9))]
@@ -126,9 +126,6 @@ impl Inputs {
             }
         }
         args.cluster.check()?;
-        if args.port == 0 {
-            bail!("invalid --port 0: pass the port the server listens on, e.g. 8080");
-        }
         Ok(Inputs {
             node_port: args.node_port.map(i32::from),
             image: image_ref(args)?,

@@ -314,6 +314,7 @@ fn input_and_time_limits(helm: Helm) {
         (vec!["--node-ip", "::"], "unspecified or multicast"),
         (vec!["--node-ip", "239.1.1.1"], "unspecified or multicast"),
         (vec!["--chart-digest", "sha256:nothex"], "invalid --chart-digest"),
+        (vec!["--port", "0"], "0 is not in 1..=65535"),
     ] {
         let out = d.run("up", &flags);
         // 2: a flag value clap refused; 1: a check of the task; never a panic (101).
