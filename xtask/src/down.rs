@@ -8,7 +8,8 @@ use crate::execute::{execute, Done, Outcome};
 use crate::manifests::{instance, owner, rbac_objects, Owner};
 use crate::plan::{Action, Plan, Step, Write};
 use crate::shell::{DryRun, Shell};
-use crate::{helm, lock, state};
+use crate::state::{self, State};
+use crate::{helm, lock};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, ListParams};
@@ -91,84 +92,21 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool
         plan.summary = format!("namespace {ns} does not exist");
         return Ok(plan);
     };
-    let me = instance(ns, release);
-    let ours = owner(&serde_json::to_value(&namespace)?, &me) == Owner::Us;
+    let ours = owner(&serde_json::to_value(&namespace)?, &instance(ns, release)) == Owner::Us;
     let foreign = if args.delete_namespace { foreign_objects(cluster, ns, release).await? } else { Vec::new() };
     if args.delete_namespace {
-        if !ours {
-            let holds = if foreign.is_empty() { String::new() } else { format!(" and holds {}", foreign.join(", ")) };
-            bail!("--delete-namespace refuses namespace {ns}: it existed before `cargo xtask up` ({me} did not create it){holds}; run without --delete-namespace (the release and its objects still go)");
-        }
-        if !foreign.is_empty() && !args.force {
-            bail!(
-                "--delete-namespace refuses namespace {ns}: it holds objects that are not this deployment's: {}; move them, or pass --force to delete them with it",
-                foreign.join(", ")
-            );
-        }
+        refuse_namespace(args, ours, &foreign)?;
     }
-
     let recorded = state::read(cluster, ns, release).await?;
-    let installed = if has_helm {
-        helm::status(sh, cluster, release, ns)?.is_some()
-    } else {
-        plan.notes.push("without helm, the plan goes by the record of what `up` installed".into());
-        recorded.owned
-    };
-    let mut steps = Vec::new();
-    match (installed, recorded.owned) {
-        (true, true) => steps.push(Step {
-            action: Action::Uninstall { command: helm::uninstall(&helm::target(Some(cluster)), release, ns) },
-            reason: format!("`cargo xtask up` installed release {release}"),
-            writes: vec![],
-        }),
-        (true, false) => plan.notes.push(format!(
-            "helm release {release} in {ns} was not installed by `cargo xtask up` (no record): left alone"
-        )),
-        (false, _) => plan.notes.push(format!("helm release {release} is not installed in {ns}")),
-    }
-    for object in rbac_objects(ns, release)?.into_iter().rev() {
-        if object.kind() == "Namespace" {
-            continue;
-        }
-        let Some(live) = cluster.get(&object).await? else { continue };
-        match owner(&live, &me) {
-            Owner::Us => {
-                let (plural, namespaced) = object.plural()?;
-                let write = Write::new("delete", plural, object.namespace().filter(|_| namespaced), object.name());
-                steps.push(Step {
-                    action: Action::Delete { object: object.id(), manifest: object.value.clone() },
-                    reason: format!("`cargo xtask up` created it for {me}"),
-                    writes: vec![write],
-                });
-            }
-            Owner::Nobody => plan.notes.push(format!("{} is not this deployment's (no mark): left alone", object.id())),
-            Owner::Other(other) => plan.notes.push(format!("{} belongs to {other}: left alone", object.id())),
-        }
-    }
-    let config_map = state::name(release);
-    let record = |verb| vec![Write::new(verb, "configmaps", Some(ns), &config_map)];
-    if args.keep_port {
-        if recorded.deployed_sha256.is_some() {
-            steps.push(Step {
-                action: Action::ForgetDeployment { config_map: config_map.clone(), node_port: recorded.node_port },
-                reason: "--keep-port: the next `up` serves on the same URL".into(),
-                writes: record("patch"),
-            });
-        } else if let Some(p) = recorded.node_port {
-            plan.notes.push(format!("keeping the recorded nodePort {p} for the next `up`"));
-        }
-    } else if recorded.owned {
-        steps.push(Step {
-            action: Action::ForgetState { config_map: config_map.clone() },
-            reason: "`cargo xtask up` recorded the deployment there".into(),
-            writes: record("delete"),
-        });
-    }
+    let mut steps: Vec<Step> =
+        release_step(sh, cluster, args, has_helm, &recorded, &mut plan.notes)?.into_iter().collect();
+    steps.extend(object_steps(cluster, ns, release, &mut plan.notes).await?);
+    steps.extend(record_step(args, &recorded, &mut plan.notes));
     let delete_namespace = args.delete_namespace && ours;
     if delete_namespace {
         steps.push(Step {
             action: Action::DeleteNamespace { namespace: ns.into(), with: foreign, timeout_secs: WAIT_SECS },
-            reason: format!("--delete-namespace, and `cargo xtask up` created it for {me}"),
+            reason: format!("--delete-namespace, and `cargo xtask up` created it for {}", instance(ns, release)),
             writes: vec![Write::new("delete", "namespaces", None, ns)],
         });
     }
@@ -181,6 +119,104 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool
     plan.steps.extend(steps);
     plan.summary = format!("remove release {release} and what `cargo xtask up` created for it in {ns}");
     Ok(plan)
+}
+
+/// `--delete-namespace` goes only for a namespace `up` created, holding nothing else (or `--force`).
+fn refuse_namespace(args: &Args, ours: bool, foreign: &[String]) -> Result<()> {
+    let (ns, me) = (&args.cluster.namespace, instance(&args.cluster.namespace, &args.cluster.release));
+    if !ours {
+        let holds = if foreign.is_empty() { String::new() } else { format!(" and holds {}", foreign.join(", ")) };
+        bail!("--delete-namespace refuses namespace {ns}: it existed before `cargo xtask up` ({me} did not create it){holds}; run without --delete-namespace (the release and its objects still go)");
+    }
+    if !foreign.is_empty() && !args.force {
+        bail!(
+            "--delete-namespace refuses namespace {ns}: it holds objects that are not this deployment's: {}; move them, or pass --force to delete them with it",
+            foreign.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The helm release goes when `up` installed it (its record says so).
+fn release_step(
+    sh: &Shell,
+    cluster: &Cluster,
+    args: &Args,
+    has_helm: bool,
+    recorded: &State,
+    notes: &mut Vec<String>,
+) -> Result<Option<Step>> {
+    let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
+    let installed = if has_helm {
+        helm::status(sh, cluster, release, ns)?.is_some()
+    } else {
+        notes.push("without helm, the plan goes by the record of what `up` installed".into());
+        recorded.owned
+    };
+    Ok(match (installed, recorded.owned) {
+        (true, true) => Some(Step {
+            action: Action::Uninstall { command: helm::uninstall(&helm::target(Some(cluster)), release, ns) },
+            reason: format!("`cargo xtask up` installed release {release}"),
+            writes: vec![],
+        }),
+        (true, false) => {
+            notes.push(format!(
+                "helm release {release} in {ns} was not installed by `cargo xtask up` (no record): left alone"
+            ));
+            None
+        }
+        (false, _) => {
+            notes.push(format!("helm release {release} is not installed in {ns}"));
+            None
+        }
+    })
+}
+
+/// The objects of `deploy/rbac.yaml` that carry this instance's mark, in reverse order.
+async fn object_steps(cluster: &Cluster, ns: &str, release: &str, notes: &mut Vec<String>) -> Result<Vec<Step>> {
+    let me = instance(ns, release);
+    let mut steps = Vec::new();
+    for object in rbac_objects(ns, release)?.into_iter().rev().filter(|o| o.kind() != "Namespace") {
+        let Some(live) = cluster.get(&object).await? else { continue };
+        match owner(&live, &me) {
+            Owner::Us => {
+                let (plural, namespaced) = object.plural()?;
+                let write = Write::new("delete", plural, object.namespace().filter(|_| namespaced), object.name());
+                steps.push(Step {
+                    action: Action::Delete { object: object.id(), manifest: object.value.clone() },
+                    reason: format!("`cargo xtask up` created it for {me}"),
+                    writes: vec![write],
+                });
+            }
+            Owner::Nobody => notes.push(format!("{} is not this deployment's (no mark): left alone", object.id())),
+            Owner::Other(other) => notes.push(format!("{} belongs to {other}: left alone", object.id())),
+        }
+    }
+    Ok(steps)
+}
+
+/// The record goes, or with `--keep-port` only the deployment in it.
+fn record_step(args: &Args, recorded: &State, notes: &mut Vec<String>) -> Option<Step> {
+    let (ns, config_map) = (args.cluster.namespace.as_str(), state::name(&args.cluster.release));
+    let writes = |verb| vec![Write::new(verb, "configmaps", Some(ns), &config_map)];
+    if args.keep_port && recorded.deployed_sha256.is_some() {
+        return Some(Step {
+            action: Action::ForgetDeployment { config_map: config_map.clone(), node_port: recorded.node_port },
+            reason: "--keep-port: the next `up` serves on the same URL".into(),
+            writes: writes("patch"),
+        });
+    }
+    if args.keep_port {
+        if let Some(p) = recorded.node_port {
+            notes.push(format!("keeping the recorded nodePort {p} for the next `up`"));
+        }
+        return None;
+    }
+    recorded.owned.then(|| Step {
+        action: Action::ForgetState { config_map: config_map.clone() },
+        reason: "`cargo xtask up` recorded the deployment there".into(),
+        writes: writes("delete"),
+    })
 }
 
 fn report(plan: &Plan, done: &Done) {
