@@ -105,7 +105,7 @@ impl Run<'_> {
                 eprintln!("pulled chart {chart} into {}", path.display());
             }
             Action::RecoverRelease { status, command } => {
-                helm::run(self.sh, command)?;
+                helm::run(self.sh, command).await?;
                 self.changed(format!("release {release} was left {status}: ran {}", command[1]));
             }
             Action::Helm { command, values } => {
@@ -153,7 +153,7 @@ impl Run<'_> {
                 }
             }
             Action::Uninstall { command } => {
-                helm::run(self.sh, command)?;
+                helm::run(self.sh, command).await?;
                 self.changed(format!("helm release {release}"));
             }
             Action::Delete { object, manifest } => {

@@ -129,10 +129,18 @@ pub async fn run_upgrade(sh: &Shell, command: &[String], values: &Path, target: 
 }
 
 /// Runs a planned helm command that changes something (uninstall, rollback).
-pub fn run(sh: &Shell, command: &[String]) -> Result<()> {
+/// Awaited, not blocking: the lock's renewals go on while helm runs (an uninstall `--wait` can
+/// outlast the lease), and Ctrl-C is passed on to helm.
+pub async fn run(sh: &Shell, command: &[String]) -> Result<()> {
     let args = &command[1..];
-    sh.run(cmd!(sh.sh, "helm {args...}"))
-        .with_context(|| format!("`{}` failed (its output is above)", command.join(" ")))
+    let ended = sh
+        .run_to_end(cmd!(sh.sh, "helm {args...}"))
+        .await
+        .with_context(|| format!("`{}` failed (its output is above)", command.join(" ")))?;
+    if let Ended::Interrupted(status) = ended {
+        bail!("interrupted: `{}` ended ({status})", command.join(" "));
+    }
+    Ok(())
 }
 
 /// The release's status word (deployed, failed, pending-upgrade, ...), or "not installed".

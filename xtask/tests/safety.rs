@@ -182,9 +182,28 @@ fn up_racing_down_ends_consistent(helm: Helm) {
         d.run("verify", &[]).assert_ok();
     } else {
         // down went last: nothing of the release is left, record included.
-        assert!(d.deployment().is_none() && d.state().is_none(), "half a deployment is left");
+        let left = (d.deployment().is_some(), d.state().is_some());
+        assert_eq!(left, (false, false), "half a deployment is left:\n--- up\n{}\n--- down\n{}", up.all(), down.all());
     }
     d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// A helm that runs longer than the lease (an uninstall waiting on a finalizer): the lock is
+/// renewed meanwhile, so another run still finds it held.
+fn the_lock_holds_while_helm_runs_longer_than_the_lease(helm: Helm) {
+    let d = Deploy::new("holdlock", helm);
+    d.run("up", &[]).assert_ok();
+    let path = format!("/apis/apps/v1/namespaces/{}/deployments/{}", d.ns, d.fullname());
+    let finalizers = |f: serde_json::Value| json!({"metadata": {"finalizers": f}});
+    d.send("PATCH", &path, "application/merge-patch+json", finalizers(json!(["kmcp.test/hold"])));
+    let down = d.spawn("down", &[]);
+    std::thread::sleep(std::time::Duration::from_secs(40));
+    let out = d.run("up", &["--no-wait"]);
+    d.send("PATCH", &path, "application/merge-patch+json", finalizers(json!(null)));
+    let down = down.finish();
+    assert!(out.error_line().contains("is locked by cargo xtask down"), "40 s into down:\n{}", out.all());
+    down.assert_ok();
+    assert!(d.deployment().is_none() && d.state().is_none());
 }
 
 fn a_hand_edited_deployment_is_put_back(helm: Helm) {
@@ -403,6 +422,7 @@ both_helms!(
     credentials_stay_with_their_registry,
     concurrent_ups_end_in_a_truthful_state,
     up_racing_down_ends_consistent,
+    the_lock_holds_while_helm_runs_longer_than_the_lease,
     a_hand_edited_deployment_is_put_back,
     a_helm_killed_mid_upgrade_is_recovered,
     ctrl_c_waits_for_helm_and_says_where_the_release_is,
