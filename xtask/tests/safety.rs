@@ -188,20 +188,22 @@ fn up_racing_down_ends_consistent(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-/// A helm that runs longer than the lease (an uninstall waiting on a finalizer): the lock is
-/// renewed meanwhile, so another run still finds it held.
+/// A helm that runs longer than the lease: the real helm behind a wrapper that first sleeps 40 s
+/// on `uninstall`. The lock is renewed meanwhile, so another run still finds it held.
 fn the_lock_holds_while_helm_runs_longer_than_the_lease(helm: Helm) {
     let d = Deploy::new("holdlock", helm);
     d.run("up", &[]).assert_ok();
-    let path = format!("/apis/apps/v1/namespaces/{}/deployments/{}", d.ns, d.fullname());
-    let finalizers = |f: serde_json::Value| json!({"metadata": {"finalizers": f}});
-    d.send("PATCH", &path, "application/merge-patch+json", finalizers(json!(["kmcp.test/hold"])));
-    let down = d.spawn("down", &[]);
-    std::thread::sleep(std::time::Duration::from_secs(40));
+    let slow = tempfile::tempdir().unwrap();
+    let wrapper = slow.path().join("helm");
+    let script =
+        format!("#!/bin/sh\nif [ \"$1\" = uninstall ]; then sleep 40; fi\nexec {} \"$@\"\n", helm.binary().display());
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let down = support::Xtask::new(Some(slow.path())).spawn(d.args("down", &[]));
+    std::thread::sleep(std::time::Duration::from_secs(35));
     let out = d.run("up", &["--no-wait"]);
-    d.send("PATCH", &path, "application/merge-patch+json", finalizers(json!(null)));
     let down = down.finish();
-    assert!(out.error_line().contains("is locked by cargo xtask down"), "40 s into down:\n{}", out.all());
+    assert!(out.error_line().contains("is locked by cargo xtask down"), "35 s into down:\n{}", out.all());
     down.assert_ok();
     assert!(d.deployment().is_none() && d.state().is_none());
 }
