@@ -148,7 +148,7 @@ fn release_step(
 ) -> Result<Option<Step>> {
     let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
     let installed = if has_helm {
-        helm::status(sh, cluster, release, ns)?.is_some()
+        helm::status(sh, &helm::target(Some(cluster)), release, ns)?.is_some()
     } else {
         notes.push("without helm, the plan goes by the record of what `up` installed".into());
         recorded.owned

@@ -110,7 +110,7 @@ impl Run<'_> {
             }
             Action::Helm { command, values } => {
                 let (dir, path) = private_values(values)?;
-                let ran = helm::run_upgrade(self.sh, command, &path, &target).await;
+                let ran = helm::run_upgrade(self.sh, command, &path, &target, release, ns).await;
                 drop(dir);
                 ran?;
                 if let Some(h) = self.helm {

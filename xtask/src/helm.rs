@@ -75,8 +75,7 @@ pub fn target(cluster: Option<&Cluster>) -> Vec<String> {
 }
 
 /// The release, or `None` when helm does not know it.
-pub fn status(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> Result<Option<Release>> {
-    let target = target(Some(cluster));
+pub fn status(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<Option<Release>> {
     let out = sh.query(cmd!(sh.sh, "helm status {release} --namespace {namespace} --output json {target...}"))?;
     if out.status.success() {
         let release: Release =
@@ -88,6 +87,11 @@ pub fn status(sh: &Shell, cluster: &Cluster, release: &str, namespace: &str) -> 
         return Ok(None);
     }
     bail!("helm status {release} failed: {}", stderr.lines().next().unwrap_or("no output"))
+}
+
+/// The release's status word (deployed, failed, pending-upgrade, ...), or "not installed".
+pub fn status_of(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<String> {
+    Ok(status(sh, target, release, namespace)?.map_or_else(|| "not installed".to_string(), |r| r.info.status))
 }
 
 /// Stands in a planned helm command for the values file: `execute` writes the values into a
@@ -111,17 +115,19 @@ pub fn upgrade_install(
     command
 }
 
-/// Runs a planned `helm upgrade --install` with `values` as its values file. Ctrl-C is passed on to
-/// helm; the tool then waits for it and says what state the release is in.
-pub async fn run_upgrade(sh: &Shell, command: &[String], values: &Path, target: &[String]) -> Result<()> {
-    let (release, namespace) = (&command[3], &command[6]);
-    let args: Vec<String> =
-        command[1..].iter().map(|a| if a == VALUES_FILE { values.display().to_string() } else { a.clone() }).collect();
-    let ended = sh
-        .run_to_end(cmd!(sh.sh, "helm {args...}"))
-        .await
-        .with_context(|| format!("helm upgrade --install {release} failed (its output is above)"))?;
-    if let Ended::Interrupted(status) = ended {
+/// Runs a planned `helm upgrade --install` of `release` with `values` as its values file. Ctrl-C
+/// is passed on to helm; the tool then waits for it and says what state the release is in.
+pub async fn run_upgrade(
+    sh: &Shell,
+    command: &[String],
+    values: &Path,
+    target: &[String],
+    release: &str,
+    namespace: &str,
+) -> Result<()> {
+    let command: Vec<String> =
+        command.iter().map(|a| if a == VALUES_FILE { values.display().to_string() } else { a.clone() }).collect();
+    if let Ended::Interrupted(status) = run_to_end(sh, &command).await? {
         let state = status_of(sh, target, release, namespace).unwrap_or_else(|e| format!("unknown ({e:#})"));
         bail!("interrupted: helm ended ({status}); release {release} in {namespace} is {state}");
     }
@@ -129,33 +135,20 @@ pub async fn run_upgrade(sh: &Shell, command: &[String], values: &Path, target: 
 }
 
 /// Runs a planned helm command that changes something (uninstall, rollback).
-/// Awaited, not blocking: the lock's renewals go on while helm runs (an uninstall `--wait` can
-/// outlast the lease), and Ctrl-C is passed on to helm.
 pub async fn run(sh: &Shell, command: &[String]) -> Result<()> {
-    let args = &command[1..];
-    let ended = sh
-        .run_to_end(cmd!(sh.sh, "helm {args...}"))
-        .await
-        .with_context(|| format!("`{}` failed (its output is above)", command.join(" ")))?;
-    if let Ended::Interrupted(status) = ended {
+    if let Ended::Interrupted(status) = run_to_end(sh, command).await? {
         bail!("interrupted: `{}` ended ({status})", command.join(" "));
     }
     Ok(())
 }
 
-/// The release's status word (deployed, failed, pending-upgrade, ...), or "not installed".
-pub fn status_of(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<String> {
-    let out = sh.query(cmd!(sh.sh, "helm status {release} --namespace {namespace} --output json {target...}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("not found") {
-            return Ok("not installed".into());
-        }
-        bail!("helm status {release} failed: {}", stderr.lines().next().unwrap_or("no output"));
-    }
-    let release: Release =
-        serde_json::from_slice(&out.stdout).context("helm status printed something that is not JSON")?;
-    Ok(release.info.status)
+/// Awaited, not blocking: the lock's renewals go on while helm runs (an uninstall `--wait` can
+/// outlast the lease), and Ctrl-C is passed on to helm.
+async fn run_to_end(sh: &Shell, command: &[String]) -> Result<Ended> {
+    let args = &command[1..];
+    sh.run_to_end(cmd!(sh.sh, "helm {args...}"))
+        .await
+        .with_context(|| format!("`{}` failed (its output is above)", command.join(" ")))
 }
 
 /// For a release left `pending-*` by a helm that did not finish (its lock holder gone): the

@@ -218,6 +218,8 @@ struct Seen {
     terminating: bool,
     recorded: State,
     live: Option<Live>,
+    /// The chart-set fields changed by hand since the last rollout.
+    drifted: Vec<String>,
     lease: LeaseState,
 }
 
@@ -234,12 +236,10 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     async fn plan(&self, notes: &[String]) -> Result<Planned> {
-        let seen = self.read().await?;
+        let mut seen = self.read().await?;
         let why_helm = self.why_helm(&seen);
-        let (namespace, mut work): (Vec<Step>, Vec<Step>) = seen
-            .rbac
-            .iter()
-            .cloned()
+        let (namespace, mut work): (Vec<Step>, Vec<Step>) = std::mem::take(&mut seen.rbac)
+            .into_iter()
             .partition(|s| matches!(&s.action, Action::Apply { object, .. } if object.starts_with("namespace/")));
         if let Some(why) = &why_helm {
             work.extend(self.helm_steps(&seen, why)?);
@@ -258,29 +258,26 @@ impl Planner<'_> {
         let (ns, release, name) = self.names();
         let (rbac, terminating) = plan_rbac(self.cluster, ns, release, self.args.adopt).await?;
         let Some(c) = self.cluster.filter(|_| !terminating) else {
-            let (recorded, live, lease) = (State::default(), None, LeaseState::Absent);
-            return Ok(Seen { rbac, terminating, recorded, live, lease });
+            let (recorded, live, drifted, lease) = (State::default(), None, Vec::new(), LeaseState::Absent);
+            return Ok(Seen { rbac, terminating, recorded, live, drifted, lease });
         };
         let recorded = state::read(c, ns, release).await?;
-        let live = Some(deployed::read(c, ns, &name).await?);
+        let live = deployed::read(c, ns, &name).await?;
+        let drifted = match &recorded.rendered {
+            Some(r) if live.deployment.is_some() => deployed::drift(r, &live.fingerprint()),
+            _ => Vec::new(),
+        };
         let lease = lock::inspect(c, ns, release).await?;
-        Ok(Seen { rbac, terminating, recorded, live, lease })
+        Ok(Seen { rbac, terminating, recorded, live: Some(live), drifted, lease })
     }
 
     fn deployment<'s>(&self, seen: &'s Seen) -> Option<&'s k8s_openapi::api::apps::v1::Deployment> {
         seen.live.as_ref().and_then(|l| l.deployment.as_ref())
     }
 
-    fn drifted(&self, seen: &Seen) -> Vec<String> {
-        match (&seen.recorded.rendered, &seen.live) {
-            (Some(r), Some(l)) if l.deployment.is_some() => deployed::drift(r, &l.fingerprint()),
-            _ => Vec::new(),
-        }
-    }
-
     /// Why helm must run, if it must.
     fn why_helm(&self, seen: &Seen) -> Option<String> {
-        let drifted = self.drifted(seen);
+        let drifted = &seen.drifted;
         if self.deployment(seen).is_none() {
             Some("the release is not deployed".to_string())
         } else if seen.recorded.deployed_sha256.as_deref() != Some(self.desired.hash.as_str()) {
@@ -327,7 +324,7 @@ impl Planner<'_> {
         }
         let mut extra = desired.set.clone();
         let v4 = self.helm.is_some_and(|h| h.version.starts_with("v4"));
-        if v4 && !self.drifted(seen).is_empty() {
+        if v4 && !seen.drifted.is_empty() {
             extra.push("--force-conflicts".into());
         }
         let command = helm::upgrade_install(&target, release, &desired.chart.path, ns, &extra);
