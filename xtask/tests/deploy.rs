@@ -300,29 +300,13 @@ fn curl(args: &[&str]) -> String {
 
 fn node_ip_defaults_to_internal_ip_with_a_warning(helm: Helm) {
     let d = Deploy::new("nodeip", helm);
-    let kc = d.kubeconfig.display().to_string();
-    let chart_version = support::deploy::chart_version();
-    let base = [
-        "up",
-        "--kubeconfig",
-        &kc,
-        "--namespace",
-        &d.ns,
-        "--image",
-        &d.image,
-        "--chart",
-        &d.chart,
-        "--chart-version",
-        &chart_version,
-        "--chart-digest",
-        &d.chart_digest,
-    ];
-    let out = d.xtask().run(base);
+    let base = d.args_without("up", &["--node-ip"], &[]);
+    let out = d.xtask().run(&base);
     out.assert_ok();
     let ip = &cluster().node_ip;
     assert!(out.stderr.contains(&format!("InternalIP {ip}")) && out.stderr.contains("WireGuard"), "{}", out.stderr);
     assert!(out.stdout.contains(&format!("MCP URL: http://{ip}:{}/mcp", d.node_port())));
-    let out = d.xtask().env("MCP_NODE_IP", "10.9.9.9").run(base);
+    let out = d.xtask().env("MCP_NODE_IP", "10.9.9.9").run(&base);
     assert!(out.assert_ok().stdout.contains("MCP URL: http://10.9.9.9:"));
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
@@ -413,24 +397,7 @@ fn the_registry_token_never_appears_in_up_output(helm: Helm) {
     let d = Deploy::new("token", helm);
     let token = "ghp_UpTokenThatMustStaySecret42";
     for flags in [vec!["--dry-run"], vec![]] {
-        let mut args: Vec<String> = vec![
-            "up".into(),
-            "--kubeconfig".into(),
-            d.kubeconfig.display().to_string(),
-            "--namespace".into(),
-            d.ns.clone(),
-            "--image".into(),
-            d.image.clone(),
-            "--chart".into(),
-            d.chart.clone(),
-            "--chart-version".into(),
-            support::deploy::chart_version(),
-            "--chart-digest".into(),
-            d.chart_digest.clone(),
-            "--node-ip".into(),
-            cluster().node_ip.clone(),
-        ];
-        args.extend(flags.iter().map(|s| s.to_string()));
+        let args = d.args("up", &flags);
         let out = d.xtask().env("GHCR_TOKEN", token).run(&args);
         out.assert_ok();
         assert!(!out.all().contains(token), "{}", out.all());
@@ -584,25 +551,7 @@ fn the_chart_is_pinned_by_content(helm: Helm) {
     assert!(out.stdout.contains("deployed") && out.stdout.contains(&moved), "{}", out.stdout);
 
     // No pin at all is refused too, naming the digest to review.
-    let chart_version = support::deploy::chart_version();
-    let err = d
-        .xtask()
-        .run([
-            "up",
-            "--kubeconfig",
-            d.kubeconfig.to_str().unwrap(),
-            "--namespace",
-            &d.ns,
-            "--image",
-            &d.image,
-            "--chart",
-            &d.chart,
-            "--chart-version",
-            &chart_version,
-            "--node-ip",
-            "10.8.0.1",
-        ])
-        .error_line();
+    let err = d.xtask().run(d.args_without("up", &["--chart-digest"], &["--node-ip", "10.8.0.1"])).error_line();
     assert!(err.contains("is not pinned by digest") && err.contains(&moved), "{err}");
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
@@ -670,25 +619,11 @@ fn a_long_release_name_works_end_to_end(helm: Helm) {
 fn a_local_chart_directory_is_deployed_by_content(helm: Helm) {
     let d = Deploy::new("localchart", helm);
     let dir = support::deploy::chart_dir();
-    let kc = d.kubeconfig.display().to_string();
-    let ip = cluster().node_ip.clone();
-    let args = [
-        "up",
-        "--kubeconfig",
-        &kc,
-        "--namespace",
-        &d.ns,
-        "--image",
-        &d.image,
-        "--chart",
-        dir.to_str().unwrap(),
-        "--node-ip",
-        &ip,
-    ];
-    let out = d.xtask().run(args);
+    let args = d.args_without("up", &["--chart-version", "--chart-digest"], &["--chart", dir.to_str().unwrap()]);
+    let out = d.xtask().run(&args);
     out.assert_ok();
     assert!(out.stdout.contains(&format!("chart {}", dir.display())), "{}", out.stdout);
-    assert!(d.xtask().run(args).assert_ok().stdout.contains("up to date: nothing changed"));
+    assert!(d.xtask().run(&args).assert_ok().stdout.contains("up to date: nothing changed"));
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 

@@ -161,6 +161,11 @@ impl Deploy {
     }
 
     pub fn args(&self, task: &str, extra: &[&str]) -> Vec<String> {
+        self.args_without(task, &[], extra)
+    }
+
+    /// The same, leaving out the defaults `omit` names (to test what the xtask does without them).
+    pub fn args_without(&self, task: &str, omit: &[&str], extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![task.into(), "--kubeconfig".into(), self.kubeconfig.display().to_string()];
         args.extend(["--namespace".into(), self.ns.clone(), "--release".into(), self.release.clone()]);
         if task == "up" {
@@ -172,7 +177,7 @@ impl Deploy {
                 ("--node-ip", cluster().node_ip.clone()),
                 ("--timeout", "120s".to_string()),
             ] {
-                if !extra.contains(&flag) {
+                if !extra.contains(&flag) && !omit.contains(&flag) {
                     args.extend([flag.to_string(), value]);
                 }
             }
