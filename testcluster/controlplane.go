@@ -29,6 +29,20 @@ var controllers = []string{
 	"node-lifecycle-controller", "pod-garbage-collector-controller", "taint-eviction-controller",
 }
 
+// Every pod tolerates the test taint unless its namespace says otherwise (the annotation
+// scheduler.alpha.kubernetes.io/defaultTolerations: "[]"): a test can taint the shared node for
+// its own pods without holding up the others'.
+const admissionConfig = `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodTolerationRestriction
+  configuration:
+    apiVersion: podtolerationrestriction.admission.k8s.io/v1alpha1
+    kind: Configuration
+    default:
+    - {key: kmcp.dev/test-taint, operator: Exists, effect: NoSchedule}
+`
+
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
@@ -93,6 +107,10 @@ func apiserverArgs(dir, etcd string, nodeIP net.IP, port int, p *pki) ([]string,
 	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
 		return nil, err
 	}
+	admission := filepath.Join(dir, "admission.yaml")
+	if err := os.WriteFile(admission, []byte(admissionConfig), 0o600); err != nil {
+		return nil, err
+	}
 	pkiDir := p.dir
 	return []string{
 		"--etcd-servers=" + etcd,
@@ -104,7 +122,8 @@ func apiserverArgs(dir, etcd string, nodeIP net.IP, port int, p *pki) ([]string,
 		"--tls-private-key-file=" + servingKey,
 		"--client-ca-file=" + filepath.Join(pkiDir, "ca.crt"),
 		"--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction",
+		"--enable-admission-plugins=NodeRestriction,PodTolerationRestriction",
+		"--admission-control-config-file=" + admission,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + filepath.Join(pkiDir, "sa.pub"),
 		"--service-account-signing-key-file=" + filepath.Join(pkiDir, "sa.key"),
@@ -154,7 +173,12 @@ func startControllerManager(ctx context.Context, cmd *cobra.Command, p *pki, kub
 		"--concurrent-deployment-syncs=5",
 		"--v=0",
 	})
-	go func() { errs <- fmt.Errorf("kube-controller-manager stopped: %v", cmd.ExecuteContext(ctx)) }()
+	go func() {
+		err := cmd.ExecuteContext(ctx)
+		if ctx.Err() == nil {
+			errs <- fmt.Errorf("kube-controller-manager stopped: %v", err)
+		}
+	}()
 }
 
 func clientFor(kubeconfig string) (*kubernetes.Clientset, error) {

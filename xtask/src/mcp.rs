@@ -156,15 +156,29 @@ impl Session {
     }
 }
 
-/// `GET <base>/healthz`: the HTTP status.
+/// `GET <base>/healthz`: the HTTP status. A refused connection is tried again for up to 20 s:
+/// kube-proxy programs a new NodePort a moment after the pod is ready.
 pub(crate) async fn health(mcp_url: &str) -> Result<u16> {
     let base = mcp_url.trim_end_matches('/').trim_end_matches("/mcp");
-    let resp = client()?
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .map_err(|e| anyhow!("cannot reach {base}/healthz: {}", crate::cluster::root_cause(&e)))?;
-    Ok(resp.status().as_u16())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let client = client()?;
+    let mut said = false;
+    loop {
+        match client.get(format!("{base}/healthz")).send().await {
+            Ok(resp) => return Ok(resp.status().as_u16()),
+            Err(e) => {
+                let cause = crate::cluster::root_cause(&e);
+                if !cause.contains("Connection refused") || std::time::Instant::now() >= deadline {
+                    bail!("cannot reach {base}/healthz: {cause}");
+                }
+                if !said {
+                    eprintln!("{base} refuses connections; waiting up to 20 s for the NodePort to be programmed");
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

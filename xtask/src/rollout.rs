@@ -3,7 +3,7 @@
 use crate::cluster::Cluster;
 use anyhow::{bail, Result};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, ListParams, LogParams};
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,14 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
         .unwrap_or_default();
     let list = pods.list(&ListParams::default().labels(&selector)).await?;
+    let nodes = match list.items.iter().any(crate::pod_trouble::unschedulable) {
+        true => Api::<Node>::all(cluster.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default(),
+        false => Vec::new(),
+    };
     let mut details = Vec::new();
     let mut summary = None;
     let mut fatal = false;
@@ -168,6 +176,10 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
                     "the probes get connection refused on port {probe} while the server logs that it listens on port {listen}: the image ignores the configured port; deploy with --port {listen} (the port the image listens on), or make the fork honour --port"
                 ));
             }
+        }
+        if let Some(t) = crate::pod_trouble::trouble(pod, &nodes) {
+            fatal = true;
+            summary.get_or_insert(t);
         }
         for (reason, message) in &waiting {
             match reason.as_str() {

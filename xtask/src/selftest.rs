@@ -1,6 +1,7 @@
 //! `cargo xtask test`: install and build what the tests need on a fresh machine (registry, server
-//! binary, helm 3 and 4, the local control plane), start the control plane, then run the tests.
+//! binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
+use crate::host_state::HostState;
 use crate::shell::{find_program, Shell};
 use crate::testbed;
 use anyhow::{Context, Result};
@@ -29,7 +30,7 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace_root();
-    ensure_registry(sh)?;
+    ensure_packages(sh)?;
     let deps = root.join("target/test-deps");
     let server_amd64 = ensure_server_binary(sh, &deps, "amd64")?;
     let server_arm64 = ensure_server_binary(sh, &deps, "arm64")?;
@@ -48,16 +49,38 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         sh.sh.push_env("KMCP_HELM3", &helm3),
         sh.sh.push_env("KMCP_HELM4", &helm4),
     ];
-    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local control plane.
-    let _cluster = match std::env::var_os("KMCP_TEST_KUBECONFIG") {
-        Some(_) => None,
-        None => {
-            let bin = testbed::build_cluster(sh, &root)?;
-            Some((testbed::RunningCluster::start(&bin, &root.join("target/kmcp-testcluster"))?, bin))
-        }
-    };
     let registry = testbed::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
     let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
+    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
+    // network, iptables, mounts and cgroups exactly as it found them.
+    let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
+    let before = if local { Some(HostState::read(sh)?) } else { None };
+    let result = with_cluster(sh, &root, &registry.host, local, &args);
+    if let Some(before) = before {
+        let changes = before.changes(&HostState::read(sh)?);
+        if !changes.is_empty() {
+            for c in &changes {
+                eprintln!("{c}");
+            }
+            result?;
+            anyhow::bail!("the test cluster left the host changed ({} differences above)", changes.len());
+        }
+        eprintln!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, cgroups)");
+    }
+    result
+}
+
+/// Starts the local cluster (unless a given one is used), runs the tests or the benchmarks, and
+/// stops the cluster.
+fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, args: &Args) -> Result<()> {
+    let _cluster = match local {
+        false => None,
+        true => {
+            let parts = testbed::build_cluster(sh, root)?;
+            let dir = root.join("target/kmcp-testcluster");
+            Some((testbed::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
+        }
+    };
     let _dir_env = _cluster
         .as_ref()
         .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
@@ -130,19 +153,44 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-fn ensure_registry(sh: &Shell) -> Result<()> {
-    if find_program("docker-registry").is_some() {
+/// Debian's packages the tests run: a real registry, and the node's runtime (containerd, runc, the
+/// CNI plugins) with the tools kube-proxy and kube-router call (iptables, ipset, conntrack).
+const PACKAGES: [(&str, &str); 7] = [
+    ("docker-registry", "docker-registry"),
+    ("containerd", "containerd"),
+    ("runc", "runc"),
+    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+    ("iptables", "iptables"),
+    ("ipset", "ipset"),
+    ("conntrack", "conntrack"),
+];
+
+fn ensure_packages(sh: &Shell) -> Result<()> {
+    let missing: Vec<&str> =
+        PACKAGES
+            .iter()
+            .filter(|(program, _)| {
+                if program.starts_with('/') {
+                    !Path::new(program).exists()
+                } else {
+                    find_program(program).is_none()
+                }
+            })
+            .map(|(_, package)| *package)
+            .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing Debian's docker-registry (a real OCI registry for the tests)");
+    eprintln!("installing Debian's {} (the registry and the test node's runtime)", missing.join(", "));
     let _env = sh.sh.push_env("DEBIAN_FRONTEND", "noninteractive");
     let apt = |args: &[&str]| {
         let cmd = if is_root() { cmd!(sh.sh, "apt-get {args...}") } else { cmd!(sh.sh, "sudo -E apt-get {args...}") };
         sh.run(cmd)
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "docker-registry"])
-        .context("cannot install docker-registry: run `apt-get install docker-registry` as root")?;
+    let install = [&["install", "-y", "-qq", "--no-install-recommends"][..], &missing].concat();
+    apt(&install)
+        .with_context(|| format!("cannot install {}: run `apt-get install` of them as root", missing.join(" ")))?;
     Ok(())
 }
 

@@ -209,7 +209,7 @@ fn chart_variant(repo: &str, variant: Variant) -> (String, String) {
 
 fn push_variant(repo: &str, variant: Variant) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&support::deploy::chart_dir(), dir.path());
+    support::copy_dir(&support::deploy::chart_dir(), dir.path());
     let edit = |file: &str, f: &dyn Fn(String) -> String| {
         let path = dir.path().join(file);
         std::fs::write(&path, f(std::fs::read_to_string(&path).unwrap())).unwrap();
@@ -235,18 +235,6 @@ fn push_variant(repo: &str, variant: Variant) -> (String, String) {
     push_chart(dir.path(), &format!("charts-{repo}-{}", std::process::id()))
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn image_pull_failure_names_the_image(helm: Helm) {
     let mut d = Deploy::new("pull", helm);
     let repo = format!("alice/gone-{}", d.ns);
@@ -259,7 +247,11 @@ fn image_pull_failure_names_the_image(helm: Helm) {
     let err = out.error_line();
     assert!(err.contains(&format!("{}/{repo}@{index}", registry())) && err.contains("public"), "{err}");
     assert!(err.contains("ErrImagePull") || err.contains("ImagePullBackOff"), "{err}");
-    assert!(err.contains("manifest unknown") || err.contains("404"), "the registry's own words: {err}");
+    // The registry says `manifest unknown` (404); containerd passes it on as `not found`.
+    assert!(
+        err.contains("manifest unknown") || err.contains("404") || err.contains("not found"),
+        "the registry's own words: {err}"
+    );
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 

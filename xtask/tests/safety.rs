@@ -260,13 +260,22 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Killed once helm has recorded the upgrade as pending (a loaded machine takes a while).
+    let status_now = || {
+        std::process::Command::new(helm.binary())
+            .args(["status", &d.release, "-n", &d.ns, "--kubeconfig", d.kubeconfig.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !String::from_utf8_lossy(&status_now().stdout).contains("pending-upgrade")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
-    let status = std::process::Command::new(helm.binary())
-        .args(["status", &d.release, "-n", &d.ns, "--kubeconfig", d.kubeconfig.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let status = status_now();
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("pending-upgrade"),
         "{}",

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod fake_cli;
 pub mod http;
 pub mod mcp_client;
+pub mod node;
 pub mod registry;
 pub mod server;
 
@@ -204,5 +205,18 @@ impl Relay {
 
     pub fn freeze(&self) {
         self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }

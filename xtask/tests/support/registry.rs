@@ -209,8 +209,11 @@ async fn push_server_platform(client: &Client, base: &Reference, arch: &str, ent
     let (layer, diff_id) = server_layer(arch);
     let config = serde_json::to_vec(&json!({
         "architecture": arch, "os": "linux",
-        "config": {"Entrypoint": entrypoint, "Cmd": cmd, "User": "65532:65532", "WorkingDir": "/",
-                   "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "config": {"Entrypoint": entrypoint, "Cmd": cmd, "User": "65532:65532", "WorkingDir": "/app",
+                   "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                   // Each repository's image is its own content: the node's content store keeps
+                   // what it pulled by digest, so shared digests would hide a repository's loss.
+                   "Labels": {"kmcp.test/repository": base.repository()}},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }))
     .unwrap();

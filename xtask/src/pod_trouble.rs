@@ -1,0 +1,84 @@
+//! What keeps a pod from running that waiting cannot fix, read from its status as the scheduler and
+//! kubelet report it: unschedulable, a container that cannot be created, killed for memory.
+
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+
+/// Whether the scheduler has given up on the pod for now.
+pub(crate) fn unschedulable(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+}
+
+/// One sentence naming the trouble with Kubernetes' own message, if the pod has one; `nodes` name
+/// the taints the pod does not tolerate (the scheduler's message does not).
+pub(crate) fn trouble(pod: &Pod, nodes: &[Node]) -> Option<String> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let status = pod.status.as_ref()?;
+    let unscheduled = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
+    if let Some(c) = unscheduled {
+        let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+        let untolerated: Vec<String> = nodes
+            .iter()
+            .flat_map(|n| {
+                let node = n.metadata.name.clone().unwrap_or_default();
+                let taints = n.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+                taints.into_iter().map(move |t| (node.clone(), t))
+            })
+            .filter(|(_, t)| t.effect != "PreferNoSchedule" && !tolerations.iter().any(|tol| tolerates(tol, t)))
+            .map(|(node, t)| format!("{node} has taint {}={}:{}", t.key, t.value.unwrap_or_default(), t.effect))
+            .collect();
+        let taints = if untolerated.is_empty() { String::new() } else { format!(" ({})", untolerated.join(", ")) };
+        return Some(format!(
+            "pod {name} cannot be scheduled: {}{taints}; remove the taint, make room on the node, or give the pod a toleration",
+            c.message.as_deref().unwrap_or("the scheduler gave no reason").trim()
+        ));
+    }
+    for c in status.container_statuses.iter().flatten() {
+        let killed = [c.state.as_ref(), c.last_state.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.terminated.as_ref())
+            .any(|t| t.reason.as_deref() == Some("OOMKilled"));
+        if killed {
+            let limit = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.iter().find(|k| k.name == c.name))
+                .and_then(|k| k.resources.as_ref()?.limits.as_ref()?.get("memory").map(|q| q.0.clone()))
+                .unwrap_or_else(|| "none".into());
+            return Some(format!(
+                "container {} of pod {name} was killed for using more memory than its limit (OOMKilled, limit {limit}); raise the memory limit",
+                c.name
+            ));
+        }
+        let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
+        if let Some(w) = waiting {
+            let reason = w.reason.as_deref().unwrap_or_default();
+            if matches!(reason, "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError") {
+                return Some(format!(
+                    "container {} of pod {name} cannot be created ({reason}: {})",
+                    c.name,
+                    w.message.as_deref().unwrap_or_default().trim()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Kubernetes' toleration rule: same key (or an empty key with Exists), same value unless Exists,
+/// same effect unless the toleration names none.
+fn tolerates(t: &Toleration, taint: &Taint) -> bool {
+    let exists = t.operator.as_deref() == Some("Exists");
+    let key = t.key.as_deref().unwrap_or_default();
+    (key == taint.key || (key.is_empty() && exists))
+        && (exists || t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default())
+        && t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect)
+}

@@ -1,0 +1,172 @@
+//! What the real node lets the tests see (local cluster only: the node's networks and taints are
+//! the test command's): NodePorts on every node address and the source the pod sees, a taint that
+//! keeps the pod Pending, a memory limit too small, a registry that wants credentials for pulls,
+//! and the chart's read-only root filesystem in force while the server serves.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::cluster::cluster;
+use support::deploy::{Deploy, Helm, HELMS};
+use support::node::{connections_to, public_ip, relay, untolerating_namespace, Client, Taint};
+use support::registry::{push_server_index, Entrypoint, Registry};
+
+fn local() -> bool {
+    std::env::var_os("KMCP_TEST_KUBECONFIG").is_none()
+}
+
+fn node_ports_answer_on_every_node_address_and_the_pod_sees_the_node(helm: Helm) {
+    if !local() {
+        return;
+    }
+    let d = Deploy::new("everyaddr", helm);
+    d.run("up", &[]).assert_ok();
+    let port = d.node_port();
+    let laptop = Client::new(&format!("{}-l", d.ns), "internal");
+    let internet = Client::new(&format!("{}-i", d.ns), "public");
+    // kube-proxy as k0s runs it (nodePortAddresses unset): the NodePort answers on every address.
+    assert_eq!(laptop.http_status(&format!("http://{}:{port}/healthz", cluster().node_ip)), "200");
+    assert_eq!(internet.http_status(&format!("http://{}:{port}/healthz", public_ip())), "200");
+    // externalTrafficPolicy Cluster: the pod sees the node's address, not the client's.
+    let seen = connections_to(port);
+    for client in [&laptop, &internet] {
+        let (_, pod_saw) = seen
+            .iter()
+            .find(|(src, _)| src == &client.address)
+            .unwrap_or_else(|| panic!("no connection from {} in {seen:?}", client.address));
+        assert_ne!(pod_saw, &client.address, "the pod saw the client's own address: {seen:?}");
+    }
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// One test for both helms, one after the other: the node takes one taint of a key at a time.
+#[test]
+fn a_taint_keeps_the_pod_pending_and_up_names_it() {
+    for helm in HELMS {
+        a_taint_with(helm);
+    }
+}
+
+fn a_taint_with(helm: Helm) {
+    if !local() {
+        return;
+    }
+    let d = Deploy::new("taint", helm);
+    untolerating_namespace(&d.ns);
+    let taint = Taint::new(&d.ns);
+    let start = Instant::now();
+    let out = d.run("up", &["--timeout", "90s"]);
+    let took = start.elapsed();
+    let err = out.error_line();
+    assert!(
+        err.contains("cannot be scheduled") && err.contains(&format!("kmcp.dev/test-taint={}:NoSchedule", d.ns)),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(45), "up took {took:?} to name the taint: it should not wait for --timeout");
+    drop(taint);
+    d.run("up", &[]).assert_ok();
+    d.run("down", &[]).assert_ok();
+    d.send("DELETE", &format!("/api/v1/namespaces/{}", d.ns), "application/json", serde_json::json!({}));
+}
+
+fn a_memory_limit_far_too_small_is_named_oomkilled(helm: Helm) {
+    let d = Deploy::new("oom", helm);
+    let chart = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::deploy::chart_dir(), chart.path());
+    // up's values set 128Mi; this chart renders a limit of its own, as a user's chart edit would.
+    let template = chart.path().join("templates/deployment.yaml");
+    let text = std::fs::read_to_string(&template).unwrap().replace(
+        "{{- $resources := deepCopy .Values.resources }}",
+        "{{- $resources := deepCopy .Values.resources }}{{- $_ := set $resources.limits \"memory\" \"8Mi\" }}{{- $_ := set $resources.requests \"memory\" \"8Mi\" }}",
+    );
+    std::fs::write(&template, text).unwrap();
+    let dir = chart.path().to_str().unwrap();
+    let args = d.args_without("up", &["--chart-version", "--chart-digest"], &["--chart", dir, "--timeout", "100s"]);
+    let out = d.xtask().run(&args);
+    let err = out.error_line();
+    assert!(err.contains("OOMKilled") && err.contains("8Mi"), "{err}\n{}", out.stderr);
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn a_registry_that_wants_credentials_refuses_a_pod_without_them(helm: Helm) {
+    if !local() {
+        return;
+    }
+    let d = Deploy::new("pullauth", helm);
+    let registry = Registry::start(Some(("puller", "s3cret-pull")));
+    let _relay = relay(&registry.host);
+    let platforms = ["linux/amd64".to_string(), "linux/arm64".to_string()];
+    let repo = "alice/kubernetes-mcp-server";
+    push_server_index(
+        &registry.host,
+        repo,
+        &["dev-latest".into()],
+        &platforms,
+        Entrypoint::Current,
+        Some(("puller", "s3cret-pull")),
+    );
+    // up resolves the tag with the Docker config's credentials; the node has none.
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64_basic("puller:s3cret-pull");
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.host),
+    )
+    .unwrap();
+    let image = format!("{}/{repo}:dev-latest", registry.host);
+    let out =
+        d.xtask().env("DOCKER_CONFIG", config.path()).run(d.args("up", &["--image", &image, "--timeout", "100s"]));
+    let err = out.error_line();
+    assert!(err.contains("cannot pull image") && err.contains(&registry.host), "{err}\n{}", out.stderr);
+    assert!(!out.all().contains("s3cret-pull"), "{}", out.all());
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn base64_basic(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn the_read_only_root_filesystem_is_in_force_while_the_server_serves(helm: Helm) {
+    if !local() {
+        return;
+    }
+    let d = Deploy::new("readonly", helm);
+    d.run("up", &[]).assert_ok();
+    d.run("verify", &[]).assert_ok();
+    let pods = d.get(&format!("/api/v1/namespaces/{}/pods", d.ns)).unwrap();
+    let uid = pods["items"][0]["metadata"]["uid"].as_str().unwrap().to_string();
+    let pid = server_process(&uid).expect("the server's process on the node");
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let options = |mount_point: &str| {
+        mountinfo
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 5 && f[4] == mount_point)
+            .map(|f| f[5].to_string())
+            .next_back()
+            .unwrap_or_else(|| panic!("no {mount_point} mount in\n{mountinfo}"))
+    };
+    assert!(options("/").split(',').any(|o| o == "ro"), "root is {}", options("/"));
+    assert!(options("/tmp").split(',').any(|o| o == "rw"), "/tmp is {}", options("/tmp"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// The server's process in the pod with this uid, found by its command line and its cgroup.
+fn server_process(pod_uid: &str) -> Option<u32> {
+    let uid = pod_uid.replace('-', "_");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        (cmdline.starts_with("/app/kubernetes-mcp-server") && (cgroup.contains(pod_uid) || cgroup.contains(&uid)))
+            .then_some(pid)
+    })
+}
+
+both_helms!(
+    node_ports_answer_on_every_node_address_and_the_pod_sees_the_node,
+    a_memory_limit_far_too_small_is_named_oomkilled,
+    a_registry_that_wants_credentials_refuses_a_pod_without_them,
+    the_read_only_root_filesystem_is_in_force_while_the_server_serves,
+);

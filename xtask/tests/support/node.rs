@@ -1,0 +1,165 @@
+//! The test node's extras (local cluster only): clients in network namespaces of their own on the
+//! node's internal ("WireGuard") or public network, commands run inside them, conntrack read in
+//! the node's namespace, more loopback registries relayed into the node, and the node's taints.
+
+use super::cluster::cluster;
+use super::KillOnDrop;
+use k8s_openapi::api::core::v1 as Node;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+
+fn testcluster() -> (String, String) {
+    let bin = std::env::var("KMCP_TESTCLUSTER_BIN").expect("KMCP_TESTCLUSTER_BIN is set by cargo xtask test");
+    let dir = std::env::var("KMCP_TESTCLUSTER").expect("KMCP_TESTCLUSTER is set by cargo xtask test");
+    (bin, dir)
+}
+
+/// A client machine on one of the node's networks; its namespace goes when it is dropped.
+pub struct Client {
+    pub name: String,
+    pub netns: String,
+    pub address: String,
+}
+
+impl Client {
+    /// `network` is "internal" (the node's InternalIP network, the laptop's WireGuard network in
+    /// the tests) or "public" (the node's second address, a host on the internet).
+    pub fn new(name: &str, network: &str) -> Client {
+        let (bin, dir) = testcluster();
+        let out = Command::new(bin)
+            .args(["client", "add", "-dir", &dir, "-name", name, "-network", network])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "client add: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut words = text.split_whitespace();
+        let netns = words.next().unwrap().to_string();
+        let address = words.next().unwrap().to_string();
+        Client { name: name.into(), netns, address }
+    }
+
+    /// Runs a program inside the client's namespace; its exit code and stdout.
+    pub fn run(&self, program: &str, args: &[&str]) -> (i32, String) {
+        let out = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The HTTP status of GET `url` from this client ("000" when nothing answered in 5 s).
+    pub fn http_status(&self, url: &str) -> String {
+        self.run("curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url]).1
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let (bin, dir) = testcluster();
+        let _ = Command::new(bin).args(["client", "del", "-dir", &dir, "-name", &self.name]).status();
+    }
+}
+
+/// The node's connection tracking entries for TCP to `port` (`conntrack -L` in its namespace):
+/// each entry's original source and the destination of its reply, which is the address the pod
+/// saw as its client.
+pub fn connections_to(port: i64) -> Vec<(String, String)> {
+    let ready: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap();
+    let netns = ready["netns"].as_str().unwrap();
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{netns}"))
+        .args(["--", "conntrack", "-L", "-p", "tcp", "--dport", &port.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let srcs: Vec<&str> = l.split_whitespace().filter_map(|w| w.strip_prefix("src=")).collect();
+            let dsts: Vec<&str> = l.split_whitespace().filter_map(|w| w.strip_prefix("dst=")).collect();
+            Some((srcs.first()?.to_string(), dsts.get(1)?.to_string()))
+        })
+        .collect()
+}
+
+/// The node's second ("public") address.
+pub fn public_ip() -> String {
+    let ready: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap();
+    ready["publicIP"].as_str().unwrap().to_string()
+}
+
+/// Relays another loopback registry into the node while it lives.
+pub fn relay(registry: &str) -> KillOnDrop {
+    let (bin, dir) = testcluster();
+    let mut child =
+        Command::new(bin).args(["relay", "-dir", &dir, "-registry", registry]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    assert!(line.starts_with("relaying"), "relay did not start: {line}");
+    KillOnDrop(child)
+}
+
+/// A NoSchedule taint `kmcp.dev/test-taint=<value>` on the node while it lives. Pods tolerate it
+/// unless their namespace was made by `untolerating_namespace`.
+pub struct Taint(String);
+
+impl Taint {
+    pub fn new(value: &str) -> Taint {
+        let taint = Node::Taint {
+            key: "kmcp.dev/test-taint".into(),
+            value: Some(value.into()),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        };
+        edit_taints(|taints| taints.push(taint.clone()));
+        Taint(value.into())
+    }
+}
+
+impl Drop for Taint {
+    fn drop(&mut self) {
+        let value = self.0.clone();
+        edit_taints(|taints| taints.retain(|t| t.value.as_deref() != Some(value.as_str())));
+    }
+}
+
+/// Reads the node, edits its taints and writes it back with its resourceVersion, again on a conflict.
+fn edit_taints(edit: impl Fn(&mut Vec<Node::Taint>)) {
+    super::block_on(async {
+        let client = cluster().client().await;
+        let nodes: kube::Api<Node::Node> = kube::Api::all(client);
+        let name = nodes.list(&Default::default()).await.unwrap().items[0].metadata.name.clone().unwrap();
+        for _ in 0..20 {
+            let mut node = nodes.get(&name).await.unwrap();
+            let spec = node.spec.get_or_insert_with(Default::default);
+            let mut taints = spec.taints.clone().unwrap_or_default();
+            edit(&mut taints);
+            spec.taints = Some(taints);
+            match nodes.replace(&name, &Default::default(), &node).await {
+                Ok(_) => return,
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => panic!("cannot update the node's taints: {e}"),
+            }
+        }
+        panic!("the node's taints kept changing under the test");
+    })
+}
+
+/// Makes namespace `ns` whose pods get none of the cluster's default tolerations (so they meet
+/// the test taint).
+pub fn untolerating_namespace(ns: &str) {
+    super::block_on(async {
+        let client = cluster().client().await;
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+        let object = serde_json::from_value(json!({"metadata": {"name": ns,
+            "annotations": {"scheduler.alpha.kubernetes.io/defaultTolerations": "[]"}}}))
+        .unwrap();
+        namespaces.create(&Default::default(), &object).await.unwrap();
+    })
+}
