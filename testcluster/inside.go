@@ -137,7 +137,7 @@ func inside(args []string) error {
 		return err
 	}
 	procs = append(procs, kubeletCmd)
-	proxyArgs, err := node.KubeProxyArgs(d, nodeName, kubeconfigs["proxy"])
+	proxyArgs, proxyConfig, err := node.KubeProxyArgs(d, nodeName, kubeconfigs["proxy"])
 	if err != nil {
 		return err
 	}
@@ -159,6 +159,9 @@ func inside(args []string) error {
 	procs = append(procs, routerCmd)
 	if err := node.DeployCoreDNS(ctx, admin, *corednsImage); err != nil {
 		return fmt.Errorf("CoreDNS: %w", err)
+	}
+	if err := node.PublishKubeProxyConfig(ctx, admin, proxyConfig); err != nil {
+		return fmt.Errorf("kube-proxy's configuration: %w", err)
 	}
 	if err := waitFor("node "+nodeName+" Ready", 60*time.Second, errs, func() bool { return nodeReady(admin) }); err != nil {
 		return err

@@ -110,3 +110,15 @@ func CoreDNSReady(ctx context.Context, c kubernetes.Interface) bool {
 	d, err := c.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 	return err == nil && d.Status.ReadyReplicas > 0
 }
+
+// PublishKubeProxyConfig keeps kube-proxy's configuration in kube-system/kube-proxy, where k0s
+// keeps it and where a client can read it.
+func PublishKubeProxyConfig(ctx context.Context, c kubernetes.Interface, config string) error {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"},
+		Data: map[string]string{"config.conf": config}}
+	_, err := c.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}

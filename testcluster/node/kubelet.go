@@ -60,8 +60,9 @@ protectKernelDefaults: false
 	}, nil
 }
 
-// KubeProxyArgs writes kube-proxy's configuration and returns its command line.
-func KubeProxyArgs(d Dirs, name, kubeconfig string) ([]string, error) {
+// KubeProxyArgs writes kube-proxy's configuration and returns its command line and the
+// configuration (published in kube-system as k0s publishes it).
+func KubeProxyArgs(d Dirs, name, kubeconfig string) ([]string, string, error) {
 	config := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: %q}
@@ -75,9 +76,9 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 `, kubeconfig, PodCIDR, name, NodeIP)
 	path := filepath.Join(d.Root, "kube-proxy.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return []string{"--config=" + path, "--v=1"}, nil
+	return []string{"--config=" + path, "--v=1"}, config, nil
 }
 
 // KubeRouterArgs is kube-router's command line with only its NetworkPolicy firewall on (k0s's

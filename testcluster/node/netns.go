@@ -6,6 +6,7 @@ package node
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -75,6 +76,20 @@ func SetupNetwork() error {
 		if err := ip(s...); err != nil {
 			RemoveNetwork()
 			return err
+		}
+	}
+	// The host's other addresses are routed back through its link, so that the host can reach the
+	// node from an address outside the internal network (verify's check from outside).
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLoopback() || strings.HasPrefix(ipn.IP.String(), Networks["internal"].Prefix+".") {
+				continue
+			}
+			if err := ip("-n", Namespace, "route", "add", ipn.IP.String()+"/32", "via", HostIP); err != nil {
+				RemoveNetwork()
+				return err
+			}
 		}
 	}
 	for _, s := range []string{"net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1"} {

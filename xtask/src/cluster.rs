@@ -139,9 +139,10 @@ impl Cluster {
     }
 
     /// The live state of each of `objects`: one LIST (by the `MANAGED_BY` label) for every kind
-    /// that holds several of them, one GET for the others. An object that lost the label reads as
-    /// missing, so it is applied again, which puts the label back.
-    pub async fn get_all(&self, objects: &[Object]) -> Result<Vec<Option<Value>>> {
+    /// that holds several of them, one GET for the others. An object missing from a LIST is looked
+    /// for by name too when `unlabelled[i]` (someone else's object by that name, or ours that lost
+    /// the label: applied again, which puts the label back).
+    pub async fn get_all(&self, objects: &[Object], unlabelled: &[bool]) -> Result<Vec<Option<Value>>> {
         let mut live = vec![None; objects.len()];
         let mut done = vec![false; objects.len()];
         for i in 0..objects.len() {
@@ -151,7 +152,8 @@ impl Cluster {
             let same: Vec<usize> = (i..objects.len())
                 .filter(|&j| objects[j].kind() == objects[i].kind() && objects[j].namespace() == objects[i].namespace())
                 .collect();
-            if same.len() == 1 {
+            let listed = same.len() > 1;
+            if !listed {
                 live[i] = self.get(&objects[i]).await?;
             } else {
                 let list =
@@ -172,7 +174,7 @@ impl Cluster {
             for j in same {
                 done[j] = true;
                 // Not among ours: is it there without our label (someone else's)?
-                if live[j].is_none() {
+                if listed && live[j].is_none() && unlabelled.get(j).copied().unwrap_or(true) {
                     live[j] = self.get(&objects[j]).await?;
                 }
             }

@@ -172,11 +172,15 @@ fn release_step(
     })
 }
 
-/// The objects of `deploy/rbac.yaml` that carry this instance's mark, in reverse order.
+/// The objects of `deploy/rbac.yaml` and the NetworkPolicy that carry this instance's mark, the
+/// policy first, then in reverse order.
 async fn object_steps(cluster: &Cluster, ns: &str, release: &str, notes: &mut Vec<String>) -> Result<Vec<Step>> {
     let me = instance(ns, release);
     let mut steps = Vec::new();
-    for object in rbac_objects(ns, release)?.into_iter().rev().filter(|o| o.kind() != "Namespace") {
+    let mut objects = rbac_objects(ns, release)?;
+    objects.push(crate::allow_from::policy(ns, release, &crate::allow_from::AllowFrom(Vec::new()), 0));
+    objects.push(crate::pull_secret::secret(ns, release, "", None));
+    for object in objects.into_iter().rev().filter(|o| o.kind() != "Namespace") {
         let Some(live) = cluster.get(&object).await? else { continue };
         match owner(&live, &me) {
             Owner::Us => {

@@ -80,7 +80,7 @@ impl Run<'_> {
             Action::WaitNamespaceGone { namespace, timeout_secs } => {
                 wait_until_gone(self.cluster, namespace, Duration::from_secs(*timeout_secs)).await?
             }
-            Action::Apply { change, object, manifest } => {
+            Action::Apply { change, object, manifest } | Action::ApplyHidden { change, object, manifest } => {
                 self.cluster.apply(&Object { value: manifest.clone() }).await?;
                 let done = match *change {
                     "create" => "created",
@@ -89,11 +89,11 @@ impl Run<'_> {
                 };
                 self.changed(format!("{done} {object}"));
             }
-            Action::Lock { wait_secs, no_wait, keep, .. } => {
+            Action::Lock { wait_secs, no_wait, keep, replan, .. } => {
                 let task = format!("cargo xtask {}", self.plan.task);
                 let held =
                     lock::acquire(self.cluster, ns, release, &task, *no_wait, Duration::from_secs(*wait_secs)).await?;
-                let waited = held.waited;
+                let waited = held.waited || *replan;
                 self.lock = Some((held, *keep));
                 return Ok(!waited);
             }
@@ -128,6 +128,16 @@ impl Run<'_> {
                 set_node_port(self.cluster, ns, service, *port).await?;
                 self.done.node_port = Some(*port);
                 self.changed(format!("nodePort set to {port}"));
+            }
+            Action::SetTrafficPolicy { service } => {
+                let services: Api<Service> = Api::namespaced(self.cluster.client.clone(), ns);
+                let patch = serde_json::json!({"spec": {"externalTrafficPolicy": "Local"}});
+                let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+                services
+                    .patch(service, &params, &Patch::Merge(&patch))
+                    .await
+                    .with_context(|| format!("cannot set service {ns}/{service}'s externalTrafficPolicy"))?;
+                self.changed(format!("service/{service} externalTrafficPolicy Local"));
             }
             Action::RecordState { node_port, deployed_sha256, chart_digest, deployment, .. } => {
                 let live = match self.done.live.take() {

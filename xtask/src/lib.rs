@@ -2,6 +2,7 @@
 //! library exposes only what it and the tests use (the tidy test checks).
 
 mod address;
+mod allow_from;
 mod chart;
 mod cluster;
 mod deployed;
@@ -20,6 +21,9 @@ pub mod mcp;
 mod plan;
 mod pod_trouble;
 mod proof;
+mod proof_door;
+mod proof_secrets;
+mod pull_secret;
 mod reference;
 mod registry;
 mod rollout;

@@ -131,7 +131,8 @@ pub fn plan_step(ns: &str, release: &str, lease: &LeaseState, wait_secs: u64, no
     if !keep {
         writes.push(write("delete", false));
     }
-    Step { action: Action::Lock { lease: name.clone(), wait_secs, no_wait, keep }, reason, writes }
+    let replan = matches!(lease, LeaseState::Held { .. });
+    Step { action: Action::Lock { lease: name.clone(), wait_secs, no_wait, keep, replan }, reason, writes }
 }
 
 /// Who holds the lock now, if anyone (one read).

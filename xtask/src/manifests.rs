@@ -40,6 +40,8 @@ impl Object {
             "ClusterRole" => ("clusterroles", false),
             "ClusterRoleBinding" => ("clusterrolebindings", false),
             "ConfigMap" => ("configmaps", true),
+            "NetworkPolicy" => ("networkpolicies", true),
+            "Secret" => ("secrets", true),
             other => bail!("deploy/rbac.yaml holds a {other}, which the xtask does not know how to apply"),
         })
     }
@@ -51,6 +53,17 @@ pub const INSTANCE_ANNOTATION: &str = "kmcp-xtask/instance";
 
 pub fn instance(namespace: &str, release: &str) -> String {
     format!("{namespace}/{release}")
+}
+
+/// The metadata of an object `up` makes in `namespace` for `release`: its name, the managed-by
+/// label and the instance mark.
+pub fn owned_metadata(name: &str, namespace: &str, release: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/managed-by": "kmcp-xtask"},
+        "annotations": {INSTANCE_ANNOTATION: instance(namespace, release)},
+    })
 }
 
 /// Whose a live object is.
@@ -84,6 +97,15 @@ pub fn rbac_objects(namespace: &str, release: &str) -> Result<Vec<Object>> {
         out.push(object);
     }
     Ok(out)
+}
+
+/// Whether `object` belongs in a deployment running `toolsets` (None: the server's default,
+/// core and config): objects marked `kmcp-xtask/only-with-toolset: T` only with toolset T.
+pub fn needed(object: &Object, toolsets: Option<&str>) -> bool {
+    match object.value["metadata"]["annotations"]["kmcp-xtask/only-with-toolset"].as_str() {
+        Some(wanted) => toolsets.unwrap_or("core,config").split(',').any(|t| t.trim() == wanted),
+        None => true,
+    }
 }
 
 /// The name a cluster-scoped object of `deploy/rbac.yaml` gets for the deployment in `namespace`:

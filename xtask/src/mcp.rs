@@ -142,6 +142,11 @@ impl Session {
         }
     }
 
+    /// `tools/call`: the tool's result (`isError` and `content`), or the protocol error.
+    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+
     /// Opens the standalone SSE stream (`GET`). Returns the status and, on 200, the open response:
     /// the stream stays open while it is held.
     pub async fn open_stream(&self) -> Result<(u16, Option<reqwest::Response>)> {

@@ -46,6 +46,13 @@ pub enum Action {
         object: String,
         manifest: Value,
     },
+    /// The same for an object whose content is a credential: the plan names it, never shows it.
+    ApplyHidden {
+        change: &'static str,
+        object: String,
+        #[serde(skip)]
+        manifest: Value,
+    },
     /// Hold the instance's Lease while the rest is carried out, waiting up to `wait_secs` for
     /// another holder; let go at the end unless `keep` (the namespace takes it along).
     Lock {
@@ -53,6 +60,9 @@ pub enum Action {
         wait_secs: u64,
         no_wait: bool,
         keep: bool,
+        /// Another run held the lock when the plan was made: whatever it did since, the rest is
+        /// planned again once the lock is ours (even if it was let go before we asked).
+        replan: bool,
     },
     /// Record, before helm runs, that this deployment installs the release.
     RecordOwner {
@@ -84,6 +94,10 @@ pub enum Action {
     SetNodePort {
         service: String,
         port: i32,
+    },
+    /// `externalTrafficPolicy: Local` on the Service, so the pod sees the client's address.
+    SetTrafficPolicy {
+        service: String,
     },
     /// Record the nodePort (`None`: the one Kubernetes allocated), the deploy hash, the chart
     /// digest and the rolled-out objects' fingerprint.
@@ -147,6 +161,9 @@ impl Step {
             Action::Apply { change, object, .. } => {
                 format!("{change} {object} (server-side apply, field manager {})", crate::cluster::FIELD_MANAGER)
             }
+            Action::ApplyHidden { change, object, .. } => {
+                format!("{change} {object} (server-side apply, content hidden)")
+            }
             Action::Lock { lease, .. } => format!("take the lock lease/{lease} while the plan is carried out"),
             Action::RecordOwner { config_map } => {
                 format!("record in configmap/{config_map} that this deployment installs the release")
@@ -161,6 +178,7 @@ impl Step {
                 mode.describe()
             ),
             Action::SetNodePort { service, port } => format!("set service/{service}'s nodePort to {port}"),
+            Action::SetTrafficPolicy { service } => format!("set service/{service}'s externalTrafficPolicy to Local"),
             Action::RecordState { config_map, node_port, chart_digest, .. } => format!(
                 "record nodePort {}, the deploy hash and chart {chart_digest} in configmap/{config_map}",
                 node_port.map_or("(the one Kubernetes allocates)".to_string(), |p| p.to_string())

@@ -1,7 +1,12 @@
 //! What keeps a pod from running that waiting cannot fix, read from its status as the scheduler and
-//! kubelet report it: unschedulable, a container that cannot be created, killed for memory.
+//! kubelet report it: unschedulable, a container that cannot be created, killed for memory; and
+//! which pods are the Deployment's current revision.
 
+use crate::cluster::Cluster;
+use anyhow::Result;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use kube::api::{Api, ListParams, LogParams};
 
 /// Whether the scheduler has given up on the pod for now.
 pub(crate) fn unschedulable(pod: &Pod) -> bool {
@@ -81,4 +86,40 @@ fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     (key == taint.key || (key.is_empty() && exists))
         && (exists || t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default())
         && t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect)
+}
+
+/// The `pod-template-hash` of the ReplicaSet that holds the Deployment's current revision.
+pub(crate) async fn current_template_hash(
+    cluster: &Cluster,
+    namespace: &str,
+    d: &Deployment,
+    selector: &str,
+) -> Result<Option<String>> {
+    let revision =
+        |m: &kube::api::ObjectMeta| m.annotations.as_ref()?.get("deployment.kubernetes.io/revision").cloned();
+    let observed = d.status.as_ref().and_then(|s| s.observed_generation);
+    if observed < d.metadata.generation {
+        // The controller has not made the new revision's ReplicaSet yet: no pod is current.
+        return Ok(Some(String::new()));
+    }
+    let Some(wanted) = revision(&d.metadata) else { return Ok(None) };
+    let sets: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), namespace);
+    let list = sets.list(&ListParams::default().labels(selector)).await?;
+    Ok(list
+        .items
+        .iter()
+        .find(|rs| revision(&rs.metadata).as_deref() == Some(wanted.as_str()))
+        .and_then(|rs| rs.metadata.labels.as_ref()?.get("pod-template-hash").cloned()))
+}
+
+/// The pod's last log lines (of the previous container when it restarted and that is there).
+pub(crate) async fn pod_logs(pods: &Api<Pod>, name: &str, previous: bool) -> String {
+    let params = LogParams { tail_lines: Some(20), previous, ..Default::default() };
+    match pods.logs(name, &params).await {
+        Ok(l) => l,
+        Err(_) if previous => {
+            pods.logs(name, &LogParams { tail_lines: Some(20), ..Default::default() }).await.unwrap_or_default()
+        }
+        Err(_) => String::new(),
+    }
 }

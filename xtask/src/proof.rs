@@ -13,6 +13,9 @@ use serde::Serialize;
 pub struct Check {
     pub name: String,
     pub passed: bool,
+    /// The check could not run here (never a pass).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
     pub detail: String,
 }
 
@@ -23,6 +26,8 @@ pub struct Mode {
     pub stateless: bool,
     pub tools: usize,
     pub write_tools: Vec<String>,
+    /// The server offers the helm toolset's tools (`helm_*`), which read Helm's release Secrets.
+    pub helm_toolset: bool,
 }
 
 #[derive(Serialize, Debug)]
@@ -40,8 +45,6 @@ const MUST_ALLOW: &[(&str, &str, &str)] = &[
     ("list", "apps", "deployments"),
     ("get", "", "nodes"),
     ("list", "", "nodes"),
-    ("get", "", "secrets"),
-    ("list", "", "secrets"),
     ("get", "", "configmaps"),
     ("list", "", "configmaps"),
 ];
@@ -62,7 +65,12 @@ pub fn print(report: &Report, json: bool) {
     }
     println!("verifying {}", report.url);
     for c in &report.checks {
-        println!("{} {:<40} {}", if c.passed { "PASS" } else { "FAIL" }, c.name, c.detail);
+        let word = match (c.passed, c.skipped) {
+            (true, _) => "PASS",
+            (false, true) => "SKIP",
+            (false, false) => "FAIL",
+        };
+        println!("{word} {:<40} {}", c.name, c.detail);
     }
     if let Some(m) = &report.mode {
         println!(
@@ -71,29 +79,53 @@ pub fn print(report: &Report, json: bool) {
             if m.stateless { "stateless" } else { "stateful (SSE sessions)" },
             m.tools
         );
+        println!(
+            "toolsets: {}",
+            if m.helm_toolset {
+                "helm on (the server can read every Secret)"
+            } else {
+                "no helm toolset (Secrets denied)"
+            }
+        );
         if !m.write_tools.is_empty() {
             println!("write-capable tools exposed (RBAC must deny them): {}", m.write_tools.join(", "));
         }
     }
 }
 
-pub async fn verify(url: &str, cluster: Result<&Cluster, String>, args: &ClusterArgs) -> Report {
+/// `expected`: the networks that should be the only ones admitted (else the live policy's).
+pub async fn verify(
+    url: &str,
+    cluster: Result<&Cluster, String>,
+    args: &ClusterArgs,
+    expected: Option<&crate::allow_from::AllowFrom>,
+) -> Report {
     let mut checks = Vec::new();
-    let mode = check_mcp(url, &mut checks).await;
-    match cluster {
-        Ok(c) => check_rbac(c, args, &mut checks).await,
-        Err(e) => checks.push(Check { name: "ServiceAccount permissions".into(), passed: false, detail: e }),
+    let mut mode = check_mcp(url, &mut checks).await;
+    let helm = mode.as_ref().is_some_and(|m| m.helm_toolset);
+    if let Some(m) = mode.as_mut() {
+        crate::proof_secrets::check_secret_tool(url, &args.namespace, m, &mut checks).await;
     }
-    let passed = checks.iter().all(|c| c.passed);
+    match cluster {
+        Ok(c) => {
+            crate::proof_door::check_door(url, c, args, expected, &mut checks).await;
+            check_rbac(c, args, &mut checks).await;
+            crate::proof_secrets::check_secret_access(c, args, helm, &mut checks).await;
+        }
+        Err(e) => {
+            checks.push(Check { name: "ServiceAccount permissions".into(), passed: false, skipped: false, detail: e })
+        }
+    }
+    let passed = checks.iter().all(|c| c.passed || c.skipped);
     Report { url: url.to_string(), passed, checks, mode }
 }
 
-fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>) -> bool {
+pub(crate) fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>) -> bool {
     let (passed, detail) = match result {
         Ok(d) => (true, d),
         Err(e) => (false, format!("{e:#}")),
     };
-    checks.push(Check { name: name.into(), passed, detail });
+    checks.push(Check { name: name.into(), passed, skipped: false, detail });
     passed
 }
 
@@ -135,7 +167,8 @@ async fn check_mcp(url: &str, checks: &mut Vec<Check>) -> Option<Mode> {
     check(checks, "MCP tools/list", Ok(format!("{} tools{session_note}", tools.len())));
     // Stateless servers refuse the standalone SSE stream (405): no stream, no 409 Conflict.
     let stateless = matches!(session.open_stream().await, Ok((405, _)));
-    Some(Mode { read_only: write_tools.is_empty(), stateless, tools: tools.len(), write_tools })
+    let helm_toolset = tools.iter().any(|t| t.name.starts_with("helm_"));
+    Some(Mode { read_only: write_tools.is_empty(), stateless, tools: tools.len(), write_tools, helm_toolset })
 }
 
 async fn check_rbac(cluster: &Cluster, args: &ClusterArgs, checks: &mut Vec<Check>) {

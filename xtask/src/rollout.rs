@@ -4,7 +4,7 @@ use crate::cluster::Cluster;
 use anyhow::{bail, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, ListParams};
 use std::time::{Duration, Instant};
 
 /// Complete when the controller has seen the latest spec and every desired replica is updated and
@@ -117,7 +117,11 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         .and_then(|s| s.selector.match_labels.as_ref())
         .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
         .unwrap_or_default();
-    let list = pods.list(&ListParams::default().labels(&selector)).await?;
+    let mut list = pods.list(&ListParams::default().labels(&selector)).await?;
+    // Only the pods of the Deployment's current revision: an old one still failing is on its way out.
+    if let Some(hash) = crate::pod_trouble::current_template_hash(cluster, namespace, d, &selector).await? {
+        list.items.retain(|p| p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")) == Some(&hash));
+    }
     let nodes = match list.items.iter().any(crate::pod_trouble::unschedulable) {
         true => Api::<Node>::all(cluster.client.clone())
             .list(&ListParams::default())
@@ -156,7 +160,7 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         for m in probe_failures.iter().take(3) {
             details.push(format!("event: {m}"));
         }
-        let logs = pod_logs(&pods, &pod_name, restarts > 0).await;
+        let logs = crate::pod_trouble::pod_logs(&pods, &pod_name, restarts > 0).await;
         for l in logs.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev() {
             details.push(format!("log: {l}"));
         }
@@ -185,8 +189,14 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
             match reason.as_str() {
                 "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
                     fatal = true;
+                    let lower = message.to_lowercase();
+                    let refused = ["401", "403", "unauthorized", "authorization failed", "no basic auth", "forbidden"];
+                    let hint = match refused.iter().any(|w| lower.contains(w)) {
+                        true => "the registry wants credentials the node does not have: run up with --pull-secret (a pull secret made from your registry credentials), or make the package public",
+                        false => "check the image exists and the node may pull it: make the GHCR package public or run up with --pull-secret",
+                    };
                     summary.get_or_insert(format!(
-                        "pod {pod_name} cannot pull image {image} ({reason}: {message}); check the image exists and the node may pull it: make the GHCR package public or add an image pull secret"
+                        "pod {pod_name} cannot pull image {image} ({reason}: {message}); {hint}"
                     ));
                 }
                 "CrashLoopBackOff" => {
@@ -210,17 +220,6 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         }
     });
     Ok(Diagnosis { summary, details, fatal })
-}
-
-async fn pod_logs(pods: &Api<Pod>, name: &str, previous: bool) -> String {
-    let params = LogParams { tail_lines: Some(20), previous, ..Default::default() };
-    match pods.logs(name, &params).await {
-        Ok(l) => l,
-        Err(_) if previous => {
-            pods.logs(name, &LogParams { tail_lines: Some(20), ..Default::default() }).await.unwrap_or_default()
-        }
-        Err(_) => String::new(),
-    }
 }
 
 /// The port in a probe failure like `dial tcp 10.244.0.5:8686: connect: connection refused`.

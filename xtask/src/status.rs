@@ -74,6 +74,11 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         let port = address::current_node_port(&service)?;
         let note = if recorded.node_port == Some(port) { " (recorded)" } else { "" };
         println!("nodePort: {port}{note}");
+        let policy = service.spec.as_ref().and_then(|s| s.external_traffic_policy.clone()).unwrap_or_default();
+        println!(
+            "allowed:  {} (externalTrafficPolicy {policy})",
+            crate::proof_door::admitted(&cluster, &args.cluster).await
+        );
         if let Some(ip) = node_ip {
             println!("MCP URL:  {}", address::url(&ip, port));
         } else {

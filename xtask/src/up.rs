@@ -4,6 +4,7 @@
 //! second run with nothing changed has an empty plan.
 
 use crate::address::{self, client_config, current_node_port};
+use crate::allow_from::{self, AllowFrom};
 use crate::chart::{self, Chart};
 use crate::cluster::{Cluster, ClusterArgs};
 use crate::deployed::{self, Live};
@@ -11,9 +12,11 @@ use crate::execute::{execute, Done, Outcome};
 use crate::flags::{self, PortRange};
 use crate::lock::{self, LeaseState};
 use crate::manifests::{
-    drifted_fields, instance, is_subset, owner, rbac_objects, Owner, INSTANCE_ANNOTATION, SERVICE_ACCOUNT,
+    drifted_fields, instance, is_subset, needed, owner, rbac_objects, Object, Owner, INSTANCE_ANNOTATION,
+    SERVICE_ACCOUNT,
 };
 use crate::plan::{Action, Plan, Step, Write};
+use crate::pull_secret;
 use crate::reference::ImageRef;
 use crate::registry::{Credentials, Registry};
 use crate::shell::{DryRun, Shell};
@@ -42,6 +45,10 @@ pub struct Args {
     /// The node address the laptop reaches (its WireGuard IP) [default: the node's InternalIP]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = flags::node_ip)]
     pub(crate) node_ip: Option<IpAddr>,
+    /// The networks that may connect (a NetworkPolicy; the Service keeps the client's address)
+    /// [default: the network of the local interface that holds --node-ip]
+    #[arg(long, env = "MCP_ALLOW_FROM", value_name = "CIDR[,CIDR...]", value_parser = allow_from::parse)]
+    pub(crate) allow_from: Option<AllowFrom>,
     /// Pin the Service's nodePort [default: the recorded port, else one Kubernetes allocates]
     #[arg(long, value_name = "N")]
     pub(crate) node_port: Option<u16>,
@@ -75,6 +82,10 @@ pub struct Args {
     /// Toolsets to enable (passed to --toolsets)
     #[arg(long, value_name = "LIST")]
     pub(crate) toolsets: Option<String>,
+    /// Let the node pull a private image: a pull secret `<release>-pull` from the credentials up
+    /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)
+    #[arg(long)]
+    pub(crate) pull_secret: bool,
     /// Take over existing RBAC objects that this deployment did not create
     #[arg(long)]
     pub(crate) adopt: bool,
@@ -89,7 +100,7 @@ pub struct Args {
 }
 
 pub async fn run(sh: &Shell, args: Args) -> Result<()> {
-    let input = Inputs::from_args(&args)?;
+    let input = Inputs::from_args(sh, &args)?;
     warn_about_mode(&args);
     let mut notes = Vec::new();
     let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
@@ -112,13 +123,16 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
 /// span several flags; clap parsed each value).
 struct Inputs {
     node_port: Option<i32>,
+    allow_from: AllowFrom,
+    pull_secret: bool,
+    release: String,
     image: ImageRef,
     chart: chart::Source,
     mode: ServerMode,
 }
 
 impl Inputs {
-    fn from_args(args: &Args) -> Result<Inputs> {
+    fn from_args(sh: &Shell, args: &Args) -> Result<Inputs> {
         if let Some(p) = args.node_port {
             let range = args.nodeport_range;
             if !range.contains(p) {
@@ -128,6 +142,9 @@ impl Inputs {
         args.cluster.check()?;
         Ok(Inputs {
             node_port: args.node_port.map(i32::from),
+            allow_from: allow_from::resolve(sh, args.allow_from.as_ref(), args.node_ip)?,
+            pull_secret: args.pull_secret,
+            release: args.cluster.release.clone(),
             image: image_ref(args)?,
             chart: chart::source(
                 args.chart.as_deref(),
@@ -159,6 +176,9 @@ fn warn_about_mode(args: &Args) {
     if args.allow_write_tools {
         eprintln!("warning: --allow-write-tools: the server offers tools that create, change and delete resources (pods_exec, resources_delete, ...); only the read-only RBAC now stands between the agent and writes");
     }
+    if args.toolsets.as_deref().is_some_and(|t| t.split(',').any(|t| t.trim() == "helm")) {
+        eprintln!("warning: --toolsets includes helm: Helm keeps its releases in Secrets, so the server's ServiceAccount can then read every Secret in the cluster (ClusterRole helm-readonly), and so can whoever reaches the URL");
+    }
     if args.stateful {
         eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");
     }
@@ -173,6 +193,8 @@ struct Desired {
     /// `--set` arguments beside the values file.
     set: Vec<String>,
     hash: String,
+    /// With `--pull-secret`: the credentials the pull secret is made of.
+    pull_credentials: Option<Credentials>,
 }
 
 impl Desired {
@@ -181,10 +203,21 @@ impl Desired {
         let chart = sh.unless_dry_run(located, notes)?.unwrap_or_else(|| chart::unresolved(&input.chart));
         let pinned =
             sh.unless_dry_run(pin_digest(sh, &input.image).await, notes)?.unwrap_or_else(|| input.image.clone());
-        let typed = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode);
+        let pull_credentials = match input.pull_secret {
+            false => None,
+            true => {
+                let registry = &input.image.registry;
+                let found = Credentials::for_registry(sh, registry)?;
+                Some(found.with_context(|| format!("--pull-secret: there are no credentials for {registry} to make it from: set GHCR_TOKEN (ghcr.io) or log in with `docker login {registry}`"))?)
+            }
+        };
+        let mut typed = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode);
+        if input.pull_secret {
+            typed.image_pull_secrets = vec![crate::values::Named { name: pull_secret::name(&input.release) }];
+        }
         let (values, set) = (typed.render()?, typed.set_args());
         let hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
-        Ok(Desired { chart, pinned, values, set, hash })
+        Ok(Desired { chart, pinned, values, set, hash, pull_credentials })
     }
 }
 
@@ -256,7 +289,16 @@ impl Planner<'_> {
 
     async fn read(&self) -> Result<Seen> {
         let (ns, release, name) = self.names();
-        let (rbac, terminating) = plan_rbac(self.cluster, ns, release, self.args.adopt).await?;
+        let toolsets = self.input.mode.toolsets.as_deref();
+        let mut wanted = vec![allow_from::policy(ns, release, &self.input.allow_from, self.input.mode.port)];
+        let mut unwanted = Vec::new();
+        let registry = &self.input.image.registry;
+        match &self.desired.pull_credentials {
+            Some(c) => wanted.push(pull_secret::secret(ns, release, registry, Some(c))),
+            None => unwanted.push(pull_secret::secret(ns, release, registry, None)),
+        }
+        let objects = (wanted, unwanted);
+        let (rbac, terminating) = plan_rbac(self.cluster, ns, release, toolsets, objects, self.args.adopt).await?;
         let Some(c) = self.cluster.filter(|_| !terminating) else {
             let (recorded, live, drifted, lease) = (State::default(), None, Vec::new(), LeaseState::Absent);
             return Ok(Seen { rbac, terminating, recorded, live, drifted, lease });
@@ -372,6 +414,15 @@ impl Planner<'_> {
             let writes = vec![Write::new("patch", "services", Some(ns), &name)];
             steps.push(step(Action::SetNodePort { service: name.clone(), port }, why, writes));
         }
+        let policy = service.and_then(|s| s.spec.as_ref()?.external_traffic_policy.clone());
+        if policy.as_deref() != Some("Local") {
+            let why = match policy {
+                Some(p) => format!("it is {p}: kube-proxy would hand the pod the node's address, not the client's, and the NetworkPolicy could not tell a laptop from the internet"),
+                None => "set once helm has created the Service: the pod then sees the client's address, which the NetworkPolicy checks".to_string(),
+            };
+            let writes = vec![Write::new("patch", "services", Some(ns), &name)];
+            steps.push(step(Action::SetTrafficPolicy { service: name.clone() }, why, writes));
+        }
         if helm_runs || (final_port.is_some() && seen.recorded.node_port != final_port) {
             let action = Action::RecordState {
                 config_map: state::name(release),
@@ -431,10 +482,24 @@ fn service_port(service: &k8s_openapi::api::core::v1::Service) -> Option<i32> {
 /// to take over an object this instance did not create (unless `adopt`). A namespace that existed
 /// before is used as it is: never applied, never adopted, never deleted. Also says whether the
 /// namespace is terminating (its objects then count as gone).
-async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bool) -> Result<(Vec<Step>, bool)> {
-    let objects = rbac_objects(ns, release)?;
+async fn plan_rbac(
+    cluster: Option<&Cluster>,
+    ns: &str,
+    release: &str,
+    toolsets: Option<&str>,
+    (wanted, unwanted): (Vec<Object>, Vec<Object>),
+    adopt: bool,
+) -> Result<(Vec<Step>, bool)> {
+    let mut objects = rbac_objects(ns, release)?;
+    let first_unwanted = objects.len() + wanted.len();
+    objects.extend(wanted);
+    objects.extend(unwanted);
     let mut live = match cluster {
-        Some(c) => c.get_all(&objects).await?,
+        Some(c) => {
+            let unlabelled: Vec<bool> =
+                objects.iter().enumerate().map(|(i, o)| i < first_unwanted && needed(o, toolsets)).collect();
+            c.get_all(&objects, &unlabelled).await?
+        }
         None => vec![None; objects.len()],
     };
     let me = instance(ns, release);
@@ -449,12 +514,27 @@ async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bo
         }
     }
     let mut steps = Vec::new();
-    for (object, live) in objects.into_iter().zip(live) {
+    for (i, (object, live)) in objects.into_iter().zip(live).enumerate() {
+        if i >= first_unwanted || !needed(&object, toolsets) {
+            if live.as_ref().is_some_and(|l| matches!(owner(l, &me), Owner::Us)) {
+                let (plural, namespaced) = object.plural()?;
+                let write = Write::new("delete", plural, object.namespace().filter(|_| namespaced), object.name());
+                let reason = match i >= first_unwanted {
+                    true => "no --pull-secret: no credential is kept in the cluster".to_string(),
+                    false => "the server runs no helm toolset: it needs no Secrets".to_string(),
+                };
+                steps.push(step(Action::Delete { object: object.id(), manifest: object.value }, reason, vec![write]));
+            }
+            continue;
+        }
         let (change, reason) = match &live {
             None => ("create", "it is not in the cluster".to_string()),
             Some(l) => match owner(l, &me) {
                 Owner::Us if is_subset(&object.value, l) => continue,
-                Owner::Us => ("update", format!("{} drifted from deploy/rbac.yaml", drifted_fields(&object.value, l).join(", "))),
+                Owner::Us => {
+                    let source = if object.kind() == "NetworkPolicy" { "--allow-from" } else { "deploy/rbac.yaml" };
+                    ("update", format!("{} drifted from {source}", drifted_fields(&object.value, l).join(", ")))
+                }
                 _ if object.kind() == "Namespace" => continue,
                 _ if adopt => ("adopt", format!("--adopt: it has no {INSTANCE_ANNOTATION} mark of {me}")),
                 Owner::Nobody => bail!(
@@ -469,7 +549,10 @@ async fn plan_rbac(cluster: Option<&Cluster>, ns: &str, release: &str, adopt: bo
         };
         let (plural, namespaced) = object.plural()?;
         let write = Write::new("patch", plural, object.namespace().filter(|_| namespaced), object.name());
-        let action = Action::Apply { change, object: object.id(), manifest: object.value };
+        let action = match object.kind() {
+            "Secret" => Action::ApplyHidden { change, object: object.id(), manifest: object.value },
+            _ => Action::Apply { change, object: object.id(), manifest: object.value },
+        };
         steps.push(step(action, reason, vec![write]));
     }
     Ok((steps, terminating))
@@ -503,12 +586,16 @@ async fn report(planner: &Planner<'_>, planned_live: Option<Live>, done: Done) -
     } else {
         println!("deployed {pinned} as release {release} in {ns}, chart {}", desired.chart.display);
         println!("changed: {}", done.changes.join(", "));
+        // kube-proxy programs a new NodePort a moment after the pod is ready: print a URL that answers.
+        if let Err(e) = crate::mcp::health(&url).await {
+            eprintln!("note: {e:#} (from this machine; the laptop may still reach it)");
+        }
     }
     println!("mode: {}", live.mode().describe());
     println!("MCP URL: {url}");
     println!("MCP client configuration:\n{}", client_config(&url));
     if args.verify {
-        let report = proof::verify(&url, Ok(cluster), &args.cluster).await;
+        let report = proof::verify(&url, Ok(cluster), &args.cluster, Some(&input.allow_from)).await;
         proof::print(&report, false);
         if !report.passed {
             let failed = report.checks.iter().filter(|c| !c.passed).count();

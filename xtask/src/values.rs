@@ -43,7 +43,13 @@ impl ServerMode {
             read_only: self.read_only,
             stateless: self.stateless,
             toolsets: self.toolsets.as_ref().map(|t| t.split(',').map(|s| s.trim().to_string()).collect()),
+            denied_resources: if self.helm_toolset() { Vec::new() } else { vec![Gvk::SECRET] },
         }
+    }
+
+    /// Whether the server runs the `helm` toolset, the only one that needs to read Secrets.
+    pub fn helm_toolset(&self) -> bool {
+        self.toolsets.as_deref().is_some_and(|t| t.split(',').any(|t| t.trim() == "helm"))
     }
 
     /// The mode the server runs with, from its container args and the chart's config.toml: the
@@ -110,6 +116,22 @@ pub struct Config {
     pub stateless: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub toolsets: Option<Vec<String>>,
+    /// Kinds the server's own API client refuses for every tool (v1 Secret unless a Helm toolset
+    /// needs it), so a broader role bound by hand does not open them either.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_resources: Vec<Gvk>,
+}
+
+/// A `{group, version, kind}` entry of the server's `denied_resources`.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Gvk {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+}
+
+impl Gvk {
+    pub const SECRET: Gvk = Gvk { group: "", version: "v1", kind: "Secret" };
 }
 
 /// The top-level `key = value` lines of a TOML file helm rendered: strings unquoted, arrays
@@ -143,6 +165,14 @@ pub struct Values {
     pub ingress: Ingress,
     pub extra_args: Vec<String>,
     pub config: Config,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<Named>,
+}
+
+/// A reference by name (`imagePullSecrets` entries).
+#[derive(Serialize)]
+pub struct Named {
+    pub name: String,
 }
 
 #[derive(Serialize)]
@@ -188,6 +218,7 @@ impl Values {
             ingress: Ingress { enabled: false },
             extra_args: mode.args(),
             config: mode.config(),
+            image_pull_secrets: Vec::new(),
         }
     }
 

@@ -18,6 +18,9 @@ pub struct Args {
     /// The node address for the default URL [default: the node's InternalIP]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::flags::node_ip)]
     pub(crate) node_ip: Option<std::net::IpAddr>,
+    /// The networks that should be the only ones admitted [default: the live NetworkPolicy's]
+    #[arg(long, env = "MCP_ALLOW_FROM", value_name = "CIDR[,CIDR...]", value_parser = crate::allow_from::parse)]
+    pub(crate) allow_from: Option<crate::allow_from::AllowFrom>,
     /// Print the report as JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -32,7 +35,8 @@ pub async fn run(args: Args) -> Result<()> {
         (None, Ok(c)) => default_url(c, &args.cluster, node_ip).await?,
         (None, Err(e)) => bail!("{e:#}; or pass --url"),
     };
-    let report = proof::verify(&url, cluster.as_ref().map_err(|e| format!("{e:#}")), &args.cluster).await;
+    let cluster = cluster.as_ref().map_err(|e| format!("{e:#}"));
+    let report = proof::verify(&url, cluster, &args.cluster, args.allow_from.as_ref()).await;
     proof::print(&report, args.json);
     if !report.passed {
         bail!(

@@ -13,8 +13,6 @@ fn rbac_names(ns: &str) -> Vec<(String, String)> {
         ("clusterrolebindings", "kubernetes-mcp-server-view"),
         ("clusterroles", "kubernetes-mcp-server-nodes-read"),
         ("clusterrolebindings", "kubernetes-mcp-server-nodes-read"),
-        ("clusterroles", "helm-readonly"),
-        ("clusterrolebindings", "kubernetes-mcp-server-helm-readonly"),
     ]
     .iter()
     .map(|(kind, name)| (kind.to_string(), format!("kmcp:{ns}:{name}")))
@@ -354,12 +352,12 @@ fn status_shows_one_screen(helm: Helm) {
 fn drifted_rbac_is_put_back_without_helm(helm: Helm) {
     let d = Deploy::new("drift", helm);
     d.run("up", &[]).assert_ok();
-    let role = rbac_path("clusterroles", &format!("kmcp:{}:helm-readonly", d.ns));
+    let role = rbac_path("clusterroles", &format!("kmcp:{}:kubernetes-mcp-server-nodes-read", d.ns));
     d.send(
         "PATCH",
         &role,
         "application/merge-patch+json",
-        json!({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "delete"]}]}),
+        json!({"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "delete"]}]}),
     );
     let sa = format!("/api/v1/namespaces/{}/serviceaccounts/kubernetes-mcp-server", d.ns);
     d.send("PATCH", &sa, "application/merge-patch+json", json!({"metadata": {"labels": null}}));
@@ -368,7 +366,10 @@ fn drifted_rbac_is_put_back_without_helm(helm: Helm) {
     let out = d.run("up", &[]);
     out.assert_ok();
     let changed = out.stdout.lines().find(|l| l.starts_with("changed: ")).unwrap_or_else(|| panic!("{}", out.stdout));
-    assert!(changed.contains(&format!("updated clusterrole/kmcp:{}:helm-readonly", d.ns)), "{changed}");
+    assert!(
+        changed.contains(&format!("updated clusterrole/kmcp:{}:kubernetes-mcp-server-nodes-read", d.ns)),
+        "{changed}"
+    );
     assert!(changed.contains("serviceaccount/kubernetes-mcp-server"), "{changed}");
     assert_eq!(d.get(&role).unwrap()["rules"][0]["verbs"], json!(["get", "list", "watch"]));
     assert_eq!(d.get(&sa).unwrap()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kmcp-xtask");
@@ -380,7 +381,7 @@ fn drifted_rbac_is_put_back_without_helm(helm: Helm) {
     assert!(out.assert_ok().stdout.contains("up to date: nothing changed"));
     if let (Some(n), Some(after)) = (audit_before, d.audit()) {
         let noop = &after[n..];
-        assert!(noop.len() <= 10 && noop.iter().all(|e| !e.is_write()), "{} requests: {noop:?}", noop.len());
+        assert!(noop.len() <= 12 && noop.iter().all(|e| !e.is_write()), "{} requests: {noop:?}", noop.len());
     }
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
@@ -410,7 +411,7 @@ fn bad_input_gives_one_clear_line_before_any_change(helm: Helm) {
     assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "nothing was changed");
 
     // Missing kubeconfig: no flag, no KUBECONFIG, an empty HOME.
-    let err = d.xtask().run(["up", "--image", &d.image]).error_line();
+    let err = d.xtask().run(["up", "--image", &d.image, "--allow-from", "10.8.0.0/24"]).error_line();
     assert!(err.contains("no kubeconfig found") && err.contains("--kubeconfig"), "{err}");
     let err = d.xtask().run(["down", "--kubeconfig", "/nonexistent/kubeconfig"]).error_line();
     assert!(err.contains("kubeconfig /nonexistent/kubeconfig (from --kubeconfig) does not exist"), "{err}");
@@ -426,7 +427,7 @@ fn bad_input_gives_one_clear_line_before_any_change(helm: Helm) {
     for task in ["up", "down", "status"] {
         let mut args = vec![task, "--kubeconfig", dead.path().to_str().unwrap()];
         if task == "up" {
-            args.extend(["--image", &d.image]);
+            args.extend(["--image", &d.image, "--allow-from", "10.8.0.0/24"]);
         }
         let out = d.xtask().run(&args);
         let err = out.error_line();
@@ -447,6 +448,8 @@ fn bad_input_gives_one_clear_line_before_any_change(helm: Helm) {
         &d.image,
         "--node-ip",
         "10.8.0.1",
+        "--allow-from",
+        "10.8.0.0/24",
     ]);
     assert!(out.error_line().contains("`helm` not found on PATH"), "{}", out.stderr);
     assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "nothing half-done");
@@ -489,7 +492,7 @@ fn dry_run_prints_the_plan_and_changes_nothing(helm: Helm) {
     assert_eq!(d.deployment().unwrap()["metadata"]["resourceVersion"], rv);
 
     // Without any cluster, the plan for an empty cluster.
-    let out = d.xtask().run(["up", "--dry-run", "--image", &d.image]);
+    let out = d.xtask().run(["up", "--dry-run", "--image", &d.image, "--allow-from", "10.8.0.0/24"]);
     out.assert_ok();
     assert!(out.stdout.contains("showing the plan for an empty cluster"), "{}", out.stdout);
     assert!(out.stdout.contains("would create namespace/mcp-system"));
@@ -598,7 +601,17 @@ fn a_long_release_name_works_end_to_end(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
     let err = d
         .xtask()
-        .run(["up", "--kubeconfig", d.kubeconfig.to_str().unwrap(), "--release", "a/b", "--image", &d.image])
+        .run([
+            "up",
+            "--kubeconfig",
+            d.kubeconfig.to_str().unwrap(),
+            "--release",
+            "a/b",
+            "--image",
+            &d.image,
+            "--allow-from",
+            "10.8.0.0/24",
+        ])
         .error_line();
     assert!(err.starts_with("error: invalid --release 'a/b'"), "{err}");
     let err = d

@@ -15,28 +15,54 @@ fn local() -> bool {
     std::env::var_os("KMCP_TEST_KUBECONFIG").is_none()
 }
 
-fn node_ports_answer_on_every_node_address_and_the_pod_sees_the_node(helm: Helm) {
+fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(helm: Helm) {
     if !local() {
         return;
     }
     let d = Deploy::new("everyaddr", helm);
-    d.run("up", &[]).assert_ok();
+    d.run("up", &["--allow-from", "0.0.0.0/0"]).assert_ok();
     let port = d.node_port();
+    let (internal, public) =
+        (format!("http://{}:{port}/healthz", cluster().node_ip), format!("http://{}:{port}/healthz", public_ip()));
+    // kube-proxy as k0s runs it (nodePortAddresses unset): the NodePort answers on every address;
+    // with up's externalTrafficPolicy Local the pod sees each client's own address.
     let laptop = Client::new(&format!("{}-l", d.ns), "internal");
     let internet = Client::new(&format!("{}-i", d.ns), "public");
-    // kube-proxy as k0s runs it (nodePortAddresses unset): the NodePort answers on every address.
-    assert_eq!(laptop.http_status(&format!("http://{}:{port}/healthz", cluster().node_ip)), "200");
-    assert_eq!(internet.http_status(&format!("http://{}:{port}/healthz", public_ip())), "200");
-    // externalTrafficPolicy Cluster: the pod sees the node's address, not the client's.
-    let seen = connections_to(port);
+    assert_eq!(laptop.status_becomes(&internal, "200"), "200");
+    assert_eq!(internet.status_becomes(&public, "200"), "200");
     for client in [&laptop, &internet] {
-        let (_, pod_saw) = seen
-            .iter()
-            .find(|(src, _)| src == &client.address)
-            .unwrap_or_else(|| panic!("no connection from {} in {seen:?}", client.address));
-        assert_ne!(pod_saw, &client.address, "the pod saw the client's own address: {seen:?}");
+        assert_eq!(pod_saw(port, client), client.address, "externalTrafficPolicy Local keeps the client's address");
     }
+    // Changed by hand to Cluster: kube-proxy hands the pod the node's address instead.
+    let service = format!("/api/v1/namespaces/{}/services/{}", d.ns, d.fullname());
+    d.send(
+        "PATCH",
+        &service,
+        "application/merge-patch+json",
+        serde_json::json!({"spec": {"externalTrafficPolicy": "Cluster"}}),
+    );
+    let other = Client::new(&format!("{}-o", d.ns), "public");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while other.http_status(&public) == "200" && pod_saw(port, &other) == other.address && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_ne!(pod_saw(port, &other), other.address, "with Cluster the pod sees the node, not the client");
+    // up puts Local back.
+    let out = d.run("up", &["--allow-from", "0.0.0.0/0"]);
+    out.assert_ok();
+    assert!(out.stderr.contains("externalTrafficPolicy to Local"), "{}", out.stderr);
+    assert_eq!(d.service().unwrap()["spec"]["externalTrafficPolicy"], "Local");
     d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// The address the pod saw for the client's latest connection to `port`.
+fn pod_saw(port: i64, client: &Client) -> String {
+    let seen = connections_to(port);
+    seen.iter()
+        .rev()
+        .find(|(src, _)| src == &client.address)
+        .map(|(_, saw)| saw.clone())
+        .unwrap_or_else(|| panic!("no connection from {} in {seen:?}", client.address))
 }
 
 /// One test for both helms, one after the other: the node takes one taint of a key at a time.
@@ -55,14 +81,14 @@ fn a_taint_with(helm: Helm) {
     untolerating_namespace(&d.ns);
     let taint = Taint::new(&d.ns);
     let start = Instant::now();
-    let out = d.run("up", &["--timeout", "90s"]);
+    let out = d.run("up", &["--timeout", "300s"]);
     let took = start.elapsed();
     let err = out.error_line();
     assert!(
         err.contains("cannot be scheduled") && err.contains(&format!("kmcp.dev/test-taint={}:NoSchedule", d.ns)),
         "{err}"
     );
-    assert!(took < Duration::from_secs(45), "up took {took:?} to name the taint: it should not wait for --timeout");
+    assert!(took < Duration::from_secs(60), "up took {took:?} to name the taint: it should not wait for --timeout");
     drop(taint);
     d.run("up", &[]).assert_ok();
     d.run("down", &[]).assert_ok();
@@ -118,7 +144,37 @@ fn a_registry_that_wants_credentials_refuses_a_pod_without_them(helm: Helm) {
         d.xtask().env("DOCKER_CONFIG", config.path()).run(d.args("up", &["--image", &image, "--timeout", "100s"]));
     let err = out.error_line();
     assert!(err.contains("cannot pull image") && err.contains(&registry.host), "{err}\n{}", out.stderr);
+    assert!(err.contains("--pull-secret"), "the way out: {err}");
     assert!(!out.all().contains("s3cret-pull"), "{}", out.all());
+
+    // With --pull-secret: a dockerconfigjson Secret from the same credentials, its content never shown.
+    let with = |extra: &[&str]| {
+        let mut all = vec!["--image", image.as_str(), "--timeout", "100s"];
+        all.extend(extra);
+        d.xtask().env("DOCKER_CONFIG", config.path()).run(d.args("up", &all))
+    };
+    let plan = with(&["--pull-secret", "--dry-run", "--json"]);
+    assert!(plan.assert_ok().stdout.contains("applyHidden"), "{}", plan.stdout);
+    let out = with(&["--pull-secret"]);
+    out.assert_ok();
+    for shown in [&plan, &out] {
+        assert!(
+            !shown.all().contains("s3cret-pull") && !shown.all().contains(&base64_basic("puller:s3cret-pull")),
+            "{}",
+            shown.all()
+        );
+    }
+    let secret_path = format!("/api/v1/namespaces/{}/secrets/{}-pull", d.ns, d.release);
+    let secret = d.get(&secret_path).expect("the pull secret");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(
+        d.deployment().unwrap()["spec"]["template"]["spec"]["imagePullSecrets"][0]["name"],
+        format!("{}-pull", d.release)
+    );
+    // Without the flag again: nothing with a credential stays in the cluster.
+    let out = with(&[]);
+    assert!(out.all().contains("no credential is kept in the cluster"), "{}", out.all());
+    assert!(d.get(&secret_path).is_none(), "the pull secret stayed");
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
@@ -165,7 +221,7 @@ fn server_process(pod_uid: &str) -> Option<u32> {
 }
 
 both_helms!(
-    node_ports_answer_on_every_node_address_and_the_pod_sees_the_node,
+    node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client,
     a_memory_limit_far_too_small_is_named_oomkilled,
     a_registry_that_wants_credentials_refuses_a_pod_without_them,
     the_read_only_root_filesystem_is_in_force_while_the_server_serves,

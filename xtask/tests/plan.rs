@@ -170,12 +170,13 @@ fn up_scenarios(helm: Helm) {
     );
 
     // Drifted RBAC: the one object is updated, and why; no helm.
-    let role = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/kmcp:{}:helm-readonly", d.ns);
+    let role =
+        format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/kmcp:{}:kubernetes-mcp-server-nodes-read", d.ns);
     d.send(
         "PATCH",
         &role,
         "application/merge-patch+json",
-        json!({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"]}]}),
+        json!({"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]}]}),
     );
     let plan = carried_out_as_planned(&d, "up", &[]);
     assert_eq!(actions(&plan), ["lock", "apply"], "{plan}");
@@ -188,11 +189,14 @@ fn up_scenarios(helm: Helm) {
     assert_eq!(actions(&plan), ["lock", "helm", "waitRollout", "recordState"], "{plan}");
     assert!(plan["summary"].as_str().unwrap().contains(&format!("{}/{repo}@sha256:", registry())), "{plan}");
 
-    // A changed --port: helm re-renders; the nodePort stays the recorded one.
+    // A changed --port: the NetworkPolicy admits the new port, helm re-renders; the nodePort stays
+    // the recorded one.
     let port = d.node_port();
     let plan = carried_out_as_planned(&d, "up", &["--port", "8686"]);
     let changed = actions(&plan);
-    assert!(changed.starts_with(&["lock".into(), "helm".into(), "waitRollout".into()]), "{plan}");
+    let expected = ["lock", "apply", "helm", "waitRollout"].map(String::from);
+    assert!(changed.starts_with(&expected), "{plan}");
+    assert!(steps(&plan)[1]["object"].as_str().unwrap().starts_with("networkpolicy/"), "{plan}");
     assert_eq!(d.node_port(), port);
 
     let plan = carried_out_as_planned(&d, "down", &["--delete-namespace"]);

@@ -80,7 +80,7 @@ fn a_namespace_up_created_goes_only_without_foreign_objects(helm: Helm) {
 
 fn a_users_cluster_role_is_not_taken_over(helm: Helm) {
     let d = Deploy::new("clash", helm);
-    let name = format!("kmcp:{}:helm-readonly", d.ns);
+    let name = format!("kmcp:{}:kubernetes-mcp-server-nodes-read", d.ns);
     let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}");
     d.send("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", "application/json", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]}));
     let before = d.get(&path).unwrap();
@@ -268,7 +268,13 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
             .unwrap()
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !String::from_utf8_lossy(&status_now().stdout).contains("pending-upgrade")
+    // ... and has changed the Deployment: helm is then waiting on pods that cannot start.
+    let patched = || {
+        d.deployment().is_some_and(|dep| {
+            dep["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().contains(&missing)
+        })
+    };
+    while !(String::from_utf8_lossy(&status_now().stdout).contains("pending-upgrade") && patched())
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(250));
@@ -278,8 +284,9 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
     let status = status_now();
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("pending-upgrade"),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
+        "{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
     );
     let out = d.run("up", &[]);
     out.assert_ok();

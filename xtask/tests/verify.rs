@@ -28,15 +28,9 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     assert!(line(&out, "PASS MCP notifications/initialized").contains("HTTP 202"));
     assert!(line(&out, "PASS MCP tools/list").contains(" tools"));
     line(&out, "PASS health endpoint /healthz");
-    for allowed in [
-        "list pods (all namespaces)",
-        "list events",
-        "list deployments",
-        "get nodes",
-        "list nodes",
-        "get secrets",
-        "list configmaps",
-    ] {
+    for allowed in
+        ["list pods (all namespaces)", "list events", "list deployments", "get nodes", "list nodes", "list configmaps"]
+    {
         assert!(line(&out, &format!("PASS may {allowed}")).ends_with("allowed"), "{allowed}");
     }
     for denied in [
@@ -45,12 +39,16 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
         "create pods",
         "patch deployments",
         "create secrets",
+        "get secrets (all namespaces)",
+        "list secrets (all namespaces)",
         "create clusterrolebindings",
         "bind clusterroles",
         "escalate clusterroles",
     ] {
         assert!(line(&out, &format!("PASS may not {denied}")).ends_with("denied"), "{denied}");
     }
+    line(&out, "PASS MCP resources_get of a Secret is refused");
+    assert!(out.stdout.contains("toolsets: no helm toolset (Secrets denied)"), "{}", out.stdout);
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
     assert!(out.stdout.contains("mode: read-only, stateless"), "{}", out.stdout);
 

@@ -11,6 +11,9 @@ pub struct TestCluster {
     pub kubeconfig: PathBuf,
     /// The node address NodePorts answer on.
     pub node_ip: String,
+    /// The network the tests' `up` admits (`--allow-from`): the local node's internal network
+    /// (the host's address is in it), else `KMCP_TEST_ALLOW_FROM` or every address.
+    pub allow_from: String,
     pub audit_log: Option<PathBuf>,
     dir: Option<PathBuf>,
 }
@@ -22,16 +25,19 @@ pub fn cluster() -> &'static TestCluster {
             let kubeconfig = PathBuf::from(kc);
             let node_ip =
                 std::env::var("KMCP_TEST_NODE_IP").unwrap_or_else(|_| super::block_on(first_internal_ip(&kubeconfig)));
-            return TestCluster { kubeconfig, node_ip, audit_log: None, dir: None };
+            let allow_from = std::env::var("KMCP_TEST_ALLOW_FROM").unwrap_or_else(|_| "0.0.0.0/0".into());
+            return TestCluster { kubeconfig, node_ip, allow_from, audit_log: None, dir: None };
         }
         let dir =
             PathBuf::from(std::env::var_os("KMCP_TESTCLUSTER").expect(
                 "no cluster: run the tests with `cargo xtask test` (it starts one), or set KMCP_TEST_KUBECONFIG",
             ));
         let ready: Value = serde_json::from_slice(&std::fs::read(dir.join("ready.json")).unwrap()).unwrap();
+        let node_ip = ready["nodeIP"].as_str().unwrap().to_string();
         TestCluster {
             kubeconfig: PathBuf::from(ready["kubeconfig"].as_str().unwrap()),
-            node_ip: ready["nodeIP"].as_str().unwrap().to_string(),
+            allow_from: format!("{}.0/24", node_ip.rsplit_once('.').unwrap().0),
+            node_ip,
             audit_log: Some(PathBuf::from(ready["auditLog"].as_str().unwrap())),
             dir: Some(dir),
         }

@@ -175,6 +175,7 @@ impl Deploy {
                 ("--chart-version", chart_version()),
                 ("--chart-digest", self.chart_digest.clone()),
                 ("--node-ip", cluster().node_ip.clone()),
+                ("--allow-from", cluster().allow_from.clone()),
                 ("--timeout", "120s".to_string()),
             ] {
                 if !extra.contains(&flag) && !omit.contains(&flag) {

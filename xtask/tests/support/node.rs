@@ -51,9 +51,30 @@ impl Client {
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// The HTTP status of GET `url` from this client ("000" when nothing answered in 5 s).
+    /// The HTTP status of GET `url` from this client ("000" when nothing answered in 3 s).
     pub fn http_status(&self, url: &str) -> String {
-        self.run("curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url]).1
+        self.run("curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", url]).1
+    }
+
+    /// Polls GET `url` until its status is `want` (kube-proxy and the firewall take a moment to
+    /// follow a change); the last status seen.
+    pub fn status_becomes(&self, url: &str, want: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let got = self.http_status(url);
+            if got == want || std::time::Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
+    /// MCP Inspector's CLI run from this client against `url`: its exit code and output.
+    pub fn inspector(&self, url: &str, args: &[&str]) -> (i32, String) {
+        let bin = std::env::var("KMCP_INSPECTOR").expect("KMCP_INSPECTOR: run the tests with `cargo xtask test`");
+        let mut all = vec!["--cli", url, "--transport", "http"];
+        all.extend(args);
+        self.run(&bin, &all)
     }
 }
 

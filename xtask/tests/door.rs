@@ -1,0 +1,272 @@
+//! The door, as an attacker who reaches the URL would try it: Secrets are readable through the
+//! server only when a Helm toolset was asked for.
+
+mod support;
+
+use serde_json::json;
+use support::cluster::cluster;
+use support::deploy::{Deploy, Helm};
+use support::mcp_client::inspector;
+use support::node::{connections_to, public_ip, Client};
+
+/// A Secret of another namespace, the kind of thing an attacker is after.
+fn target_secret(d: &Deploy) -> (String, String) {
+    let ns = format!("{}-target", d.ns);
+    d.send("POST", "/api/v1/namespaces", "application/json", json!({"metadata": {"name": ns}}));
+    let secret = json!({"metadata": {"name": "admin-token"}, "stringData": {"token": "the-crown-jewels"}});
+    d.send("POST", &format!("/api/v1/namespaces/{ns}/secrets"), "application/json", secret);
+    (ns, "admin-token".to_string())
+}
+
+fn get_secret(url: &str, ns: &str, name: &str) -> serde_json::Value {
+    inspector(
+        url,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "resources_get",
+            "--tool-arg",
+            "apiVersion=v1",
+            "--tool-arg",
+            "kind=Secret",
+            "--tool-arg",
+            &format!("namespace={ns}"),
+            "--tool-arg",
+            &format!("name={name}"),
+        ],
+    )
+}
+
+fn secrets_only_with_a_helm_toolset(helm: Helm) {
+    let d = Deploy::new("door", helm);
+    let (target_ns, secret) = target_secret(&d);
+    let role = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/kmcp:{}:helm-readonly", d.ns);
+
+    // Default toolsets: no helm-readonly role, the server refuses Secrets, SAR denies them.
+    d.run("up", &[]).assert_ok();
+    let url = d.url();
+    assert!(d.get(&role).is_none(), "helm-readonly is applied without a Helm toolset");
+    let answer = get_secret(&url, &target_ns, &secret);
+    assert!(!answer.to_string().contains("the-crown-jewels"), "{answer}");
+    assert_eq!(answer["isError"], true, "{answer}");
+    let out = d.run("verify", &[]);
+    out.assert_ok();
+    assert!(out.stdout.contains("PASS may not list secrets (all namespaces)"), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS MCP resources_get of a Secret is refused"), "{}", out.stdout);
+
+    // A broader role bound by hand: RBAC now allows, the server's own denied_resources still refuses,
+    // and verify fails naming the grant.
+    let grant = format!("{}-grant", d.ns);
+    d.send(
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        "application/json",
+        json!({
+        "metadata": {"name": grant},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "kubernetes-mcp-server", "namespace": d.ns}]}),
+    );
+    let answer = get_secret(&url, &target_ns, &secret);
+    assert!(!answer.to_string().contains("the-crown-jewels"), "denied_resources did not hold: {answer}");
+    assert_eq!(answer["isError"], true, "{answer}");
+    let out = d.run("verify", &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("FAIL may not list secrets (all namespaces)"), "{}", out.stdout);
+    d.send(
+        "DELETE",
+        &format!("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{grant}"),
+        "application/json",
+        json!({}),
+    );
+
+    // With the helm toolset: the role, a warning, and helm_list works.
+    let out = d.run("up", &["--toolsets", "core,config,helm"]);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("warning: --toolsets includes helm") && out.stderr.contains("every Secret"),
+        "{}",
+        out.stderr
+    );
+    assert!(d.get(&role).is_some(), "helm-readonly is missing with the helm toolset");
+    let listed =
+        inspector(&url, &["--method", "tools/call", "--tool-name", "helm_list", "--tool-arg", "all_namespaces=true"]);
+    assert_ne!(listed["isError"], true, "{listed}");
+    let out = d.run("verify", &[]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("PASS may list secrets (all namespaces)")
+            && out.stderr.contains("warning: the helm toolset is on"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stdout.contains("toolsets: helm on"), "{}", out.stdout);
+
+    // Back to the default: the role goes.
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.all().contains(&format!("delete clusterrole/kmcp:{}:helm-readonly", d.ns)), "{}", out.all());
+    assert!(d.get(&role).is_none(), "helm-readonly stayed after the helm toolset went");
+    d.run("verify", &[]).assert_ok();
+    d.send("DELETE", &format!("/api/v1/namespaces/{target_ns}"), "application/json", json!({}));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+fn only_the_allowed_network_reaches_the_server(helm: Helm) {
+    if std::env::var_os("KMCP_TEST_KUBECONFIG").is_some() {
+        return;
+    }
+    let d = Deploy::new("allow", helm);
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    let port = d.node_port();
+    let (node_ip, public) = (&cluster().node_ip, public_ip());
+    let url = format!("http://{node_ip}:{port}/mcp");
+    let laptop = Client::new(&format!("{}-l", d.ns), "internal");
+    let internet = Client::new(&format!("{}-i", d.ns), "public");
+    let closed = |why: &str| {
+        for target in [format!("http://{node_ip}:{port}/healthz"), format!("http://{public}:{port}/healthz")] {
+            assert_eq!(
+                internet.status_becomes(&target, "000"),
+                "000",
+                "{why}: a host on the internet reached {target}"
+            );
+        }
+        assert_eq!(
+            laptop.status_becomes(&format!("http://{node_ip}:{port}/healthz"), "200"),
+            "200",
+            "{why}: the laptop"
+        );
+    };
+    closed("after the first up");
+    let (code, tools) = laptop.inspector(&url, &["--method", "tools/list"]);
+    assert!(code == 0 && tools.contains("pods_list"), "the laptop's MCP handshake: {tools}");
+    let seen = connections_to(port);
+    assert!(
+        seen.iter().any(|(src, saw)| src == &laptop.address && saw == &laptop.address),
+        "the pod sees the laptop's own address: {seen:?}"
+    );
+
+    assert!(d.run("up", &[]).assert_ok().stdout.contains("up to date: nothing changed"));
+    closed("after a second up");
+    // helm upgrading the release leaves the Service's externalTrafficPolicy alone.
+    let out = d.run("up", &["--log-level", "3"]);
+    assert!(out.assert_ok().stderr.contains("run: helm upgrade"), "{}", out.stderr);
+    assert_eq!(d.service().unwrap()["spec"]["externalTrafficPolicy"], "Local", "helm undid it");
+    closed("after helm upgraded the release");
+
+    // Opened by hand: the internet gets in (the policy is what held it), and up closes it again.
+    let policy = format!("/apis/networking.k8s.io/v1/namespaces/{}/networkpolicies/{}-allow-from", d.ns, d.release);
+    let open = json!({"spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}});
+    d.send("PATCH", &policy, "application/merge-patch+json", open);
+    assert_eq!(
+        internet.status_becomes(&format!("http://{public}:{port}/healthz"), "200"),
+        "200",
+        "the widened policy lets it in"
+    );
+    let out = d.run("up", &["--log-level", "3"]);
+    out.assert_ok();
+    assert!(out.stderr.contains("drifted from --allow-from"), "{}", out.stderr);
+    closed("after up put the policy back");
+    d.run("down", &["--delete-namespace"]).assert_ok();
+    assert!(d.get(&policy).is_none());
+}
+
+fn verify_proves_the_door(helm: Helm) {
+    if std::env::var_os("KMCP_TEST_KUBECONFIG").is_some() {
+        return;
+    }
+    let d = Deploy::new("verifydoor", helm);
+    d.run("up", &[]).assert_ok();
+    let allow = cluster().allow_from.clone();
+    let out = d.run("verify", &[]);
+    out.assert_ok();
+    for (pass, detail) in [
+        ("PASS NetworkPolicy admits only --allow-from", allow.as_str()),
+        ("PASS Service keeps the client's address", "externalTrafficPolicy Local"),
+        ("PASS NodePort silent outside --allow-from", "no answer from"),
+    ] {
+        let line =
+            out.stdout.lines().find(|l| l.starts_with(pass)).unwrap_or_else(|| panic!("{pass}:\n{}", out.stdout));
+        assert!(line.contains(detail), "{line}");
+    }
+    assert!(out.stderr.contains("nodePortAddresses"), "the kube-proxy warning: {}", out.stderr);
+    let status = d.run("status", &["--node-ip", &cluster().node_ip]);
+    assert!(status.assert_ok().stdout.contains(&format!("allowed:  only from {allow}")), "{}", status.stdout);
+
+    // The policy deleted by hand: the door is open, and verify says so.
+    let policy = format!("/apis/networking.k8s.io/v1/namespaces/{}/networkpolicies/{}-allow-from", d.ns, d.release);
+    d.send("DELETE", &policy, "application/json", json!({}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let out = loop {
+        let out = d.run("verify", &["--allow-from", &allow]);
+        if out.stdout.contains("ANSWERED") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("FAIL NetworkPolicy admits only --allow-from") && out.stdout.contains("MISSING"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("FAIL NodePort silent outside --allow-from") && out.stdout.contains("ANSWERED from"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("verify: 2 of"), "{}", out.stderr);
+    // Without a policy or --allow-from, the outside check cannot run: it says so, never PASS.
+    let out = d.run("verify", &[]);
+    assert!(
+        out.stdout.contains("SKIP NodePort silent outside --allow-from") && out.stdout.contains("could not check"),
+        "{}",
+        out.stdout
+    );
+    // up puts the policy back; the firewall follows within seconds.
+    d.run("up", &[]).assert_ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while d.run("verify", &[]).code != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    d.run("verify", &[]).assert_ok();
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// Who may connect, when `--allow-from` is not given: the network of the local interface that holds
+/// `--node-ip`, printed; otherwise a refusal before anything is contacted.
+#[test]
+fn allow_from_defaults_to_the_network_of_the_node_ip_or_is_asked_for() {
+    let d = Deploy::new("allowdefault", Helm::V4);
+    // The host's end of the node's link holds 10.213.0.254/24 while the local cluster runs.
+    if std::env::var_os("KMCP_TEST_KUBECONFIG").is_none() {
+        let args = d.args_without("up", &["--allow-from", "--node-ip"], &["--node-ip", "10.213.0.254", "--dry-run"]);
+        let out = d.xtask().run(&args);
+        out.assert_ok();
+        assert!(
+            out.stderr.contains("allowing connections from 10.213.0.0/24 only (the network of kmcp0"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.contains("networkpolicy/kubernetes-mcp-server-allow-from"), "{}", out.stdout);
+    }
+    let audit = d.audit().map(|a| a.len());
+    let args = d.args_without("up", &["--allow-from", "--node-ip"], &["--node-ip", "10.9.9.9"]);
+    let err = d.xtask().run(&args).error_line();
+    assert!(
+        err.contains("--node-ip 10.9.9.9 is not an address of this machine") && err.contains("--allow-from"),
+        "{err}"
+    );
+    let args = d.args_without("up", &["--allow-from", "--node-ip"], &[]);
+    assert!(d.xtask().run(&args).error_line().contains("no --allow-from and no --node-ip"));
+    let err = d.run("up", &["--allow-from", "10.8.0.0/33"]).error_line();
+    assert!(err.contains("invalid network '10.8.0.0/33'"), "{err}");
+    if let (Some(n), Some(after)) = (audit, d.audit()) {
+        assert!(after[n..].is_empty(), "refused input reached the API server: {:?}", &after[n..]);
+    }
+    let out = d.run("up", &["--allow-from", "0.0.0.0/0", "--dry-run"]);
+    assert!(out.assert_ok().stderr.contains("warning: --allow-from 0.0.0.0/0: every address"), "{}", out.stderr);
+}
+
+both_helms!(secrets_only_with_a_helm_toolset, only_the_allowed_network_reaches_the_server, verify_proves_the_door);
