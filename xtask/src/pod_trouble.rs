@@ -46,21 +46,27 @@ pub(crate) fn trouble(pod: &Pod, nodes: &[Node]) -> Option<String> {
         ));
     }
     for c in status.container_statuses.iter().flatten() {
-        let killed = [c.state.as_ref(), c.last_state.as_ref()]
+        let ended: Vec<_> = [c.state.as_ref(), c.last_state.as_ref()]
             .into_iter()
             .flatten()
             .filter_map(|s| s.terminated.as_ref())
-            .any(|t| t.reason.as_deref() == Some("OOMKilled"));
-        if killed {
-            let limit = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.containers.iter().find(|k| k.name == c.name))
-                .and_then(|k| k.resources.as_ref()?.limits.as_ref()?.get("memory").map(|q| q.0.clone()))
-                .unwrap_or_else(|| "none".into());
+            .collect();
+        let limit = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.iter().find(|k| k.name == c.name))
+            .and_then(|k| k.resources.as_ref()?.limits.as_ref()?.get("memory").map(|q| q.0.clone()));
+        let name_of = &c.name;
+        if ended.iter().any(|t| t.reason.as_deref() == Some("OOMKilled")) {
+            let limit = limit.as_deref().unwrap_or("none");
             return Some(format!(
-                "container {} of pod {name} was killed for using more memory than its limit (OOMKilled, limit {limit}); raise the memory limit",
-                c.name
+                "container {name_of} of pod {name} was killed for using more memory than its limit (OOMKilled, limit {limit}); raise the memory limit"
+            ));
+        }
+        // On cgroup v1 the runtime can miss the OOM event and report a plain SIGKILL.
+        if let (Some(limit), true) = (&limit, ended.iter().any(|t| t.exit_code == 137)) {
+            return Some(format!(
+                "container {name_of} of pod {name} was killed (exit code 137, SIGKILL): with a memory limit of {limit}, most likely by the out-of-memory killer; raise the memory limit"
             ));
         }
         let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());

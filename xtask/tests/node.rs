@@ -42,11 +42,13 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
         serde_json::json!({"spec": {"externalTrafficPolicy": "Cluster"}}),
     );
     let other = Client::new(&format!("{}-o", d.ns), "public");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while other.http_status(&public) == "200" && pod_saw(port, &other) == other.address && Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let masqueraded = || connections_to(port).iter().any(|(src, saw)| src == &other.address && saw != &other.address);
+    while !masqueraded() && Instant::now() < deadline {
+        other.http_status(&public);
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert_ne!(pod_saw(port, &other), other.address, "with Cluster the pod sees the node, not the client");
+    assert!(masqueraded(), "with Cluster the pod sees the node, not the client: {:?}", connections_to(port));
     // up puts Local back.
     let out = d.run("up", &["--allow-from", "0.0.0.0/0"]);
     out.assert_ok();
@@ -55,14 +57,13 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-/// The address the pod saw for the client's latest connection to `port`.
+/// The addresses the pod saw for the client's connections to `port` (each one's, so none may differ).
 fn pod_saw(port: i64, client: &Client) -> String {
     let seen = connections_to(port);
-    seen.iter()
-        .rev()
-        .find(|(src, _)| src == &client.address)
-        .map(|(_, saw)| saw.clone())
-        .unwrap_or_else(|| panic!("no connection from {} in {seen:?}", client.address))
+    let saw: Vec<&String> = seen.iter().filter(|(src, _)| src == &client.address).map(|(_, saw)| saw).collect();
+    assert!(!saw.is_empty(), "no connection from {} in {seen:?}", client.address);
+    assert!(saw.iter().all(|s| *s == saw[0]), "the pod saw different addresses: {seen:?}");
+    saw[0].clone()
 }
 
 /// One test for both helms, one after the other: the node takes one taint of a key at a time.
@@ -110,7 +111,9 @@ fn a_memory_limit_far_too_small_is_named_oomkilled(helm: Helm) {
     let args = d.args_without("up", &["--chart-version", "--chart-digest"], &["--chart", dir, "--timeout", "100s"]);
     let out = d.xtask().run(&args);
     let err = out.error_line();
-    assert!(err.contains("OOMKilled") && err.contains("8Mi"), "{err}\n{}", out.stderr);
+    // The runtime reports OOMKilled, or on cgroup v1 sometimes only the SIGKILL the OOM killer sent.
+    let named = err.contains("OOMKilled") || err.contains("out-of-memory killer");
+    assert!(named && err.contains("8Mi"), "{err}\n{}", out.stderr);
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
