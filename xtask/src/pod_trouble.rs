@@ -5,16 +5,20 @@
 use crate::cluster::Cluster;
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, PodCondition, Taint, Toleration};
 use kube::api::{Api, ListParams, LogParams};
 
 /// Whether the scheduler has given up on the pod for now.
 pub(crate) fn unschedulable(pod: &Pod) -> bool {
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    unscheduled(pod).is_some()
+}
+
+/// The pod's `PodScheduled=False, Unschedulable` condition, if it has one.
+fn unscheduled(pod: &Pod) -> Option<&PodCondition> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
     conditions
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
 }
 
 /// One sentence naming the trouble with Kubernetes' own message, if the pod has one; `nodes` name
@@ -22,12 +26,7 @@ pub(crate) fn unschedulable(pod: &Pod) -> bool {
 pub(crate) fn trouble(pod: &Pod, nodes: &[Node]) -> Option<String> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let status = pod.status.as_ref()?;
-    let unscheduled = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
-    if let Some(c) = unscheduled {
+    if let Some(c) = unscheduled(pod) {
         let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
         let untolerated: Vec<String> = nodes
             .iter()
@@ -127,5 +126,40 @@ pub(crate) async fn pod_logs(pods: &Api<Pod>, name: &str, previous: bool) -> Str
             pods.logs(name, &LogParams { tail_lines: Some(20), ..Default::default() }).await.unwrap_or_default()
         }
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(tolerations: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c"}], "tolerations": tolerations},
+            "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                       "message": "0/1 nodes are available: 1 node(s) had untolerated taint(s)."}]},
+        }))
+        .unwrap()
+    }
+
+    fn node() -> Node {
+        serde_json::from_value(json!({"metadata": {"name": "n"}, "spec": {"taints": [
+            {"key": "a", "value": "x", "effect": "NoSchedule"},
+            {"key": "b", "effect": "PreferNoSchedule"},
+        ]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn names_the_taints_the_pod_does_not_tolerate() {
+        let said = trouble(&pod(json!([])), &[node()]).unwrap();
+        assert!(said.contains("cannot be scheduled") && said.contains("n has taint a=x:NoSchedule"), "{said}");
+        assert!(!said.contains("taint b"), "PreferNoSchedule keeps no pod out: {said}");
+        let tolerated = trouble(&pod(json!([{"key": "a", "operator": "Exists"}])), &[node()]).unwrap();
+        assert!(!tolerated.contains("has taint"), "{tolerated}");
+        let other_value = trouble(&pod(json!([{"key": "a", "value": "y"}])), &[node()]).unwrap();
+        assert!(other_value.contains("has taint a=x"), "{other_value}");
     }
 }

@@ -179,20 +179,7 @@ async fn check_rbac(cluster: &Cluster, args: &ClusterArgs, checks: &mut Vec<Chec
     for (expect, list, scopes) in [(true, MUST_ALLOW, &everywhere[..]), (false, MUST_DENY, &both[..])] {
         for (verb, group, resource) in list {
             for namespace in scopes {
-                let review = SubjectAccessReview {
-                    spec: SubjectAccessReviewSpec {
-                        user: Some(user.clone()),
-                        resource_attributes: Some(ResourceAttributes {
-                            verb: Some(verb.to_string()),
-                            group: Some(group.to_string()),
-                            resource: Some(resource.to_string()),
-                            namespace: namespace.map(str::to_string),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
+                let review = access_review(&user, verb, group, resource, *namespace);
                 let scope = match namespace {
                     Some(ns) => format!(" (in {ns})"),
                     None if *resource == "nodes" || resource.starts_with("cluster") => String::new(),
@@ -211,5 +198,29 @@ async fn check_rbac(cluster: &Cluster, args: &ClusterArgs, checks: &mut Vec<Chec
                 check(checks, &what, result);
             }
         }
+    }
+}
+
+/// A SubjectAccessReview of `user` doing `verb` on `group`/`resource` (in `namespace`, or all).
+pub(crate) fn access_review(
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.to_string()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.to_string()),
+                group: Some(group.to_string()),
+                resource: Some(resource.to_string()),
+                namespace: namespace.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }

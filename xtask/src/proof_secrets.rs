@@ -7,7 +7,7 @@ use crate::manifests::SERVICE_ACCOUNT;
 use crate::mcp::Session;
 use crate::proof::{check, Check, Mode};
 use anyhow::{bail, Result};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::api::{Api, PostParams};
 use serde_json::{json, Value};
 
@@ -62,18 +62,7 @@ pub(crate) async fn check_secret_access(cluster: &Cluster, args: &ClusterArgs, h
         eprintln!("warning: the helm toolset is on: the ServiceAccount, and so whoever reaches the URL, can read every Secret in the cluster (tokens included)");
     }
     for verb in ["get", "list"] {
-        let review = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(user.clone()),
-                resource_attributes: Some(ResourceAttributes {
-                    verb: Some(verb.into()),
-                    resource: Some("secrets".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let review = crate::proof::access_review(&user, verb, "", "secrets", None);
         let allowed =
             reviews.create(&PostParams::default(), &review).await.map(|r| r.status.is_some_and(|s| s.allowed));
         let (name, result) = match (helm, allowed) {

@@ -176,7 +176,7 @@ fn warn_about_mode(args: &Args) {
     if args.allow_write_tools {
         eprintln!("warning: --allow-write-tools: the server offers tools that create, change and delete resources (pods_exec, resources_delete, ...); only the read-only RBAC now stands between the agent and writes");
     }
-    if args.toolsets.as_deref().is_some_and(|t| t.split(',').any(|t| t.trim() == "helm")) {
+    if crate::values::runs_toolset(args.toolsets.as_deref(), "helm") {
         eprintln!("warning: --toolsets includes helm: Helm keeps its releases in Secrets, so the server's ServiceAccount can then read every Secret in the cluster (ClusterRole helm-readonly), and so can whoever reaches the URL");
     }
     if args.stateful {
