@@ -2,8 +2,9 @@
 //! chart's OCI manifest), the chart's naming rules, and the chart file helm gets: an OCI chart
 //! pulled by digest, checked and kept in a local cache, or a local directory or `.tgz`.
 
+use crate::docker_config::Credentials;
 use crate::reference::ImageRef;
-use crate::registry::{Credentials, Registry};
+use crate::registry::Registry;
 use crate::shell::Shell;
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};

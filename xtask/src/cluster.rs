@@ -213,3 +213,13 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
+
+/// The flags that aim helm at the kube client's cluster (none without a cluster: a dry-run plan).
+pub fn helm_target(cluster: Option<&Cluster>) -> Vec<String> {
+    let Some(cluster) = cluster else { return Vec::new() };
+    let mut args = vec!["--kubeconfig".to_string(), cluster.kubeconfig.display().to_string()];
+    if let Some(c) = &cluster.context {
+        args.extend(["--kube-context".to_string(), c.clone()]);
+    }
+    args
+}

@@ -1,6 +1,5 @@
 //! The `docker` CLI: login without the token on a command line, and `buildx build --push`.
 
-use crate::registry::Credentials;
 use crate::shell::{require_program, Shell};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
@@ -21,9 +20,9 @@ pub fn preflight(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-pub fn login(sh: &Shell, registry: &str, credentials: &Credentials) -> Result<()> {
-    let user = &credentials.user;
-    let login = cmd!(sh.sh, "docker login {registry} --username {user} --password-stdin").stdin(&credentials.token);
+/// `docker login` with the token on stdin.
+pub fn login(sh: &Shell, registry: &str, user: &str, token: &str) -> Result<()> {
+    let login = cmd!(sh.sh, "docker login {registry} --username {user} --password-stdin").stdin(token);
     sh.run(login).map_err(|_| {
         anyhow::anyhow!("docker login to {registry} as {user} failed: check GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER")
     })

@@ -1,14 +1,50 @@
-//! Registry credentials the way Docker, helm and skaffold find them: `$DOCKER_CONFIG/config.json`
-//! (else `~/.docker/config.json`), per host: `credHelpers`, then `auths`, then `credsStore`, each
-//! helper being `docker-credential-<name> get` with the host on stdin.
+//! Registry credentials: `GHCR_TOKEN`/`GITHUB_TOKEN` for ghcr.io, else the way Docker, helm and
+//! skaffold find them: `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`), per host:
+//! `credHelpers`, then `auths`, then `credsStore`, each helper being `docker-credential-<name> get`
+//! with the host on stdin.
 
-use crate::registry::Credentials;
 use crate::shell::Shell;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::fmt;
 use std::path::PathBuf;
 use xshell::cmd;
+
+/// Registry credentials from the environment. The token is never printed: `Debug` hides it.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub token: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials {{ user: {:?}, token: <hidden> }}", self.user)
+    }
+}
+
+impl Credentials {
+    /// The credentials for pulling from `registry`: `GHCR_TOKEN`/`GITHUB_TOKEN` only for ghcr.io,
+    /// never for another host; else what the user's Docker config holds for that host; else none
+    /// (anonymous).
+    pub fn for_registry(sh: &Shell, registry: &str) -> Result<Option<Credentials>> {
+        if registry == "ghcr.io" {
+            if let Some(c) = Credentials::from_env("") {
+                return Ok(Some(c));
+            }
+        }
+        credentials(sh, registry)
+    }
+
+    /// `GHCR_TOKEN`, else `GITHUB_TOKEN`; user `GHCR_USER`, else `GITHUB_ACTOR`, else `default_user`.
+    pub fn from_env(default_user: &str) -> Option<Credentials> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let token = var("GHCR_TOKEN").or_else(|| var("GITHUB_TOKEN"))?;
+        let user = var("GHCR_USER").or_else(|| var("GITHUB_ACTOR")).unwrap_or_else(|| default_user.to_string());
+        Some(Credentials { user, token: token.trim().to_string() })
+    }
+}
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

@@ -6,8 +6,8 @@
 use crate::cluster::{Cluster, ClusterArgs};
 use crate::execute::{execute, Done, Outcome};
 use crate::manifests::{instance, owner, rbac_objects, Owner};
-use crate::plan::{Action, Plan, Step, Write};
-use crate::shell::{DryRun, Shell};
+use crate::plan::{Action, DryRun, Plan, Step, Write};
+use crate::shell::Shell;
 use crate::state::{self, State};
 use crate::{helm, lock};
 use anyhow::{bail, Context, Result};
@@ -40,7 +40,8 @@ pub struct Args {
     pub dry_run: DryRun,
 }
 
-pub async fn run(sh: &Shell, args: Args) -> Result<()> {
+/// `carry_out` says, for a plan, whether to carry it out (`main` prints it under `--dry-run`).
+pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<bool>) -> Result<()> {
     check_inputs(&args)?;
     let mut notes = Vec::new();
     let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
@@ -50,11 +51,12 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     };
     loop {
         let plan = plan(sh, cluster.as_ref(), &args, helm.is_some(), &notes).await?;
-        let carried = sh.carry_out(&plan, || execute(sh, cluster.as_ref(), helm.as_ref(), &plan));
-        match carried.await? {
-            None => return Ok(()),
-            Some(Outcome::Replan) => continue,
-            Some(Outcome::Done(done)) => {
+        if !carry_out(&plan)? {
+            return Ok(());
+        }
+        match execute(sh, cluster.as_ref(), helm.as_ref(), &plan).await? {
+            Outcome::Replan => continue,
+            Outcome::Done(done) => {
                 report(&plan, &done);
                 return Ok(());
             }
@@ -115,7 +117,7 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool
         return Ok(plan);
     }
     let lease = lock::inspect(cluster, ns, release).await?;
-    plan.steps.push(lock::plan_step(ns, release, &lease, WAIT_SECS, args.no_wait, delete_namespace));
+    plan.steps.push(crate::plan::lock_step(ns, release, &lease, WAIT_SECS, args.no_wait, delete_namespace));
     plan.steps.extend(steps);
     plan.summary = format!("remove release {release} and what `cargo xtask up` created for it in {ns}");
     Ok(plan)
@@ -148,14 +150,16 @@ fn release_step(
 ) -> Result<Option<Step>> {
     let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
     let installed = if has_helm {
-        helm::status(sh, &helm::target(Some(cluster)), release, ns)?.is_some()
+        helm::status(sh, &crate::cluster::helm_target(Some(cluster)), release, ns)?.is_some()
     } else {
         notes.push("without helm, the plan goes by the record of what `up` installed".into());
         recorded.owned
     };
     Ok(match (installed, recorded.owned) {
         (true, true) => Some(Step {
-            action: Action::Uninstall { command: helm::uninstall(&helm::target(Some(cluster)), release, ns) },
+            action: Action::Uninstall {
+                command: helm::uninstall(&crate::cluster::helm_target(Some(cluster)), release, ns),
+            },
             reason: format!("`cargo xtask up` installed release {release}"),
             writes: vec![],
         }),

@@ -75,7 +75,7 @@ impl Run<'_> {
 
     async fn one(&mut self, step: &Step) -> Result<bool> {
         let (ns, release) = (self.plan.namespace.as_str(), self.plan.release.as_str());
-        let target = helm::target(Some(self.cluster));
+        let target = crate::cluster::helm_target(Some(self.cluster));
         match &step.action {
             Action::WaitNamespaceGone { namespace, timeout_secs } => {
                 wait_until_gone(self.cluster, namespace, Duration::from_secs(*timeout_secs)).await?

@@ -1,4 +1,5 @@
-//! Flag values that clap parses into types: durations, nodePort ranges, node addresses, platforms.
+//! Flag values that clap parses into types: durations, nodePort ranges, node addresses, platforms,
+//! and what a `--toolsets` list turns on.
 
 use anyhow::{anyhow, bail, Result};
 use std::net::IpAddr;
@@ -102,6 +103,11 @@ pub fn platforms(list: &str) -> Result<Platforms> {
         }
     }
     Ok(Platforms(out))
+}
+
+/// Whether a server given `--toolsets toolsets` (None: its default, core and config) runs `name`.
+pub fn runs_toolset(toolsets: Option<&str>, name: &str) -> bool {
+    toolsets.unwrap_or("core,config").split(',').any(|t| t.trim() == name)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The `helm` CLI: release status, `upgrade --install`, `uninstall`, all aimed at the same
 //! kubeconfig and context as the kube client.
 
-use crate::cluster::Cluster;
 use crate::shell::{require_program, Ended, Shell};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -62,16 +61,6 @@ pub struct ReleaseChart {
 pub struct ChartMetadata {
     pub name: String,
     pub version: String,
-}
-
-/// The flags that aim helm at the kube client's cluster (none without a cluster: a dry-run plan).
-pub fn target(cluster: Option<&Cluster>) -> Vec<String> {
-    let Some(cluster) = cluster else { return Vec::new() };
-    let mut args = vec!["--kubeconfig".to_string(), cluster.kubeconfig.display().to_string()];
-    if let Some(c) = &cluster.context {
-        args.extend(["--kube-context".to_string(), c.clone()]);
-    }
-    args
 }
 
 /// The release, or `None` when helm does not know it.

@@ -2,10 +2,11 @@
 //! push, and read the index back. A no-op when the registry already has the tag with every platform.
 
 use crate::docker::{self, Build};
+use crate::docker_config::Credentials;
 use crate::flags::{self, Platforms};
 use crate::git::{self, Checkout};
 use crate::reference::ImageRef;
-use crate::registry::{missing_platforms, Credentials, Registry, Remote};
+use crate::registry::{missing_platforms, Registry, Remote};
 use crate::shell::Shell;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -82,7 +83,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
 
     docker::preflight(sh)?;
     if let Some(c) = &credentials {
-        docker::login(sh, &image.registry, c)?;
+        docker::login(sh, &image.registry, &c.user, &c.token)?;
     }
     let mut labels = Vec::new();
     match origin.as_deref().and_then(git::https_url) {

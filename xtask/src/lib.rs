@@ -4,6 +4,7 @@
 mod address;
 mod allow_from;
 mod chart;
+mod check;
 mod cluster;
 mod deployed;
 mod docker;
@@ -18,7 +19,7 @@ pub mod image;
 mod lock;
 mod manifests;
 pub mod mcp;
-mod plan;
+pub mod plan;
 mod pod_trouble;
 mod proof;
 mod proof_door;
@@ -32,11 +33,7 @@ pub mod shell;
 mod state;
 pub mod status;
 pub mod testbed;
+pub mod tls;
 pub mod up;
 mod values;
 pub mod verify;
-
-/// rustls needs one crypto provider for the whole process: ring (no aws-lc, no OpenSSL).
-pub fn init_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

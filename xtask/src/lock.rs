@@ -2,7 +2,6 @@
 //! whole run by `up` and `down`, renewed while they run, and expiring on its own after a crash.
 
 use crate::cluster::{Cluster, FIELD_MANAGER};
-use crate::plan::{Action, Step, Write};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -111,28 +110,6 @@ pub async fn acquire(
     }
     let renewer = tokio::spawn(renew(api.clone(), name.clone(), me));
     Ok(Held { api, name, renewer, waited: said })
-}
-
-/// The plan's step that takes the lock: the lease's create (or update, when a free one is there),
-/// its renewals, and its delete at the end, unless `keep` (the namespace takes it along).
-pub fn plan_step(ns: &str, release: &str, lease: &LeaseState, wait_secs: u64, no_wait: bool, keep: bool) -> Step {
-    let name = name(release);
-    let write = |verb, repeated| Write { repeated, ..Write::new(verb, "leases", Some(ns), &name) };
-    let alone = "one `up` or `down` at a time per instance".to_string();
-    let (mut writes, reason) = match lease {
-        LeaseState::Absent => (vec![write("create", false)], alone),
-        LeaseState::Free => (vec![write("update", false)], alone),
-        LeaseState::Held { holder, since } => (
-            vec![write("create", true), write("update", true)],
-            format!("held by {holder} since {since}: wait for it, then plan again"),
-        ),
-    };
-    writes.push(write("update", true));
-    if !keep {
-        writes.push(write("delete", false));
-    }
-    let replan = matches!(lease, LeaseState::Held { .. });
-    Step { action: Action::Lock { lease: name.clone(), wait_secs, no_wait, keep, replan }, reason, writes }
 }
 
 /// Who holds the lock now, if anyone (one read).

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use xtask::shell::{DryRun, Shell};
+use xtask::plan::{DryRun, Plan};
+use xtask::shell::Shell;
 use xtask::{down, image, selftest, status, up, verify};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
@@ -31,7 +32,7 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    xtask::init_tls();
+    xtask::tls::init();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,11 +48,11 @@ fn main() -> ExitCode {
         Task::Verify(_) | Task::Test(_) => DryRun::default(),
     };
     let result = runtime.block_on(async {
-        let sh = Shell::new(flags)?;
+        let sh = Shell::new(flags.dry_run)?;
         match cli.task {
             Task::Image(args) => image::run(&sh, args).await,
-            Task::Up(args) => up::run(&sh, args).await,
-            Task::Down(args) => down::run(&sh, args).await,
+            Task::Up(args) => up::run(&sh, args, |plan| carry_out(flags, plan)).await,
+            Task::Down(args) => down::run(&sh, args, |plan| carry_out(flags, plan)).await,
             Task::Status(args) => status::run(&sh, args).await,
             Task::Verify(args) => verify::run(args).await,
             Task::Test(args) => selftest::run(&sh, args),
@@ -64,4 +65,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The one decision between planning and changing: under `--dry-run` the plan is printed (as text,
+/// or as JSON with `--json`) and not carried out.
+fn carry_out(flags: DryRun, plan: &Plan) -> anyhow::Result<bool> {
+    if !flags.dry_run {
+        return Ok(true);
+    }
+    if flags.json {
+        println!("{}", serde_json::to_string_pretty(plan)?);
+    } else {
+        println!("{}", plan.text());
+    }
+    Ok(false)
 }

@@ -103,7 +103,7 @@ pub fn rbac_objects(namespace: &str, release: &str) -> Result<Vec<Object>> {
 /// core and config): objects marked `kmcp-xtask/only-with-toolset: T` only with toolset T.
 pub fn needed(object: &Object, toolsets: Option<&str>) -> bool {
     match object.value["metadata"]["annotations"]["kmcp-xtask/only-with-toolset"].as_str() {
-        Some(wanted) => crate::values::runs_toolset(toolsets, wanted),
+        Some(wanted) => crate::flags::runs_toolset(toolsets, wanted),
         None => true,
     }
 }

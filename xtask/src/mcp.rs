@@ -26,7 +26,7 @@ pub struct Tool {
 }
 
 fn client() -> Result<reqwest::Client> {
-    crate::init_tls();
+    crate::tls::init();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))

@@ -1,39 +1,51 @@
 //! What `up` or `down` will change, as plain data: each step with its reason and the API writes it
-//! makes. `--dry-run` prints a plan (as text, or as JSON with `--json`); otherwise `execute`
-//! carries out the same value.
+//! makes. `--dry-run` prints a plan (as text, or as JSON with `--json`; `main` decides); otherwise
+//! `execute` carries out the same value.
 
+use crate::lock::{self, LeaseState};
 use crate::values::ServerMode;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Plan {
-    pub task: &'static str,
-    pub namespace: String,
-    pub release: String,
-    /// One line: what the plan does, or why there is nothing to do.
-    pub summary: String,
-    /// What planning could not find out (a dry run goes on without it) or leaves alone.
-    pub notes: Vec<String>,
-    pub steps: Vec<Step>,
+/// The flags of the tasks that change something.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct DryRun {
+    /// Print the plan (what would change, and why); change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON, the same data as the text
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Step {
+pub struct Plan {
+    pub(crate) task: &'static str,
+    pub(crate) namespace: String,
+    pub(crate) release: String,
+    /// One line: what the plan does, or why there is nothing to do.
+    pub(crate) summary: String,
+    /// What planning could not find out (a dry run goes on without it) or leaves alone.
+    pub(crate) notes: Vec<String>,
+    pub(crate) steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Step {
     #[serde(flatten)]
-    pub action: Action,
+    pub(crate) action: Action,
     /// Why the step is needed.
-    pub reason: String,
+    pub(crate) reason: String,
     /// The Kubernetes API writes the step makes (helm's own writes are helm's: see its command).
-    pub writes: Vec<Write>,
+    pub(crate) writes: Vec<Write>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "camelCase", rename_all_fields = "camelCase")]
-pub enum Action {
+pub(crate) enum Action {
     /// Wait until a namespace being deleted is gone, so that it can be created afresh.
     WaitNamespaceGone {
         namespace: String,
@@ -134,26 +146,26 @@ pub enum Action {
 /// One API write: as the API server's audit log names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Write {
-    pub verb: &'static str,
-    pub resource: &'static str,
+pub(crate) struct Write {
+    pub(crate) verb: &'static str,
+    pub(crate) resource: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
     /// Made zero or more times (a lease renewal), not exactly once.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub repeated: bool,
+    pub(crate) repeated: bool,
 }
 
 impl Write {
-    pub fn new(verb: &'static str, resource: &'static str, namespace: Option<&str>, name: &str) -> Write {
+    pub(crate) fn new(verb: &'static str, resource: &'static str, namespace: Option<&str>, name: &str) -> Write {
         Write { verb, resource, namespace: namespace.map(str::to_string), name: name.to_string(), repeated: false }
     }
 }
 
 impl Step {
     /// What the step does, in a line: `create namespace/x`, `run: helm upgrade ...`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.action {
             Action::WaitNamespaceGone { namespace, timeout_secs } => {
                 format!("wait up to {timeout_secs}s until namespace/{namespace} is gone")
@@ -228,4 +240,33 @@ impl Plan {
         }
         out.join("\n")
     }
+}
+
+/// The plan's step that takes the lock: the lease's create (or update, when a free one is there),
+/// its renewals, and its delete at the end, unless `keep` (the namespace takes it along).
+pub(crate) fn lock_step(
+    ns: &str,
+    release: &str,
+    lease: &LeaseState,
+    wait_secs: u64,
+    no_wait: bool,
+    keep: bool,
+) -> Step {
+    let name = lock::name(release);
+    let write = |verb, repeated| Write { repeated, ..Write::new(verb, "leases", Some(ns), &name) };
+    let alone = "one `up` or `down` at a time per instance".to_string();
+    let (mut writes, reason) = match lease {
+        LeaseState::Absent => (vec![write("create", false)], alone),
+        LeaseState::Free => (vec![write("update", false)], alone),
+        LeaseState::Held { holder, since } => (
+            vec![write("create", true), write("update", true)],
+            format!("held by {holder} since {since}: wait for it, then plan again"),
+        ),
+    };
+    writes.push(write("update", true));
+    if !keep {
+        writes.push(write("delete", false));
+    }
+    let replan = matches!(lease, LeaseState::Held { .. });
+    Step { action: Action::Lock { lease: name.clone(), wait_secs, no_wait, keep, replan }, reason, writes }
 }

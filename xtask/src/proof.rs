@@ -1,34 +1,14 @@
 //! The checks that prove a deployment: the MCP handshake over its URL, the health endpoint, the
 //! server's mode, and what the ServiceAccount may and may not do (SubjectAccessReview).
 
+use crate::check::{access_review, check, Check, Mode};
 use crate::cluster::{Cluster, ClusterArgs};
 use crate::manifests::SERVICE_ACCOUNT;
 use crate::mcp::{self, Session};
 use anyhow::{bail, Result};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::api::{Api, PostParams};
 use serde::Serialize;
-
-#[derive(Serialize, Debug)]
-pub struct Check {
-    pub name: String,
-    pub passed: bool,
-    /// The check could not run here (never a pass).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub skipped: bool,
-    pub detail: String,
-}
-
-#[derive(Serialize, Debug, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Mode {
-    pub read_only: bool,
-    pub stateless: bool,
-    pub tools: usize,
-    pub write_tools: Vec<String>,
-    /// The server offers the helm toolset's tools (`helm_*`), which read Helm's release Secrets.
-    pub helm_toolset: bool,
-}
 
 #[derive(Serialize, Debug)]
 pub struct Report {
@@ -120,15 +100,6 @@ pub async fn verify(
     Report { url: url.to_string(), passed, checks, mode }
 }
 
-pub(crate) fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>) -> bool {
-    let (passed, detail) = match result {
-        Ok(d) => (true, d),
-        Err(e) => (false, format!("{e:#}")),
-    };
-    checks.push(Check { name: name.into(), passed, skipped: false, detail });
-    passed
-}
-
 async fn check_mcp(url: &str, checks: &mut Vec<Check>) -> Option<Mode> {
     let health =
         mcp::health(url).await.and_then(|s| if s == 200 { Ok("200 OK".to_string()) } else { bail!("HTTP {s}") });
@@ -198,29 +169,5 @@ async fn check_rbac(cluster: &Cluster, args: &ClusterArgs, checks: &mut Vec<Chec
                 check(checks, &what, result);
             }
         }
-    }
-}
-
-/// A SubjectAccessReview of `user` doing `verb` on `group`/`resource` (in `namespace`, or all).
-pub(crate) fn access_review(
-    user: &str,
-    verb: &str,
-    group: &str,
-    resource: &str,
-    namespace: Option<&str>,
-) -> SubjectAccessReview {
-    SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(user.to_string()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(verb.to_string()),
-                group: Some(group.to_string()),
-                resource: Some(resource.to_string()),
-                namespace: namespace.map(str::to_string),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
     }
 }

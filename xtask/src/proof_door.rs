@@ -5,8 +5,8 @@
 
 use crate::allow_from::{policy_name, AllowFrom, Cidr};
 use crate::chart;
+use crate::check::{check, Check};
 use crate::cluster::{Cluster, ClusterArgs};
-use crate::proof::{check, Check};
 use anyhow::{anyhow, bail, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;

@@ -2,10 +2,10 @@
 //! refuse a Secret, and its ServiceAccount must not read Secrets, unless a Helm toolset was asked
 //! for (then a warning says what can be read).
 
+use crate::check::{check, Check, Mode};
 use crate::cluster::{Cluster, ClusterArgs};
 use crate::manifests::SERVICE_ACCOUNT;
 use crate::mcp::Session;
-use crate::proof::{check, Check, Mode};
 use anyhow::{bail, Result};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::api::{Api, PostParams};
@@ -62,7 +62,7 @@ pub(crate) async fn check_secret_access(cluster: &Cluster, args: &ClusterArgs, h
         eprintln!("warning: the helm toolset is on: the ServiceAccount, and so whoever reaches the URL, can read every Secret in the cluster (tokens included)");
     }
     for verb in ["get", "list"] {
-        let review = crate::proof::access_review(&user, verb, "", "secrets", None);
+        let review = crate::check::access_review(&user, verb, "", "secrets", None);
         let allowed =
             reviews.create(&PostParams::default(), &review).await.map(|r| r.status.is_some_and(|s| s.allowed));
         let (name, result) = match (helm, allowed) {

@@ -2,8 +2,8 @@
 //! credentials `up` already uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker
 //! config), owned and marked like every object `up` applies. Its content is never printed.
 
+use crate::docker_config::Credentials;
 use crate::manifests::{owned_metadata, Object};
-use crate::registry::Credentials;
 use base64::Engine;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! The OCI registry, through oci-client: does a tag exist, with which platforms, at which digest.
 
+use crate::docker_config::Credentials;
 use crate::reference::ImageRef;
-use crate::shell::Shell;
 use anyhow::{anyhow, bail, Result};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -12,42 +12,6 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 use sha2::Digest;
-use std::fmt;
-
-/// Registry credentials from the environment. The token is never printed: `Debug` hides it.
-#[derive(Clone)]
-pub struct Credentials {
-    pub user: String,
-    pub token: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials {{ user: {:?}, token: <hidden> }}", self.user)
-    }
-}
-
-impl Credentials {
-    /// The credentials for pulling from `registry`: `GHCR_TOKEN`/`GITHUB_TOKEN` only for ghcr.io,
-    /// never for another host; else what the user's Docker config holds for that host; else none
-    /// (anonymous).
-    pub fn for_registry(sh: &Shell, registry: &str) -> Result<Option<Credentials>> {
-        if registry == "ghcr.io" {
-            if let Some(c) = Credentials::from_env("") {
-                return Ok(Some(c));
-            }
-        }
-        crate::docker_config::credentials(sh, registry)
-    }
-
-    /// `GHCR_TOKEN`, else `GITHUB_TOKEN`; user `GHCR_USER`, else `GITHUB_ACTOR`, else `default_user`.
-    pub fn from_env(default_user: &str) -> Option<Credentials> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let token = var("GHCR_TOKEN").or_else(|| var("GITHUB_TOKEN"))?;
-        let user = var("GHCR_USER").or_else(|| var("GITHUB_ACTOR")).unwrap_or_else(|| default_user.to_string());
-        Some(Credentials { user, token: token.trim().to_string() })
-    }
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Remote {

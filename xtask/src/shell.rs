@@ -1,51 +1,20 @@
-//! The one place that runs external programs and the one that knows about `--dry-run`: every
-//! command is echoed before it runs; under `--dry-run` a command that changes something is echoed
-//! and skipped, and a plan is printed instead of carried out.
+//! The one place that runs external programs: every command is echoed before it runs; under
+//! `--dry-run` a command that changes something is echoed and skipped.
 
-use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use xshell::Cmd;
 
-/// The flags of the tasks that change something.
-#[derive(clap::Args, Debug, Clone, Copy, Default)]
-pub struct DryRun {
-    /// Print the plan (what would change, and why); change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: print the plan as JSON, the same data as the text
-    #[arg(long, requires = "dry_run")]
-    pub json: bool,
-}
-
-/// Runs commands and carries plans out, or, under `--dry-run`, prints them: the one place that
-/// knows about dry runs. Built once in `main`.
+/// Runs commands, or, under `--dry-run`, names those that would change something. Built once in
+/// `main`.
 pub struct Shell {
     pub(crate) sh: xshell::Shell,
-    flags: DryRun,
+    dry_run: bool,
 }
 
 impl Shell {
-    pub fn new(flags: DryRun) -> Result<Shell> {
-        Ok(Shell { sh: xshell::Shell::new().context("cannot set up the command shell")?, flags })
-    }
-
-    /// Under `--dry-run` prints the plan (text or JSON) and returns `None`; otherwise carries it
-    /// out with `execute`.
-    pub(crate) async fn carry_out<T, F: std::future::Future<Output = Result<T>>>(
-        &self,
-        plan: &Plan,
-        execute: impl FnOnce() -> F,
-    ) -> Result<Option<T>> {
-        if !self.flags.dry_run {
-            return execute().await.map(Some);
-        }
-        if self.flags.json {
-            println!("{}", serde_json::to_string_pretty(plan)?);
-        } else {
-            println!("{}", plan.text());
-        }
-        Ok(None)
+    pub fn new(dry_run: bool) -> Result<Shell> {
+        Ok(Shell { sh: xshell::Shell::new().context("cannot set up the command shell")?, dry_run })
     }
 
     /// What a plan needs but cannot get (an unreachable cluster, an unresolved chart): an error
@@ -53,7 +22,7 @@ impl Shell {
     pub(crate) fn unless_dry_run<T>(&self, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
         match result {
             Ok(v) => Ok(Some(v)),
-            Err(e) if self.flags.dry_run => {
+            Err(e) if self.dry_run => {
                 notes.push(format!("{e:#}"));
                 Ok(None)
             }
@@ -67,7 +36,7 @@ impl Shell {
         what: &str,
         call: impl FnOnce() -> F,
     ) -> Result<Option<T>> {
-        if self.flags.dry_run {
+        if self.dry_run {
             println!("would ask registry: {what}");
             return Ok(None);
         }
@@ -132,12 +101,12 @@ impl Shell {
     }
 
     fn echo(&self, cmd: &Cmd<'_>) -> bool {
-        if self.flags.dry_run {
+        if self.dry_run {
             println!("would run: {cmd}");
         } else {
             eprintln!("$ {cmd}");
         }
-        self.flags.dry_run
+        self.dry_run
     }
 }
 

@@ -31,7 +31,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     helm::preflight(sh)?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = chart::fullname(release);
-    match helm::status(sh, &helm::target(Some(&cluster)), release, ns)? {
+    match helm::status(sh, &crate::cluster::helm_target(Some(&cluster)), release, ns)? {
         Some(r) => {
             let chart =
                 r.chart.map(|c| format!(", chart {} {}", c.metadata.name, c.metadata.version)).unwrap_or_default();

@@ -8,6 +8,7 @@ use crate::allow_from::{self, AllowFrom};
 use crate::chart::{self, Chart};
 use crate::cluster::{Cluster, ClusterArgs};
 use crate::deployed::{self, Live};
+use crate::docker_config::Credentials;
 use crate::execute::{execute, Done, Outcome};
 use crate::flags::{self, PortRange};
 use crate::lock::{self, LeaseState};
@@ -15,11 +16,11 @@ use crate::manifests::{
     drifted_fields, instance, is_subset, needed, owner, rbac_objects, Object, Owner, INSTANCE_ANNOTATION,
     SERVICE_ACCOUNT,
 };
-use crate::plan::{Action, Plan, Step, Write};
+use crate::plan::{Action, DryRun, Plan, Step, Write};
 use crate::pull_secret;
 use crate::reference::ImageRef;
-use crate::registry::{Credentials, Registry};
-use crate::shell::{DryRun, Shell};
+use crate::registry::Registry;
+use crate::shell::Shell;
 use crate::state::{self, State};
 use crate::values::{ServerMode, Values};
 use crate::{helm, proof, rollout};
@@ -99,7 +100,8 @@ pub struct Args {
     pub dry_run: DryRun,
 }
 
-pub async fn run(sh: &Shell, args: Args) -> Result<()> {
+/// `carry_out` says, for a plan, whether to carry it out (`main` prints it under `--dry-run`).
+pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<bool>) -> Result<()> {
     let input = Inputs::from_args(sh, &args)?;
     warn_about_mode(&args);
     let mut notes = Vec::new();
@@ -110,11 +112,12 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         Planner { sh, cluster: cluster.as_ref(), args: &args, input: &input, desired: &desired, helm: helm.as_ref() };
     loop {
         let planned = planner.plan(&notes).await?;
-        let carried = sh.carry_out(&planned.plan, || execute(sh, cluster.as_ref(), helm.as_ref(), &planned.plan));
-        match carried.await? {
-            None => return Ok(()),
-            Some(Outcome::Replan) => continue,
-            Some(Outcome::Done(done)) => return report(&planner, planned.live, *done).await,
+        if !carry_out(&planned.plan)? {
+            return Ok(());
+        }
+        match execute(sh, cluster.as_ref(), helm.as_ref(), &planned.plan).await? {
+            Outcome::Replan => continue,
+            Outcome::Done(done) => return report(&planner, planned.live, *done).await,
         }
     }
 }
@@ -176,7 +179,7 @@ fn warn_about_mode(args: &Args) {
     if args.allow_write_tools {
         eprintln!("warning: --allow-write-tools: the server offers tools that create, change and delete resources (pods_exec, resources_delete, ...); only the read-only RBAC now stands between the agent and writes");
     }
-    if crate::values::runs_toolset(args.toolsets.as_deref(), "helm") {
+    if crate::flags::runs_toolset(args.toolsets.as_deref(), "helm") {
         eprintln!("warning: --toolsets includes helm: Helm keeps its releases in Secrets, so the server's ServiceAccount can then read every Secret in the cluster (ClusterRole helm-readonly), and so can whoever reaches the URL");
     }
     if args.stateful {
@@ -353,7 +356,7 @@ impl Planner<'_> {
             let action = Action::PullChart { chart, from: from.to_string(), path };
             steps.push(step(action, "the chart is not in the cache".into(), vec![]));
         }
-        let target = helm::target(self.cluster);
+        let target = crate::cluster::helm_target(self.cluster);
         if self.helm.is_some() && seen.live.is_some() {
             let status = helm::status_of(self.sh, &target, release, ns)?;
             if let Some((command, how)) = helm::recovery(&status, &target, release, ns) {
@@ -456,7 +459,7 @@ impl Planner<'_> {
         steps.extend(namespace);
         if !work.is_empty() || matches!(seen.lease, LeaseState::Held { .. }) {
             let wait = self.args.timeout.as_secs();
-            steps.push(lock::plan_step(ns, release, &seen.lease, wait, self.args.no_wait, false));
+            steps.push(crate::plan::lock_step(ns, release, &seen.lease, wait, self.args.no_wait, false));
             steps.extend(work);
         }
         let (pinned, chart) = (&self.desired.pinned, &self.desired.chart);

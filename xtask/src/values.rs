@@ -49,7 +49,7 @@ impl ServerMode {
 
     /// Whether the server runs the `helm` toolset, the only one that needs to read Secrets.
     pub fn helm_toolset(&self) -> bool {
-        runs_toolset(self.toolsets.as_deref(), "helm")
+        crate::flags::runs_toolset(self.toolsets.as_deref(), "helm")
     }
 
     /// The mode the server runs with, from its container args and the chart's config.toml: the
@@ -102,11 +102,6 @@ impl ServerMode {
             self.toolsets.as_deref().unwrap_or("default (core,config)")
         )
     }
-}
-
-/// Whether a server given `--toolsets toolsets` (None: its default, core and config) runs `name`.
-pub fn runs_toolset(toolsets: Option<&str>, name: &str) -> bool {
-    toolsets.unwrap_or("core,config").split(',').any(|t| t.trim() == name)
 }
 
 /// The server settings under the chart's `config:` (TOML keys). `log_level` is not in the values
