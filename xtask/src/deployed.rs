@@ -3,7 +3,7 @@
 //! fingerprint of the fields the chart sets, to tell drift from a no-op.
 
 use crate::cluster::Cluster;
-use crate::values::ServerMode;
+use crate::mode::ServerMode;
 use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};

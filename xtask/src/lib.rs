@@ -19,6 +19,7 @@ pub mod image;
 mod lock;
 mod manifests;
 pub mod mcp;
+mod mode;
 pub mod plan;
 mod pod_trouble;
 mod proof;

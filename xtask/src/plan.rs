@@ -3,7 +3,7 @@
 //! `execute` carries out the same value.
 
 use crate::lock::{self, LeaseState};
-use crate::values::ServerMode;
+use crate::mode::ServerMode;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;

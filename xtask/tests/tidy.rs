@@ -183,6 +183,16 @@ fn public_items(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The file of module `m` declared in `dir`: `m.rs`, or `m/mod.rs`.
+fn module_file(dir: &Path, m: &str) -> PathBuf {
+    let file = dir.join(format!("{m}.rs"));
+    if file.exists() {
+        file
+    } else {
+        dir.join(m).join("mod.rs")
+    }
+}
+
 #[test]
 fn the_library_exposes_only_what_the_binary_and_the_tests_use() {
     let lib = std::fs::read_to_string(root().join("xtask/src/lib.rs")).unwrap();
@@ -199,7 +209,7 @@ fn the_library_exposes_only_what_the_binary_and_the_tests_use() {
     let items: Vec<(String, String, String)> = modules
         .iter()
         .flat_map(|m| {
-            let text = std::fs::read_to_string(root().join(format!("xtask/src/{m}.rs"))).unwrap();
+            let text = std::fs::read_to_string(module_file(&root().join("xtask/src"), m)).unwrap();
             public_items(&text).into_iter().map(move |(name, line)| (m.to_string(), name, line))
         })
         .collect();
