@@ -2,9 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use xtask::plan::{DryRun, Plan};
-use xtask::shell::Shell;
-use xtask::{down, image, selftest, status, up, verify};
+use xtask::plan::data::{DryRun, Plan};
+use xtask::programs::shell::Shell;
+use xtask::tasks::{down, image, selftest, status, up, verify};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
 #[derive(Parser)]
@@ -32,7 +32,7 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    xtask::tls::init();
+    xtask::common::tls::init();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

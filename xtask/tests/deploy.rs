@@ -564,7 +564,7 @@ fn content_without_extra_args_still_runs_read_only_and_stateless(helm: Helm) {
     assert!(out.stdout.contains("mode: read-only, stateless"), "{}", out.stdout);
     let url = d.url();
     support::block_on(async {
-        let mut session = xtask::mcp::Session::initialize(&url).await.unwrap();
+        let mut session = xtask::server::mcp::Session::initialize(&url).await.unwrap();
         let tools = session.list_tools().await.unwrap();
         assert!(!tools.is_empty() && tools.iter().all(|t| t.read_only), "{tools:?}");
         let (status, _) = session.open_stream().await.unwrap();

@@ -6,7 +6,7 @@
 mod support;
 
 use support::deploy::{Deploy, Helm};
-use xtask::mcp::Session;
+use xtask::server::mcp::Session;
 
 const WRITE_TOOLS: [&str; 6] =
     ["pods_delete", "pods_exec", "pods_run", "resources_create_or_update", "resources_delete", "resources_scale"];

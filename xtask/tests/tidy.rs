@@ -37,10 +37,10 @@ fn every_source_file_says_what_it_is_for() {
 #[test]
 fn versions_live_in_one_place() {
     let versions = [
-        (xtask::selftest::SERVER_VERSION, "xtask/src/selftest.rs"),
-        (xtask::selftest::SERVER_VERSION_ARM64, "xtask/src/selftest.rs"),
-        (xtask::testbed::HELM3, "xtask/src/testbed.rs"),
-        (xtask::testbed::HELM4, "xtask/src/testbed.rs"),
+        (xtask::tasks::selftest::SERVER_VERSION, "xtask/src/tasks/selftest.rs"),
+        (xtask::tasks::selftest::SERVER_VERSION_ARM64, "xtask/src/tasks/selftest.rs"),
+        (xtask::testbed::parts::HELM3, "xtask/src/testbed/parts.rs"),
+        (xtask::testbed::parts::HELM4, "xtask/src/testbed/parts.rs"),
     ];
     for (version, home) in versions {
         let yaml = format!("{}\"", version.trim_start_matches('v'));
@@ -99,8 +99,12 @@ fn chart_versions_live_in_one_place() {
 /// The modules `main.rs` hands a task to.
 fn task_modules() -> Vec<String> {
     let main = std::fs::read_to_string(root().join("xtask/src/main.rs")).unwrap();
-    let line = main.lines().find(|l| l.starts_with("use xtask::{")).expect("main.rs: use xtask::{tasks}");
-    line.trim_start_matches("use xtask::{").trim_end_matches("};").split(',').map(|t| t.trim().to_string()).collect()
+    let line = main.lines().find(|l| l.starts_with("use xtask::tasks::{")).expect("main.rs: use xtask::tasks::{...}");
+    line.trim_start_matches("use xtask::tasks::{")
+        .trim_end_matches("};")
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .collect()
 }
 
 /// The modules a source names through `crate::` (`crate::a::b`, `use crate::{a, b::C}`).

@@ -23,7 +23,8 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     let out = d.run("verify", &[]);
     out.assert_ok();
     assert!(out.stdout.contains(&format!("verifying {url}")), "{}", out.stdout);
-    let server = format!("protocol 2025-06-18, server kubernetes-mcp-server v{}", xtask::selftest::SERVER_VERSION);
+    let server =
+        format!("protocol 2025-06-18, server kubernetes-mcp-server v{}", xtask::tasks::selftest::SERVER_VERSION);
     assert!(line(&out, "PASS MCP initialize").contains(&server));
     assert!(line(&out, "PASS MCP notifications/initialized").contains("HTTP 202"));
     assert!(line(&out, "PASS MCP tools/list").contains(" tools"));

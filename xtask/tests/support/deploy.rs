@@ -64,7 +64,7 @@ pub fn chart_dir() -> PathBuf {
 pub fn push_chart(dir: &Path, repo: &str) -> (String, String) {
     let out = tempfile::tempdir().unwrap();
     let helm = Helm::V3.binary();
-    let app_version = format!("v{}", xtask::selftest::SERVER_VERSION);
+    let app_version = format!("v{}", xtask::tasks::selftest::SERVER_VERSION);
     let status = std::process::Command::new(&helm)
         .args(["package", "--app-version", &app_version, "--destination"])
         .arg(out.path())

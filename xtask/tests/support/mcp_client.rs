@@ -5,13 +5,13 @@ use serde_json::{json, Value};
 
 /// Calls `tool` with `arguments`; the JSON-RPC result (`content`, `isError`).
 pub async fn call_tool(url: &str, tool: &str, arguments: Value) -> Value {
-    let session = xtask::mcp::Session::initialize(url).await.unwrap();
+    let session = xtask::server::mcp::Session::initialize(url).await.unwrap();
     let client = reqwest::Client::new();
     let mut request = client
         .post(url)
         .header("Content-Type", "application/json")
         .header("Accept", "application/json, text/event-stream")
-        .header("Mcp-Protocol-Version", xtask::mcp::PROTOCOL_VERSION);
+        .header("Mcp-Protocol-Version", xtask::server::mcp::PROTOCOL_VERSION);
     if let Some(id) = &session.session_id {
         request = request.header("Mcp-Session-Id", id);
     }

@@ -15,8 +15,11 @@ pub fn binary() -> PathBuf {
 pub fn binary_for(arch: &str) -> PathBuf {
     let var = format!("MCP_SERVER_BIN_{}", arch.to_uppercase());
     let path = std::env::var_os(&var).map(PathBuf::from).unwrap_or_else(|| {
-        let version =
-            if arch == "arm64" { xtask::selftest::SERVER_VERSION_ARM64 } else { xtask::selftest::SERVER_VERSION };
+        let version = if arch == "arm64" {
+            xtask::tasks::selftest::SERVER_VERSION_ARM64
+        } else {
+            xtask::tasks::selftest::SERVER_VERSION
+        };
         PathBuf::from(format!(
             "{}/../target/test-deps/kubernetes-mcp-server-linux-{arch}-{version}",
             env!("CARGO_MANIFEST_DIR")

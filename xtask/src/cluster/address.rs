@@ -1,0 +1,60 @@
+//! Node addresses, nodePorts and the URL a laptop reaches: what `up`, `status` and `verify` share.
+
+use crate::cluster::client::Cluster;
+use anyhow::{anyhow, bail, Result};
+use k8s_openapi::api::core::v1::{Node, Service};
+use kube::api::Api;
+use std::net::IpAddr;
+
+pub fn url(node_ip: &IpAddr, node_port: i32) -> String {
+    match node_ip {
+        IpAddr::V6(ip) => format!("http://[{ip}]:{node_port}/mcp"),
+        IpAddr::V4(ip) => format!("http://{ip}:{node_port}/mcp"),
+    }
+}
+
+pub fn client_config(url: &str) -> String {
+    let config = serde_json::json!({"mcpServers": {"kubernetes": {"type": "http", "url": url}}});
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+pub fn current_node_port(service: &Service) -> Result<i32> {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|p| p.first())
+        .and_then(|p| p.node_port)
+        .ok_or_else(|| anyhow!("the Service has no nodePort: is its type NodePort?"))
+}
+
+/// The first node's InternalIP, with a warning: the WireGuard address is usually another one.
+pub async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let list = nodes.list(&Default::default()).await?;
+    for node in &list.items {
+        let addresses = node.status.as_ref().and_then(|s| s.addresses.clone()).unwrap_or_default();
+        if let Some(a) = addresses.iter().find(|a| a.type_ == "InternalIP") {
+            let ip = crate::common::flags::node_ip(&a.address)?;
+            eprintln!(
+                "warning: using node {}'s InternalIP {ip}; the address the laptop reaches over WireGuard is usually another one: pass --node-ip or set MCP_NODE_IP",
+                node.metadata.name.as_deref().unwrap_or("?")
+            );
+            return Ok(ip);
+        }
+    }
+    bail!("no node reports an InternalIP: pass --node-ip (the node's WireGuard address)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(url(&"10.8.0.1".parse().unwrap(), 31234), "http://10.8.0.1:31234/mcp");
+        assert_eq!(url(&"fd00::1".parse().unwrap(), 31234), "http://[fd00::1]:31234/mcp");
+        let cfg: serde_json::Value = serde_json::from_str(&client_config("http://x/mcp")).unwrap();
+        assert_eq!(cfg["mcpServers"]["kubernetes"]["url"], "http://x/mcp");
+    }
+}

@@ -1,0 +1,169 @@
+//! Who may reach the server: the networks of `--allow-from` (or, on the node, the network of the
+//! interface that holds `--node-ip`), and the NetworkPolicy that admits only them to its port.
+
+use crate::cluster::manifests::{owned_metadata, Object};
+use crate::programs::shell::Shell;
+use anyhow::{anyhow, bail, Result};
+use serde_json::json;
+use std::fmt;
+use std::net::IpAddr;
+use xshell::cmd;
+
+/// A network, `ADDRESS/PREFIX`, held by its first address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// The network `addr/prefix` lies in.
+    pub fn network_of(addr: IpAddr, prefix: u8) -> Cidr {
+        let addr = match addr {
+            IpAddr::V4(a) => {
+                let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        };
+        Cidr { addr, prefix }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.addr.is_ipv4() && Cidr::network_of(ip, self.prefix).addr == self.addr
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// `--allow-from CIDR[,CIDR...]`, each normalised to its network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowFrom(pub Vec<Cidr>);
+
+impl fmt::Display for AllowFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list: Vec<String> = self.0.iter().map(Cidr::to_string).collect();
+        f.write_str(&list.join(","))
+    }
+}
+
+pub fn parse(text: &str) -> Result<AllowFrom> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || anyhow!("invalid network '{part}': write it as ADDRESS/PREFIX, e.g. --allow-from 10.8.0.0/24");
+        let (addr, prefix) = part.split_once('/').ok_or_else(bad)?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        if prefix > if addr.is_ipv4() { 32 } else { 128 } {
+            return Err(bad());
+        }
+        let cidr = Cidr::network_of(addr, prefix);
+        if !out.contains(&cidr) {
+            out.push(cidr);
+        }
+    }
+    if out.is_empty() {
+        bail!("--allow-from names no network: give at least one, e.g. --allow-from 10.8.0.0/24");
+    }
+    Ok(AllowFrom(out))
+}
+
+/// `--allow-from` as given, else the network of the local interface that holds `node_ip`
+/// (printed); refuses when neither says who may connect.
+pub fn resolve(sh: &Shell, given: Option<&AllowFrom>, node_ip: Option<IpAddr>) -> Result<AllowFrom> {
+    if let Some(given) = given {
+        if given.0.iter().any(Cidr::is_everything) {
+            eprintln!("warning: --allow-from {given}: every address that reaches the node may use the server, which has no authentication");
+        }
+        return Ok(given.clone());
+    }
+    let ask = "say who may reach the server (it has no authentication): --allow-from CIDR, e.g. your WireGuard network --allow-from 10.8.0.0/24 (--allow-from 0.0.0.0/0 opens it to everyone)";
+    let Some(ip) = node_ip else { bail!("no --allow-from and no --node-ip: {ask}") };
+    let out = sh.query(cmd!(sh.sh, "ip -o addr show"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let found = local_network(&text, ip);
+    let Some((interface, cidr)) = found else {
+        bail!("--node-ip {ip} is not an address of this machine, so its network is unknown here: {ask}");
+    };
+    eprintln!("allowing connections from {cidr} only (the network of {interface}, which holds --node-ip {ip}); set --allow-from to change it");
+    Ok(AllowFrom(vec![cidr]))
+}
+
+/// The interface and network of `ip` in `ip -o addr show`'s output.
+fn local_network(text: &str, ip: IpAddr) -> Option<(String, Cidr)> {
+    text.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "inet" || *w == "inet6")?;
+        let (addr, prefix) = words.get(at + 1)?.split_once('/')?;
+        let (addr, prefix): (IpAddr, u8) = (addr.parse().ok()?, prefix.parse().ok()?);
+        let interface = words.get(1)?.trim_end_matches(':').to_string();
+        (addr == ip).then(|| (interface, Cidr::network_of(addr, prefix)))
+    })
+}
+
+/// The NetworkPolicy's name for a release.
+pub fn policy_name(release: &str) -> String {
+    format!("{release}-allow-from")
+}
+
+/// The NetworkPolicy that admits connections to the server's pods on `port` only from `allow`.
+pub fn policy(namespace: &str, release: &str, allow: &AllowFrom, port: u16) -> Object {
+    let from: Vec<_> = allow.0.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect();
+    Object {
+        value: json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": owned_metadata(&policy_name(release), namespace, release),
+            "spec": {
+                "podSelector": {"matchLabels": {
+                    "app.kubernetes.io/name": "kubernetes-mcp-server",
+                    "app.kubernetes.io/instance": release,
+                }},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": from, "ports": [{"protocol": "TCP", "port": port}]}],
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_normalised_and_checked() {
+        let a = parse("10.8.0.7/24, 192.168.1.0/24,10.8.0.0/24").unwrap();
+        assert_eq!(a.to_string(), "10.8.0.0/24,192.168.1.0/24");
+        assert!(a.0[0].contains("10.8.0.200".parse().unwrap()));
+        assert!(a.0[0].contains("::ffff:10.8.0.9".parse().unwrap()));
+        assert!(!a.0[0].contains("10.8.1.1".parse().unwrap()));
+        for bad in ["10.8.0.0", "10.8.0.0/33", "x/24", ""] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse("0.0.0.0/0").unwrap().0[0].is_everything());
+    }
+
+    #[test]
+    fn the_network_of_a_local_address() {
+        let out = "1: lo    inet 127.0.0.1/8 scope host lo\\n3: wg0    inet 10.8.0.1/24 scope global wg0\\n";
+        let out = out.replace("\\n", "\n");
+        let (iface, cidr) = local_network(&out, "10.8.0.1".parse().unwrap()).unwrap();
+        assert_eq!((iface.as_str(), cidr.to_string().as_str()), ("wg0", "10.8.0.0/24"));
+        assert!(local_network(&out, "10.9.0.1".parse().unwrap()).is_none());
+    }
+}

@@ -1,0 +1,225 @@
+//! The Kubernetes API, through kube: finding the kubeconfig, reachability, and applying, reading
+//! and deleting objects with server-side apply under one field manager.
+
+use crate::cluster::manifests::Object;
+use anyhow::{anyhow, bail, Context, Result};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub const FIELD_MANAGER: &str = "kmcp-xtask";
+/// Every object in `deploy/rbac.yaml` carries this label.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=kmcp-xtask";
+pub const K0S_ADMIN_KUBECONFIG: &str = "/var/lib/k0s/pki/admin.conf";
+
+/// The cluster flags shared by `up`, `down`, `status` and `verify`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Kubeconfig [default: $KUBECONFIG, then ~/.kube/config, then /var/lib/k0s/pki/admin.conf]
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context [default: the kubeconfig's current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of the deployment
+    #[arg(long, value_name = "NAME", default_value = "mcp-system")]
+    pub namespace: String,
+    /// Helm release name
+    #[arg(long, value_name = "NAME", default_value = "kubernetes-mcp-server")]
+    pub release: String,
+}
+
+impl ClusterArgs {
+    /// The namespace and release names as Kubernetes and helm check them: before any contact.
+    pub fn check(&self) -> Result<()> {
+        crate::oci::chart::check_name("--namespace", &self.namespace, 63)?;
+        crate::oci::chart::check_name("--release", &self.release, 53)
+    }
+}
+
+/// The kubeconfig to use and where it came from: `--kubeconfig`, `KUBECONFIG`, `~/.kube/config`,
+/// then k0s's admin kubeconfig.
+pub fn find_kubeconfig(flag: Option<&Path>) -> Result<(PathBuf, &'static str)> {
+    if let Some(p) = flag {
+        if !p.is_file() {
+            bail!("kubeconfig {} (from --kubeconfig) does not exist", p.display());
+        }
+        return Ok((p.to_path_buf(), "--kubeconfig"));
+    }
+    if let Some(env) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let first = std::env::split_paths(&env).next().unwrap_or_default();
+        if !first.is_file() {
+            bail!("kubeconfig {} (from KUBECONFIG) does not exist", first.display());
+        }
+        return Ok((first, "KUBECONFIG"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = Path::new(&home).join(".kube/config");
+        if p.is_file() {
+            return Ok((p, "~/.kube/config"));
+        }
+    }
+    let k0s = PathBuf::from(K0S_ADMIN_KUBECONFIG);
+    if k0s.is_file() {
+        return Ok((k0s, "k0s admin kubeconfig"));
+    }
+    bail!("no kubeconfig found: pass --kubeconfig PATH or set KUBECONFIG (looked in ~/.kube/config and {K0S_ADMIN_KUBECONFIG}; on the k0s node `k0s kubeconfig admin` prints one)")
+}
+
+pub struct Cluster {
+    pub client: Client,
+    pub server: String,
+    pub kubeconfig: PathBuf,
+    pub context: Option<String>,
+}
+
+impl Cluster {
+    /// Loads the kubeconfig and builds a client; does not contact the cluster.
+    pub async fn connect(args: &ClusterArgs) -> Result<Cluster> {
+        let (path, source) = find_kubeconfig(args.kubeconfig.as_deref())?;
+        eprintln!("using kubeconfig {} ({source})", path.display());
+        let kubeconfig =
+            Kubeconfig::read_from(&path).map_err(|e| anyhow!("cannot read kubeconfig {}: {e}", path.display()))?;
+        let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| anyhow!("kubeconfig {} is not usable: {e}", path.display()))?;
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        config.read_timeout = Some(std::time::Duration::from_secs(60));
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let client = Client::try_from(config).map_err(|e| anyhow!("cannot build a client for {server}: {e}"))?;
+        Ok(Cluster { client, server, kubeconfig: path, context: args.context.clone() })
+    }
+
+    /// Connects and checks, in one request, that the API answers.
+    pub async fn reach(args: &ClusterArgs) -> Result<Cluster> {
+        let cluster = Cluster::connect(args).await?;
+        cluster.check().await?;
+        Ok(cluster)
+    }
+
+    /// One request: does the API answer, and accept our credentials?
+    pub async fn check(&self) -> Result<()> {
+        match self.client.apiserver_version().await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 401 || s.code == 403 => {
+                bail!("the Kubernetes API at {} refused the kubeconfig's credentials (HTTP {}): use an admin kubeconfig", self.server, s.code)
+            }
+            Err(e) => bail!(
+                "cannot reach the Kubernetes API at {}: {}: check the cluster is running and the kubeconfig points at it",
+                self.server,
+                root_cause(&e)
+            ),
+        }
+    }
+
+    fn api_for(&self, object: &Object) -> Result<Api<DynamicObject>> {
+        let (group, version) = match object.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", object.api_version()),
+        };
+        let (plural, namespaced) = object.plural()?;
+        let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, object.kind()), plural);
+        Ok(match (namespaced, object.namespace()) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            _ => Api::all_with(self.client.clone(), &resource),
+        })
+    }
+
+    pub async fn get(&self, object: &Object) -> Result<Option<Value>> {
+        let found = self
+            .api_for(object)?
+            .get_opt(object.name())
+            .await
+            .with_context(|| format!("cannot read {}", object.id()))?;
+        Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+    }
+
+    /// The live state of each of `objects`: one LIST (by the `MANAGED_BY` label) for every kind
+    /// that holds several of them, one GET for the others. An object missing from a LIST is looked
+    /// for by name too when `unlabelled[i]` (someone else's object by that name, or ours that lost
+    /// the label: applied again, which puts the label back).
+    pub async fn get_all(&self, objects: &[Object], unlabelled: &[bool]) -> Result<Vec<Option<Value>>> {
+        let mut live = vec![None; objects.len()];
+        let mut done = vec![false; objects.len()];
+        for i in 0..objects.len() {
+            if done[i] {
+                continue;
+            }
+            let same: Vec<usize> = (i..objects.len())
+                .filter(|&j| objects[j].kind() == objects[i].kind() && objects[j].namespace() == objects[i].namespace())
+                .collect();
+            let listed = same.len() > 1;
+            if !listed {
+                live[i] = self.get(&objects[i]).await?;
+            } else {
+                let list =
+                    self.api_for(&objects[i])?.list(&ListParams::default().labels(MANAGED_BY)).await.with_context(
+                        || format!("cannot list {}", objects[i].plural().map(|p| p.0).unwrap_or_default()),
+                    )?;
+                for &j in &same {
+                    live[j] =
+                        list.items.iter().find(|o| o.metadata.name.as_deref() == Some(objects[j].name())).map(|o| {
+                            // The API server leaves apiVersion and kind out of a list's items.
+                            let mut v = serde_json::to_value(o).unwrap_or_default();
+                            v["apiVersion"] = objects[j].api_version().into();
+                            v["kind"] = objects[j].kind().into();
+                            v
+                        });
+                }
+            }
+            for j in same {
+                done[j] = true;
+                // Not among ours: is it there without our label (someone else's)?
+                if listed && live[j].is_none() && unlabelled.get(j).copied().unwrap_or(true) {
+                    live[j] = self.get(&objects[j]).await?;
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    pub async fn apply(&self, object: &Object) -> Result<()> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.api_for(object)?
+            .patch(object.name(), &params, &Patch::Apply(&object.value))
+            .await
+            .with_context(|| format!("cannot apply {}", object.id()))?;
+        Ok(())
+    }
+
+    /// Deletes the object; `false` when it was not there.
+    pub async fn delete(&self, object: &Object) -> Result<bool> {
+        match self.api_for(object)?.delete(object.name(), &DeleteParams::default()).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("cannot delete {}", object.id())),
+        }
+    }
+}
+
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// `kube::Error` for "not there" (404).
+pub fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// The flags that aim helm at the kube client's cluster (none without a cluster: a dry-run plan).
+pub fn helm_target(cluster: Option<&Cluster>) -> Vec<String> {
+    let Some(cluster) = cluster else { return Vec::new() };
+    let mut args = vec!["--kubeconfig".to_string(), cluster.kubeconfig.display().to_string()];
+    if let Some(c) = &cluster.context {
+        args.extend(["--kube-context".to_string(), c.clone()]);
+    }
+    args
+}

@@ -1,0 +1,12 @@
+//! The Kubernetes API: the client, the objects the tool owns and their marks, the lock, the record,
+//! the rollout and the node addresses. May use `oci`, `programs` and `common`.
+
+pub(crate) mod address;
+pub(crate) mod allow_from;
+pub(crate) mod client;
+pub(crate) mod lock;
+pub(crate) mod manifests;
+pub(crate) mod pod_trouble;
+pub(crate) mod pull_secret;
+pub(crate) mod rollout;
+pub(crate) mod state;

@@ -1,0 +1,230 @@
+//! The OCI registry, through oci-client: does a tag exist, with which platforms, at which digest.
+
+use crate::oci::docker_config::Credentials;
+use crate::oci::reference::ImageRef;
+use anyhow::{anyhow, bail, Result};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde::Deserialize;
+use sha2::Digest;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Remote {
+    Absent,
+    Present { digest: String, platforms: Vec<String> },
+}
+
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    has_credentials: bool,
+}
+
+#[derive(Deserialize)]
+struct RawManifest {
+    #[serde(default)]
+    manifests: Option<Vec<RawEntry>>,
+    #[serde(default)]
+    config: Option<RawDescriptor>,
+    #[serde(default)]
+    layers: Option<Vec<RawDescriptor>>,
+}
+
+/// The media type of a helm chart's content layer in an OCI chart.
+const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+#[derive(Deserialize)]
+struct RawEntry {
+    platform: Option<RawPlatform>,
+}
+
+#[derive(Deserialize)]
+struct RawPlatform {
+    os: String,
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawDescriptor {
+    digest: String,
+    #[serde(default, rename = "mediaType")]
+    media_type: String,
+}
+
+impl RawPlatform {
+    fn name(&self) -> Option<String> {
+        if self.os == "unknown" || self.architecture == "unknown" {
+            return None; // buildx attestation manifests
+        }
+        Some(match &self.variant {
+            Some(v) if !v.is_empty() => format!("{}/{}/{}", self.os, self.architecture, v),
+            _ => format!("{}/{}", self.os, self.architecture),
+        })
+    }
+}
+
+const ACCEPTED: &[&str] =
+    &[OCI_IMAGE_INDEX_MEDIA_TYPE, IMAGE_MANIFEST_LIST_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE];
+
+impl Registry {
+    pub fn new(registry: &str, credentials: Option<&Credentials>) -> Registry {
+        let protocol = if crate::oci::reference::is_loopback_registry(registry) {
+            ClientProtocol::HttpsExcept(vec![registry.to_string()])
+        } else {
+            ClientProtocol::Https
+        };
+        let config = ClientConfig {
+            protocol,
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(30)),
+            ..Default::default()
+        };
+        let auth = match credentials {
+            Some(c) => RegistryAuth::Basic(c.user.clone(), c.token.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        Registry { client: Client::new(config), auth, has_credentials: credentials.is_some() }
+    }
+
+    /// What the registry holds at `image` (a tag or a digest reference).
+    pub async fn inspect(&self, image: &ImageRef) -> Result<Remote> {
+        let reference = to_reference(image);
+        let (bytes, digest) = match self.client.pull_manifest_raw(&reference, &self.auth, ACCEPTED).await {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(Remote::Absent),
+            Err(e) => return Err(self.explain(e, image)),
+        };
+        let manifest: RawManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow!("registry {} sent a manifest for {image} that is not JSON: {e}", image.registry))?;
+        let mut platforms: Vec<String> = match (manifest.manifests, manifest.config) {
+            (Some(entries), _) => entries.iter().filter_map(|e| e.platform.as_ref()?.name()).collect(),
+            (None, Some(config)) => {
+                let mut blob = Vec::new();
+                self.client
+                    .pull_blob(&reference, config.digest.as_str(), &mut blob)
+                    .await
+                    .map_err(|e| self.explain(e, image))?;
+                let platform: RawPlatform = serde_json::from_slice(&blob)
+                    .map_err(|e| anyhow!("the image config of {image} has no platform: {e}"))?;
+                platform.name().into_iter().collect()
+            }
+            (None, None) => {
+                bail!("registry {} sent a manifest for {image} with neither platforms nor config", image.registry)
+            }
+        };
+        platforms.sort();
+        platforms.dedup();
+        Ok(Remote::Present { digest, platforms })
+    }
+
+    /// The digest a tag points at, for deploys pinned by digest.
+    pub async fn resolve_digest(&self, image: &ImageRef) -> Result<String> {
+        if let Some(d) = &image.digest {
+            return Ok(d.clone());
+        }
+        match self.client.fetch_manifest_digest(&to_reference(image), &self.auth).await {
+            Ok(d) => Ok(d),
+            Err(e) if is_not_found(&e) => {
+                bail!("image {image} is not in the registry: push it first with `cargo xtask image`, or pass --image")
+            }
+            Err(e) => Err(self.explain(e, image)),
+        }
+    }
+
+    /// A helm chart by manifest digest: the chart layer's bytes, both digests checked.
+    pub async fn pull_chart(&self, chart: &ImageRef) -> Result<Vec<u8>> {
+        let want = chart.digest.clone().ok_or_else(|| anyhow!("a chart is pulled by digest"))?;
+        let reference = to_reference(chart);
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&reference, &self.auth, &["application/vnd.oci.image.manifest.v1+json"])
+            .await
+            .map_err(|e| self.explain(e, chart))?;
+        let got = format!("sha256:{}", crate::programs::git::hex(&sha2::Sha256::digest(&bytes)));
+        if got != want {
+            bail!("registry {} sent a manifest with digest {got} for {want}", chart.registry);
+        }
+        let manifest: RawManifest =
+            serde_json::from_slice(&bytes).map_err(|e| anyhow!("the manifest of {chart} is not JSON: {e}"))?;
+        let layer = manifest
+            .layers
+            .unwrap_or_default()
+            .into_iter()
+            .find(|l| l.media_type == CHART_LAYER)
+            .ok_or_else(|| anyhow!("{chart} is not a helm chart (no {CHART_LAYER} layer)"))?;
+        let mut blob = Vec::new();
+        self.client
+            .pull_blob(&reference, layer.digest.as_str(), &mut blob)
+            .await
+            .map_err(|e| self.explain(e, chart))?;
+        let got = format!("sha256:{}", crate::programs::git::hex(&sha2::Sha256::digest(&blob)));
+        if got != layer.digest {
+            bail!("the chart layer of {chart} has digest {got}, not {}", layer.digest);
+        }
+        Ok(blob)
+    }
+
+    fn explain(&self, e: OciDistributionError, image: &ImageRef) -> anyhow::Error {
+        let host = &image.registry;
+        if let Some(code) = denied_status(&e) {
+            return if self.has_credentials {
+                anyhow!("registry {host} refused the credentials (HTTP {code}) for {}: set GHCR_TOKEN (or GITHUB_TOKEN) to a token with access to the package, and GHCR_USER to its user", image.repository)
+            } else {
+                anyhow!("registry {host} requires credentials (HTTP {code}) for {}: set GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER", image.repository)
+            };
+        }
+        if let OciDistributionError::RequestError(r) = &e {
+            if r.is_connect() || r.is_timeout() || r.is_request() {
+                return anyhow!("cannot reach registry {host}: check the address, that it is running, and the network");
+            }
+        }
+        anyhow!("registry {host} failed for {image}: {e}")
+    }
+}
+
+fn to_reference(image: &ImageRef) -> Reference {
+    match (&image.digest, &image.tag) {
+        (Some(d), _) => Reference::with_digest(image.registry.clone(), image.repository.clone(), d.clone()),
+        (None, t) => Reference::with_tag(
+            image.registry.clone(),
+            image.repository.clone(),
+            t.clone().unwrap_or_else(|| "latest".into()),
+        ),
+    }
+}
+
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
+            matches!(x.code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound)
+        }),
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        _ => false,
+    }
+}
+
+fn denied_status(e: &OciDistributionError) -> Option<u16> {
+    match e {
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => Some(401),
+        OciDistributionError::ServerError { code: c @ (401 | 403), .. } => Some(*c),
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().find_map(|x| match x.code {
+            OciErrorCode::Unauthorized => Some(401),
+            OciErrorCode::Denied => Some(403),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// Every requested platform that `found` lacks.
+pub fn missing_platforms(requested: &[String], found: &[String]) -> Vec<String> {
+    requested.iter().filter(|p| !found.contains(p)).cloned().collect()
+}

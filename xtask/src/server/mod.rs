@@ -1,0 +1,11 @@
+//! The MCP server: its chart values and mode, the deployed mode read back, the MCP client and the
+//! proofs `verify` runs. May use `cluster`, `oci`, `programs` and `common`.
+
+pub(crate) mod check;
+pub(crate) mod deployed;
+pub mod mcp;
+pub(crate) mod mode;
+pub(crate) mod proof;
+pub(crate) mod proof_door;
+pub(crate) mod proof_secrets;
+pub(crate) mod values;

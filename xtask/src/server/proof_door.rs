@@ -1,0 +1,208 @@
+//! The door's network checks, as someone on the network would find it: the NetworkPolicy and the
+//! Service's externalTrafficPolicy in place, the NodePort silent to an address of this machine
+//! outside `--allow-from` (when such an address can reach the node at all), and kube-proxy's
+//! NodePort addresses.
+
+use crate::cluster::allow_from::{policy_name, AllowFrom, Cidr};
+use crate::cluster::client::{Cluster, ClusterArgs};
+use crate::oci::chart;
+use crate::server::check::{check, Check};
+use anyhow::{anyhow, bail, Result};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::Api;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub(crate) async fn check_door(
+    url: &str,
+    cluster: &Cluster,
+    args: &ClusterArgs,
+    expected: Option<&AllowFrom>,
+    checks: &mut Vec<Check>,
+) {
+    let name = "NetworkPolicy admits only --allow-from";
+    let live = policy(cluster, args).await;
+    let allowed = match (live, expected) {
+        (Ok(live), Some(e)) if !live.0.iter().all(|c| e.0.contains(c)) => {
+            check(checks, name, Err(anyhow!("it admits {live}, beyond --allow-from {e}: run up again")));
+            e.clone()
+        }
+        (Ok(live), _) => {
+            check(checks, name, Ok(live.to_string()));
+            live
+        }
+        (Err(err), Some(e)) => {
+            check(checks, name, Err(err));
+            e.clone()
+        }
+        (Err(err), None) => {
+            check(checks, name, Err(err));
+            let detail =
+                "could not check: no NetworkPolicy says which networks are allowed; pass --allow-from".to_string();
+            checks.push(Check {
+                name: "NodePort silent outside --allow-from".into(),
+                passed: false,
+                skipped: true,
+                detail,
+            });
+            return;
+        }
+    };
+    check(checks, "Service keeps the client's address", traffic_policy(cluster, args).await);
+    match target(url) {
+        Some(node) => outside(cluster, node, &allowed, checks).await,
+        None => {
+            check(
+                checks,
+                "NodePort silent outside --allow-from",
+                Err(anyhow!("cannot read an IP and port from {url}")),
+            );
+        }
+    }
+    if let Some(warning) = node_port_addresses(cluster).await {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Who the live NetworkPolicy admits, in words (for `status`).
+pub(crate) async fn admitted(cluster: &Cluster, args: &ClusterArgs) -> String {
+    match policy(cluster, args).await {
+        Ok(a) => format!("only from {a} (networkpolicy/{})", policy_name(&args.release)),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+async fn policy(cluster: &Cluster, args: &ClusterArgs) -> Result<AllowFrom> {
+    let name = policy_name(&args.release);
+    let api: Api<NetworkPolicy> = Api::namespaced(cluster.client.clone(), &args.namespace);
+    let Some(p) = api.get_opt(&name).await? else {
+        bail!("MISSING: networkpolicy/{name} is gone: every address that reaches the node may connect; run up again");
+    };
+    let rules = p.spec.and_then(|s| s.ingress).unwrap_or_default();
+    let mut cidrs = Vec::new();
+    for rule in &rules {
+        let peers = rule.from.clone().unwrap_or_default();
+        if peers.is_empty() {
+            bail!("OPEN: a rule of networkpolicy/{name} admits every source");
+        }
+        for peer in peers {
+            let block = peer
+                .ip_block
+                .ok_or_else(|| anyhow!("networkpolicy/{name} admits pods or namespaces, not only networks"))?;
+            cidrs.push(crate::cluster::allow_from::parse(&block.cidr)?.0[0]);
+        }
+    }
+    if cidrs.is_empty() {
+        bail!("networkpolicy/{name} has no rule: it admits nobody");
+    }
+    if cidrs.iter().any(Cidr::is_everything) {
+        eprintln!("warning: networkpolicy/{name} admits every address (0.0.0.0/0)");
+    }
+    Ok(AllowFrom(cidrs))
+}
+
+async fn traffic_policy(cluster: &Cluster, args: &ClusterArgs) -> Result<String> {
+    let name = chart::fullname(&args.release);
+    let api: Api<Service> = Api::namespaced(cluster.client.clone(), &args.namespace);
+    let service = api.get_opt(&name).await?.ok_or_else(|| anyhow!("service/{name} does not exist"))?;
+    match service.spec.and_then(|s| s.external_traffic_policy).as_deref() {
+        Some("Local") => Ok("externalTrafficPolicy Local".into()),
+        other => bail!("externalTrafficPolicy {}: kube-proxy hands the pod the node's address, so the NetworkPolicy cannot tell a laptop from the internet; run up again", other.unwrap_or("Cluster")),
+    }
+}
+
+fn target(url: &str) -> Option<SocketAddr> {
+    let rest = url.split("://").nth(1)?;
+    let host_port = rest.split('/').next()?;
+    host_port.parse::<SocketAddr>().ok()
+}
+
+/// From each address of this machine outside `allowed` that reaches the node (a TCP connection
+/// to the API server's port on the node's address), the NodePort must not answer.
+async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, checks: &mut Vec<Check>) {
+    let name = "NodePort silent outside --allow-from";
+    let locals = local_addresses();
+    if locals.contains(&node.ip()) || node.ip().is_loopback() {
+        let detail = format!("could not check: this machine holds {} itself, and traffic between the node's own addresses is always admitted; run verify from another machine", node.ip());
+        checks.push(Check { name: name.into(), passed: false, skipped: true, detail });
+        return;
+    }
+    let api_port =
+        cluster.server.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()).unwrap_or(6443);
+    let candidates: Vec<IpAddr> = locals
+        .into_iter()
+        .filter(|a| !a.is_loopback() && a.is_ipv4() == node.is_ipv4() && !allowed.0.iter().any(|c| c.contains(*a)))
+        .collect();
+    for source in &candidates {
+        if connect(*source, SocketAddr::new(node.ip(), api_port)).await.is_err() {
+            continue;
+        }
+        let result = match answers(*source, node).await {
+            true => Err(anyhow!("ANSWERED from {source}, which is outside --allow-from: the NodePort is open to it")),
+            false => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node's API port")),
+        };
+        check(checks, name, result);
+        return;
+    }
+    let why = match candidates.is_empty() {
+        true => "this machine has no address outside --allow-from".to_string(),
+        false => {
+            format!("none of this machine's addresses outside --allow-from ({}) reaches the node", list(&candidates))
+        }
+    };
+    checks.push(Check { name: name.into(), passed: false, skipped: true, detail: format!("could not check: {why}") });
+}
+
+fn list(addrs: &[IpAddr]) -> String {
+    addrs.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+}
+
+async fn connect(source: IpAddr, to: SocketAddr) -> Result<tokio::net::TcpStream> {
+    let socket = if to.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(source, 0))?;
+    Ok(tokio::time::timeout(Duration::from_secs(3), socket.connect(to)).await??)
+}
+
+/// Whether an HTTP request to `/healthz` from `source` gets any answer.
+async fn answers(source: IpAddr, node: SocketAddr) -> bool {
+    let attempt = async {
+        let mut stream = connect(source, node).await?;
+        stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {node}\r\n\r\n").as_bytes()).await?;
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await??;
+        anyhow::Ok(n > 0)
+    };
+    attempt.await.unwrap_or(false)
+}
+
+/// This machine's IPv4 addresses (the kernel's local routes in /proc/net/fib_trie).
+fn local_addresses() -> Vec<IpAddr> {
+    let text = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let mut out = Vec::new();
+    let mut last: Option<IpAddr> = None;
+    for line in text.lines() {
+        if let Some(addr) = line.trim_start().strip_prefix("|-- ") {
+            last = addr.trim().parse().ok();
+        } else if line.contains("/32 host LOCAL") {
+            if let Some(a) = last.filter(|a| !out.contains(a)) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// A warning when the cluster's kube-proxy serves NodePorts on every node address (its
+/// configuration in kube-system, where readable).
+async fn node_port_addresses(cluster: &Cluster) -> Option<String> {
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "kube-system");
+    let cm = api.get_opt("kube-proxy").await.ok()??;
+    let config = cm.data?.into_iter().find(|(k, _)| k.starts_with("config"))?.1;
+    let value: serde_norway::Value = serde_norway::from_str(&config).ok()?;
+    let set = value.get("nodePortAddresses").and_then(|v| v.as_sequence()).is_some_and(|s| !s.is_empty());
+    (!set).then(|| {
+        "the cluster's kube-proxy serves NodePorts on every node address (nodePortAddresses is unset in kube-system/kube-proxy): only the NetworkPolicy keeps other networks out; on the cluster side set nodePortAddresses to the WireGuard network (k0s: spec.network.kubeProxy.nodePortAddresses)".to_string()
+    })
+}

@@ -1,0 +1,287 @@
+//! `cargo xtask down`: uninstall the release and delete what `up` created for this instance, and
+//! nothing else. Safe on an empty cluster; the namespace goes only with `--delete-namespace`, only
+//! when `up` created it, and not while it holds objects that are not the instance's (unless
+//! `--force`). Reads top to bottom: inputs, the plan, print or carry it out, the report.
+
+use crate::cluster::client::{Cluster, ClusterArgs};
+use crate::cluster::manifests::{instance, owner, rbac_objects, Owner};
+use crate::cluster::state::{self, State};
+use crate::plan::data::{Action, DryRun, Plan, Step, Write};
+use crate::plan::execute::{execute, Done, Outcome};
+use crate::programs::shell::Shell;
+use crate::{cluster::lock, programs::helm};
+use anyhow::{bail, Context, Result};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+
+/// Namespaces Kubernetes itself keeps: never deleted.
+const PROTECTED: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+/// How long `down` waits for the lock and for a namespace to go.
+const WAIT_SECS: u64 = 300;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    /// Delete the namespace too (only one `up` created), and wait until it is gone
+    #[arg(long, conflicts_with = "keep_port")]
+    pub(crate) delete_namespace: bool,
+    /// With --delete-namespace: delete it even though it holds objects that are not this deployment's
+    #[arg(long, requires = "delete_namespace")]
+    pub(crate) force: bool,
+    /// Keep the recorded nodePort, so the next `up` serves on the same URL
+    #[arg(long)]
+    pub(crate) keep_port: bool,
+    /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+/// `carry_out` says, for a plan, whether to carry it out (`main` prints it under `--dry-run`).
+pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<bool>) -> Result<()> {
+    check_inputs(&args)?;
+    let mut notes = Vec::new();
+    let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
+    let helm = match cluster {
+        Some(_) => sh.unless_dry_run(helm::preflight(sh), &mut notes)?,
+        None => None,
+    };
+    loop {
+        let plan = plan(sh, cluster.as_ref(), &args, helm.is_some(), &notes).await?;
+        if !carry_out(&plan)? {
+            return Ok(());
+        }
+        match execute(sh, cluster.as_ref(), helm.as_ref(), &plan).await? {
+            Outcome::Replan => continue,
+            Outcome::Done(done) => {
+                report(&plan, &done);
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn check_inputs(args: &Args) -> Result<()> {
+    args.cluster.check()?;
+    let ns = &args.cluster.namespace;
+    if args.delete_namespace && PROTECTED.contains(&ns.as_str()) {
+        bail!("--delete-namespace refuses namespace {ns}: Kubernetes keeps it; run without --delete-namespace");
+    }
+    Ok(())
+}
+
+/// What `down` will remove, read from the cluster; refuses, before any change, a namespace it
+/// must not delete.
+async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool, notes: &[String]) -> Result<Plan> {
+    let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
+    let mut plan = Plan {
+        task: "down",
+        namespace: ns.into(),
+        release: release.into(),
+        summary: String::new(),
+        notes: notes.to_vec(),
+        steps: Vec::new(),
+    };
+    let Some(cluster) = cluster else {
+        plan.summary = "no reachable cluster: on an empty cluster `down` has nothing to do".into();
+        return Ok(plan);
+    };
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    let Some(namespace) = namespaces.get_opt(ns).await.with_context(|| format!("cannot read namespace/{ns}"))? else {
+        plan.summary = format!("namespace {ns} does not exist");
+        return Ok(plan);
+    };
+    let ours = owner(&serde_json::to_value(&namespace)?, &instance(ns, release)) == Owner::Us;
+    let foreign = if args.delete_namespace { foreign_objects(cluster, ns, release).await? } else { Vec::new() };
+    if args.delete_namespace {
+        refuse_namespace(args, ours, &foreign)?;
+    }
+    let recorded = state::read(cluster, ns, release).await?;
+    let mut steps: Vec<Step> =
+        release_step(sh, cluster, args, has_helm, &recorded, &mut plan.notes)?.into_iter().collect();
+    steps.extend(object_steps(cluster, ns, release, &mut plan.notes).await?);
+    steps.extend(record_step(args, &recorded, &mut plan.notes));
+    let delete_namespace = args.delete_namespace && ours;
+    if delete_namespace {
+        steps.push(Step {
+            action: Action::DeleteNamespace { namespace: ns.into(), with: foreign, timeout_secs: WAIT_SECS },
+            reason: format!("--delete-namespace, and `cargo xtask up` created it for {}", instance(ns, release)),
+            writes: vec![Write::new("delete", "namespaces", None, ns)],
+        });
+    }
+    if steps.is_empty() {
+        plan.summary = format!("release {release} and its objects are not in the cluster");
+        return Ok(plan);
+    }
+    let lease = lock::inspect(cluster, ns, release).await?;
+    plan.steps.push(crate::plan::data::lock_step(ns, release, &lease, WAIT_SECS, args.no_wait, delete_namespace));
+    plan.steps.extend(steps);
+    plan.summary = format!("remove release {release} and what `cargo xtask up` created for it in {ns}");
+    Ok(plan)
+}
+
+/// `--delete-namespace` goes only for a namespace `up` created, holding nothing else (or `--force`).
+fn refuse_namespace(args: &Args, ours: bool, foreign: &[String]) -> Result<()> {
+    let (ns, me) = (&args.cluster.namespace, instance(&args.cluster.namespace, &args.cluster.release));
+    if !ours {
+        let holds = if foreign.is_empty() { String::new() } else { format!(" and holds {}", foreign.join(", ")) };
+        bail!("--delete-namespace refuses namespace {ns}: it existed before `cargo xtask up` ({me} did not create it){holds}; run without --delete-namespace (the release and its objects still go)");
+    }
+    if !foreign.is_empty() && !args.force {
+        bail!(
+            "--delete-namespace refuses namespace {ns}: it holds objects that are not this deployment's: {}; move them, or pass --force to delete them with it",
+            foreign.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The helm release goes when `up` installed it (its record says so).
+fn release_step(
+    sh: &Shell,
+    cluster: &Cluster,
+    args: &Args,
+    has_helm: bool,
+    recorded: &State,
+    notes: &mut Vec<String>,
+) -> Result<Option<Step>> {
+    let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
+    let installed = if has_helm {
+        helm::status(sh, &crate::cluster::client::helm_target(Some(cluster)), release, ns)?.is_some()
+    } else {
+        notes.push("without helm, the plan goes by the record of what `up` installed".into());
+        recorded.owned
+    };
+    Ok(match (installed, recorded.owned) {
+        (true, true) => Some(Step {
+            action: Action::Uninstall {
+                command: helm::uninstall(&crate::cluster::client::helm_target(Some(cluster)), release, ns),
+            },
+            reason: format!("`cargo xtask up` installed release {release}"),
+            writes: vec![],
+        }),
+        (true, false) => {
+            notes.push(format!(
+                "helm release {release} in {ns} was not installed by `cargo xtask up` (no record): left alone"
+            ));
+            None
+        }
+        (false, _) => {
+            notes.push(format!("helm release {release} is not installed in {ns}"));
+            None
+        }
+    })
+}
+
+/// The objects of `deploy/rbac.yaml` and the NetworkPolicy that carry this instance's mark, the
+/// policy first, then in reverse order.
+async fn object_steps(cluster: &Cluster, ns: &str, release: &str, notes: &mut Vec<String>) -> Result<Vec<Step>> {
+    let me = instance(ns, release);
+    let mut steps = Vec::new();
+    let mut objects = rbac_objects(ns, release)?;
+    objects.push(crate::cluster::allow_from::policy(
+        ns,
+        release,
+        &crate::cluster::allow_from::AllowFrom(Vec::new()),
+        0,
+    ));
+    objects.push(crate::cluster::pull_secret::secret(ns, release, "", None));
+    for object in objects.into_iter().rev().filter(|o| o.kind() != "Namespace") {
+        let Some(live) = cluster.get(&object).await? else { continue };
+        match owner(&live, &me) {
+            Owner::Us => {
+                let (plural, namespaced) = object.plural()?;
+                let write = Write::new("delete", plural, object.namespace().filter(|_| namespaced), object.name());
+                steps.push(Step {
+                    action: Action::Delete { object: object.id(), manifest: object.value.clone() },
+                    reason: format!("`cargo xtask up` created it for {me}"),
+                    writes: vec![write],
+                });
+            }
+            Owner::Nobody => notes.push(format!("{} is not this deployment's (no mark): left alone", object.id())),
+            Owner::Other(other) => notes.push(format!("{} belongs to {other}: left alone", object.id())),
+        }
+    }
+    Ok(steps)
+}
+
+/// The record goes, or with `--keep-port` only the deployment in it.
+fn record_step(args: &Args, recorded: &State, notes: &mut Vec<String>) -> Option<Step> {
+    let (ns, config_map) = (args.cluster.namespace.as_str(), state::name(&args.cluster.release));
+    let writes = |verb| vec![Write::new(verb, "configmaps", Some(ns), &config_map)];
+    if args.keep_port && recorded.deployed_sha256.is_some() {
+        return Some(Step {
+            action: Action::ForgetDeployment { config_map: config_map.clone(), node_port: recorded.node_port },
+            reason: "--keep-port: the next `up` serves on the same URL".into(),
+            writes: writes("patch"),
+        });
+    }
+    if args.keep_port {
+        if let Some(p) = recorded.node_port {
+            notes.push(format!("keeping the recorded nodePort {p} for the next `up`"));
+        }
+        return None;
+    }
+    recorded.owned.then(|| Step {
+        action: Action::ForgetState { config_map: config_map.clone() },
+        reason: "`cargo xtask up` recorded the deployment there".into(),
+        writes: writes("delete"),
+    })
+}
+
+fn report(plan: &Plan, done: &Done) {
+    for note in &plan.notes {
+        eprintln!("{note}");
+    }
+    if done.changes.is_empty() {
+        println!("nothing to do: {}", plan.summary);
+    } else {
+        println!("removed: {}", done.changes.join(", "));
+    }
+}
+
+/// The kinds a namespace's user objects are looked for in before it is deleted.
+const KINDS: [(&str, &str, &str, &str); 13] = [
+    ("", "v1", "ConfigMap", "configmaps"),
+    ("", "v1", "Secret", "secrets"),
+    ("", "v1", "ServiceAccount", "serviceaccounts"),
+    ("", "v1", "Service", "services"),
+    ("", "v1", "Pod", "pods"),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    ("apps", "v1", "Deployment", "deployments"),
+    ("apps", "v1", "StatefulSet", "statefulsets"),
+    ("apps", "v1", "DaemonSet", "daemonsets"),
+    ("batch", "v1", "Job", "jobs"),
+    ("batch", "v1", "CronJob", "cronjobs"),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+];
+
+/// Objects in the namespace that are neither this instance's, nor its release's, nor what
+/// Kubernetes puts in every namespace: `kind/name` for each.
+async fn foreign_objects(cluster: &Cluster, ns: &str, release: &str) -> Result<Vec<String>> {
+    let me = instance(ns, release);
+    let mut out = Vec::new();
+    for (group, version, kind, plural) in KINDS {
+        let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), ns, &resource);
+        for o in api.list(&ListParams::default()).await?.items {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let labels = o.metadata.labels.clone().unwrap_or_default();
+            let value = serde_json::to_value(&o)?;
+            let is_ours = owner(&value, &me) == Owner::Us
+                || labels.get("app.kubernetes.io/instance").map(String::as_str) == Some(release)
+                || (kind == "Secret" && name.starts_with(&format!("sh.helm.release.v1.{release}.v")))
+                || (kind == "ConfigMap" && name == "kube-root-ca.crt")
+                || (kind == "ServiceAccount" && name == "default")
+                || (kind == "Pod" && o.metadata.owner_references.as_ref().is_some_and(|r| !r.is_empty()));
+            if !is_ours {
+                out.push(format!("{}/{name}", kind.to_lowercase()));
+            }
+        }
+    }
+    Ok(out)
+}

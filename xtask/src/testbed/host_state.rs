@@ -1,0 +1,73 @@
+//! The host's own network (namespaces, links, addresses), iptables, mounts and cgroups, read
+//! before the test cluster starts and again after it stopped: the tests leave them as found.
+
+use crate::programs::shell::Shell;
+use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use xshell::cmd;
+
+pub(crate) struct HostState(BTreeMap<&'static str, BTreeSet<String>>);
+
+impl HostState {
+    pub(crate) fn read(sh: &Shell) -> Result<HostState> {
+        let out =
+            |c: xshell::Cmd<'_>| -> Result<String> { Ok(String::from_utf8_lossy(&sh.query(c)?.stdout).into_owned()) };
+        let mut parts = BTreeMap::new();
+        parts.insert("network namespace", out(cmd!(sh.sh, "ip netns list"))?.lines().map(first_word).collect());
+        parts.insert("link", out(cmd!(sh.sh, "ip -o link"))?.lines().filter_map(|l| field(l, 1)).collect());
+        let addresses = out(cmd!(sh.sh, "ip -o addr"))?;
+        parts.insert(
+            "address",
+            addresses.lines().filter_map(|l| Some(format!("{} {}", field(l, 1)?, field(l, 3)?))).collect(),
+        );
+        let mut rules = out(cmd!(sh.sh, "iptables-save"))?;
+        rules.push_str(&out(cmd!(sh.sh, "ip6tables-save"))?);
+        parts.insert("iptables", rules.lines().filter(|l| !l.starts_with('#')).map(without_counters).collect());
+        let mounts = std::fs::read_to_string("/proc/mounts")?;
+        parts.insert("mount", mounts.lines().map(str::to_string).collect());
+        let mut cgroups = BTreeSet::new();
+        walk(Path::new("/sys/fs/cgroup"), 0, &mut cgroups);
+        parts.insert("cgroup", cgroups);
+        Ok(HostState(parts))
+    }
+
+    /// What differs in `after`, a line each (`+` appeared, `-` went).
+    pub(crate) fn changes(&self, after: &HostState) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (kind, before) in &self.0 {
+            let now = &after.0[kind];
+            lines.extend(now.difference(before).map(|l| format!("+ {kind}: {l}")));
+            lines.extend(before.difference(now).map(|l| format!("- {kind}: {l}")));
+        }
+        lines
+    }
+}
+
+fn first_word(line: &str) -> String {
+    line.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+fn field(line: &str, n: usize) -> Option<String> {
+    Some(line.split_whitespace().nth(n)?.trim_end_matches(':').split('@').next()?.to_string())
+}
+
+/// iptables-save's packet counters (`[12:345]`) change by themselves.
+fn without_counters(line: &str) -> String {
+    match line.rfind(" [") {
+        Some(i) if line.ends_with(']') => line[..i].to_string(),
+        _ => line.to_string(),
+    }
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.insert(e.path().display().to_string());
+            if depth < 8 {
+                walk(&e.path(), depth + 1, out);
+            }
+        }
+    }
+}
