@@ -164,6 +164,10 @@ impl Write {
 }
 
 impl Step {
+    pub(crate) fn new(action: Action, reason: String, writes: Vec<Write>) -> Step {
+        Step { action, reason, writes }
+    }
+
     /// What the step does, in a line: `create namespace/x`, `run: helm upgrade ...`.
     pub(crate) fn describe(&self) -> String {
         match &self.action {

@@ -1,7 +1,6 @@
 //! `up`, planning's last part: the steps in order (the namespace, then the lock and the rest) and
 //! the plan's summary.
 
-use super::decide::step;
 use super::read::{Planner, Seen};
 use crate::cluster::lock::LeaseState;
 use crate::plan::data::{Action, Plan, Step};
@@ -39,7 +38,7 @@ impl Planner<'_> {
         }
         let mut steps = Vec::new();
         if seen.terminating {
-            steps.push(step(
+            steps.push(Step::new(
                 Action::WaitNamespaceGone { namespace: ns.into(), timeout_secs: self.args.timeout.as_secs() },
                 format!("namespace {ns} is terminating: wait until it is gone, then create it afresh"),
                 vec![],

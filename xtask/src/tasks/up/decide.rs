@@ -33,7 +33,7 @@ impl Planner<'_> {
         let (ns, release, _) = self.names();
         let (desired, mut steps) = (self.desired, Vec::new());
         if !seen.recorded.owned {
-            steps.push(step(
+            steps.push(Step::new(
                 Action::RecordOwner { config_map: state::name(release) },
                 "so that `down` knows the release is this deployment's, even if this run does not get to the end"
                     .into(),
@@ -43,13 +43,13 @@ impl Planner<'_> {
         if let Some(from) = &desired.chart.pull_from {
             let (chart, path) = (desired.chart.display.clone(), desired.chart.path.clone());
             let action = Action::PullChart { chart, from: from.to_string(), path };
-            steps.push(step(action, "the chart is not in the cache".into(), vec![]));
+            steps.push(Step::new(action, "the chart is not in the cache".into(), vec![]));
         }
         let target = crate::cluster::client::helm_target(self.cluster);
         if self.helm.is_some() && seen.live.is_some() {
             let status = helm::status_of(self.sh, &target, release, ns)?;
             if let Some((command, how)) = helm::recovery(&status, &target, release, ns) {
-                steps.push(step(
+                steps.push(Step::new(
                     Action::RecoverRelease { status: status.clone(), command },
                     format!("release {release} was left {status} by a helm run that did not finish: {how}"),
                     vec![],
@@ -62,7 +62,7 @@ impl Planner<'_> {
             extra.push("--force-conflicts".into());
         }
         let command = helm::upgrade_install(&target, release, &desired.chart.path, ns, &extra);
-        steps.push(step(Action::Helm { command, values: desired.values.clone() }, why.into(), vec![]));
+        steps.push(Step::new(Action::Helm { command, values: desired.values.clone() }, why.into(), vec![]));
         Ok(steps)
     }
 
@@ -77,7 +77,7 @@ impl Planner<'_> {
             chart: self.desired.chart.display.clone(),
         };
         let why = if helm_runs { "helm changes the release" } else { "the last rollout has not completed" };
-        Some(step(action, why.into(), vec![]))
+        Some(Step::new(action, why.into(), vec![]))
     }
 
     /// The nodePort put back on the recorded one (or `--node-port`), and the record written.
@@ -104,7 +104,7 @@ impl Planner<'_> {
         let final_port = set_port.as_ref().map(|(p, _)| *p).or(current);
         if let Some((port, why)) = set_port {
             let writes = vec![Write::new("patch", "services", Some(ns), &name)];
-            steps.push(step(Action::SetNodePort { service: name.clone(), port }, why, writes));
+            steps.push(Step::new(Action::SetNodePort { service: name.clone(), port }, why, writes));
         }
         let policy = service.and_then(|s| s.spec.as_ref()?.external_traffic_policy.clone());
         if policy.as_deref() != Some("Local") {
@@ -113,7 +113,7 @@ impl Planner<'_> {
                 None => "set once helm has created the Service: the pod then sees the client's address, which the NetworkPolicy checks".to_string(),
             };
             let writes = vec![Write::new("patch", "services", Some(ns), &name)];
-            steps.push(step(Action::SetTrafficPolicy { service: name.clone() }, why, writes));
+            steps.push(Step::new(Action::SetTrafficPolicy { service: name.clone() }, why, writes));
         }
         if helm_runs || (final_port.is_some() && seen.recorded.node_port != final_port) {
             let action = Action::RecordState {
@@ -124,14 +124,10 @@ impl Planner<'_> {
                 chart_digest: self.desired.chart.digest.clone(),
             };
             let why = "the next `up` keeps the nodePort and tells a no-op and drift from it";
-            steps.push(step(action, why.into(), self.record_writes()));
+            steps.push(Step::new(action, why.into(), self.record_writes()));
         }
         Ok(steps)
     }
-}
-
-pub(super) fn step(action: Action, reason: String, writes: Vec<Write>) -> Step {
-    Step { action, reason, writes }
 }
 
 pub(super) fn service_port(service: &k8s_openapi::api::core::v1::Service) -> Option<i32> {

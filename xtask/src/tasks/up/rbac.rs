@@ -1,7 +1,6 @@
 //! `up`, planning the namespace, RBAC and the other owned objects: what to create, update, adopt
 //! or delete, and what to refuse.
 
-use super::decide::step;
 use crate::cluster::client::Cluster;
 use crate::cluster::manifests::{
     drifted_fields, instance, is_subset, needed, owner, rbac_objects, Object, Owner, INSTANCE_ANNOTATION,
@@ -54,7 +53,11 @@ pub(super) async fn plan_rbac(
                     true => "no --pull-secret: no credential is kept in the cluster".to_string(),
                     false => "the server runs no helm toolset: it needs no Secrets".to_string(),
                 };
-                steps.push(step(Action::Delete { object: object.id(), manifest: object.value }, reason, vec![write]));
+                steps.push(Step::new(
+                    Action::Delete { object: object.id(), manifest: object.value },
+                    reason,
+                    vec![write],
+                ));
             }
             continue;
         }
@@ -84,7 +87,7 @@ pub(super) async fn plan_rbac(
             "Secret" => Action::ApplyHidden { change, object: object.id(), manifest: object.value },
             _ => Action::Apply { change, object: object.id(), manifest: object.value },
         };
-        steps.push(step(action, reason, vec![write]));
+        steps.push(Step::new(action, reason, vec![write]));
     }
     Ok((steps, terminating))
 }
