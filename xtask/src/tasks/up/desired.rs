@@ -1,6 +1,6 @@
 //! `up`, the release as it should be: the chart and the image by digest, the values, their hash.
 
-use super::Inputs;
+use super::inputs::Inputs;
 use crate::cluster::manifests::SERVICE_ACCOUNT;
 use crate::cluster::pull_secret;
 use crate::oci::chart::{self, Chart};

@@ -1,8 +1,8 @@
 //! `up`, planning's first part: what the cluster holds now (nothing is changed while it is read).
 
 use super::desired::Desired;
+use super::inputs::{Args, Inputs};
 use super::rbac::plan_rbac;
-use super::{Args, Inputs};
 use crate::cluster::allow_from;
 use crate::cluster::client::Cluster;
 use crate::cluster::lock::{self, LeaseState};

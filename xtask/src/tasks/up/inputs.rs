@@ -1,0 +1,150 @@
+//! `up`'s inputs: its flags, and what they give once checked together, before anything is contacted.
+
+use crate::cluster::allow_from::{self, AllowFrom};
+use crate::cluster::client::ClusterArgs;
+use crate::common::flags::{self, PortRange};
+use crate::oci::chart;
+use crate::oci::reference::ImageRef;
+use crate::plan::data::DryRun;
+use crate::programs::shell::Shell;
+use crate::server::mode::ServerMode;
+use anyhow::{bail, Context, Result};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    /// Image to deploy, by tag or digest [default: ghcr.io/<owner>/kubernetes-mcp-server:dev-latest]
+    #[arg(long, value_name = "REF")]
+    pub(crate) image: Option<String>,
+    /// Owner for the default --image [default: GITHUB_REPOSITORY_OWNER, else the fork's origin owner]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) owner: Option<String>,
+    /// The fork's checkout, to work out the default owner
+    #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
+    pub(crate) fork: Option<PathBuf>,
+    /// The node address the laptop reaches (its WireGuard IP) [default: the node's InternalIP]
+    #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = flags::node_ip)]
+    pub(crate) node_ip: Option<IpAddr>,
+    /// The networks that may connect (a NetworkPolicy; the Service keeps the client's address)
+    /// [default: the network of the local interface that holds --node-ip]
+    #[arg(long, env = "MCP_ALLOW_FROM", value_name = "CIDR[,CIDR...]", value_parser = allow_from::parse)]
+    pub(crate) allow_from: Option<AllowFrom>,
+    /// Pin the Service's nodePort [default: the recorded port, else one Kubernetes allocates]
+    #[arg(long, value_name = "N")]
+    pub(crate) node_port: Option<u16>,
+    /// The cluster's NodePort range
+    #[arg(long, value_name = "MIN-MAX", default_value = "30000-32767", value_parser = flags::port_range)]
+    pub(crate) nodeport_range: PortRange,
+    /// Chart reference [default: pinned in deploy/chart.yaml]
+    #[arg(long, value_name = "REF")]
+    pub(crate) chart: Option<String>,
+    /// Chart version [default: pinned in deploy/chart.yaml]
+    #[arg(long, value_name = "V")]
+    pub(crate) chart_version: Option<String>,
+    /// Accept this digest of the OCI chart's manifest (after reviewing the content it names)
+    #[arg(long, env = "KMCP_CHART_DIGEST", value_name = "sha256:...")]
+    pub(crate) chart_digest: Option<String>,
+    /// The port the server listens on (container port, probes and Service port alike)
+    #[arg(long, value_name = "N", default_value_t = 8080, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+    /// Server log level, 0-9
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub(crate) log_level: u8,
+    /// How long to wait for the rollout (e.g. 90s, 5m)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = flags::duration)]
+    pub(crate) timeout: Duration,
+    /// Expose the server's write tools too (RBAC still denies writes)
+    #[arg(long)]
+    pub(crate) allow_write_tools: bool,
+    /// Run the server with SSE sessions instead of --stateless
+    #[arg(long)]
+    pub(crate) stateful: bool,
+    /// Toolsets to enable (passed to --toolsets)
+    #[arg(long, value_name = "LIST")]
+    pub(crate) toolsets: Option<String>,
+    /// Let the node pull a private image: a pull secret `<release>-pull` from the credentials up
+    /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)
+    #[arg(long)]
+    pub(crate) pull_secret: bool,
+    /// Take over existing RBAC objects that this deployment did not create
+    #[arg(long)]
+    pub(crate) adopt: bool,
+    /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    /// After a successful rollout, run `verify` against the printed URL
+    #[arg(long)]
+    pub(crate) verify: bool,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+/// Everything `up` needs from its flags, checked before anything is contacted (the checks that
+/// span several flags; clap parsed each value).
+pub(super) struct Inputs {
+    pub(super) node_port: Option<i32>,
+    pub(super) allow_from: AllowFrom,
+    pub(super) pull_secret: bool,
+    pub(super) release: String,
+    pub(super) image: ImageRef,
+    pub(super) chart: chart::Source,
+    pub(super) mode: ServerMode,
+}
+
+impl Inputs {
+    pub(super) fn from_args(sh: &Shell, args: &Args) -> Result<Inputs> {
+        if let Some(p) = args.node_port {
+            let range = args.nodeport_range;
+            if !range.contains(p) {
+                bail!("--node-port {p} is outside the cluster's NodePort range {range}: pick a port inside it (or set --nodeport-range)");
+            }
+        }
+        args.cluster.check()?;
+        Ok(Inputs {
+            node_port: args.node_port.map(i32::from),
+            allow_from: allow_from::resolve(sh, args.allow_from.as_ref(), args.node_ip)?,
+            pull_secret: args.pull_secret,
+            release: args.cluster.release.clone(),
+            image: image_ref(args)?,
+            chart: chart::source(
+                args.chart.as_deref(),
+                args.chart_version.as_deref(),
+                args.chart_digest.as_deref().filter(|d| !d.is_empty()),
+            )?,
+            mode: ServerMode {
+                port: args.port,
+                log_level: args.log_level,
+                read_only: !args.allow_write_tools,
+                stateless: !args.stateful,
+                toolsets: args.toolsets.clone(),
+            },
+        })
+    }
+}
+
+/// The image to deploy: `--image`, else `ghcr.io/<owner>/kubernetes-mcp-server:dev-latest`.
+fn image_ref(args: &Args) -> Result<ImageRef> {
+    if let Some(i) = &args.image {
+        return ImageRef::parse(i);
+    }
+    let origin =
+        args.fork.as_deref().and_then(|f| crate::programs::git::Checkout::open(f).ok()).and_then(|c| c.origin_url());
+    let image = ImageRef::owned("ghcr.io", args.owner.as_deref(), "kubernetes-mcp-server", origin.as_deref());
+    Ok(image.context("no --image given")?.with_tag("dev-latest"))
+}
+
+pub(super) fn warn_about_mode(args: &Args) {
+    if args.allow_write_tools {
+        eprintln!("warning: --allow-write-tools: the server offers tools that create, change and delete resources (pods_exec, resources_delete, ...); only the read-only RBAC now stands between the agent and writes");
+    }
+    if crate::common::flags::runs_toolset(args.toolsets.as_deref(), "helm") {
+        eprintln!("warning: --toolsets includes helm: Helm keeps its releases in Secrets, so the server's ServiceAccount can then read every Secret in the cluster (ClusterRole helm-readonly), and so can whoever reaches the URL");
+    }
+    if args.stateful {
+        eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");
+    }
+}
