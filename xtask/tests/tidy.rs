@@ -1,8 +1,13 @@
 //! House rules, checked: every Rust source opens with a `//!` line saying what it is for; the
 //! versions that several places need (the server binary's, helm's, the charts') are written in one
-//! place; no task module imports another; the library exposes only what the binary and the tests
-//! use.
+//! place; imports run down the layers of `xtask/src` (declared in `tidy/house.rs`), with no circle
+//! and no task importing another; no source is over 300 lines; the library exposes only what the
+//! binary and the tests use.
 
+#[path = "tidy/house.rs"]
+mod house;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -107,49 +112,93 @@ fn task_modules() -> Vec<String> {
         .collect()
 }
 
-/// The modules a source names through `crate::` (`crate::a::b`, `use crate::{a, b::C}`).
-fn crate_modules(text: &str) -> Vec<String> {
-    let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("crate::") {
-        rest = &rest[i + "crate::".len()..];
-        let Some(group) = rest.strip_prefix('{') else {
-            out.push(ident(rest));
-            continue;
-        };
-        let (mut depth, mut start) = (1, true);
-        for (j, c) in group.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' if depth == 1 => break,
-                '}' => depth -= 1,
-                ',' if depth == 1 => start = true,
-                c if start && (c.is_alphanumeric() || c == '_') => {
-                    out.push(ident(&group[j..]));
-                    start = false;
-                }
-                _ => {}
-            }
-        }
-    }
-    out
+/// The sources of `xtask/src`, each with its path under `src`.
+fn src_files() -> Vec<(String, String)> {
+    let src = root().join("xtask/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files
+        .into_iter()
+        .map(|f| (f.strip_prefix(&src).unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&f).unwrap()))
+        .collect()
 }
 
 #[test]
-fn no_task_module_imports_another() {
+fn imports_run_down_the_layers_with_no_circle_and_no_task_imports_another() {
     let tasks = task_modules();
     assert!(tasks.len() >= 5 && tasks.contains(&"up".to_string()), "{tasks:?}");
-    for (file, text) in sources().into_iter().filter(|(f, _)| f.starts_with(root().join("xtask/src"))) {
-        let me = file.file_stem().unwrap().to_string_lossy().to_string();
-        let others: Vec<String> = crate_modules(&text).into_iter().filter(|m| tasks.contains(m) && *m != me).collect();
-        assert!(
-            others.is_empty(),
-            "{} imports the task module(s) {others:?}: move what they share to a module of its own",
-            file.display()
-        );
+    let files = src_files();
+    let folders: BTreeSet<String> =
+        files.iter().filter_map(|(p, _)| p.split_once('/').map(|(d, _)| d.to_string())).collect();
+    assert_eq!(
+        folders,
+        house::LAYERS.iter().map(|l| l.to_string()).collect(),
+        "the folders of xtask/src are the layers"
+    );
+    let broken = house::violations(&files);
+    assert!(broken.is_empty(), "the house is out of shape:\n{}", broken.join("\n"));
+    let edges = house::edges(&files);
+    assert!(edges["tasks/up/mod.rs"].contains("plan/execute.rs"), "the edges are read: {edges:?}");
+}
+
+#[test]
+fn the_house_check_fails_on_a_circle_an_upward_import_and_a_task_import() {
+    let files: Vec<(String, String)> = [
+        ("cluster/lock.rs", "use crate::plan::data::{Action, Step};\nuse crate::oci::a::X;"),
+        ("oci/a.rs", "use crate::{oci::b::Y, programs::shell::Shell};"),
+        ("oci/b.rs", "pub fn y() { crate::oci::a::x() }"),
+        ("plan/data.rs", ""),
+        ("programs/shell.rs", ""),
+        ("server/proof.rs", "use crate::tasks::up::Args;"),
+        ("tasks/up/mod.rs", "mod read;\nuse read::Planner;"),
+        ("tasks/up/read.rs", "use super::Args;"),
+        ("tasks/down.rs", "use crate::tasks::up::read::Planner;"),
+    ]
+    .iter()
+    .map(|(p, t)| (p.to_string(), t.to_string()))
+    .collect();
+    let broken = house::violations(&files);
+    let expected = [
+        "cluster/lock.rs imports plan/data.rs: plan is above cluster",
+        "server/proof.rs imports tasks/up/mod.rs: tasks is above server",
+        "server/proof.rs imports the task file tasks/up/mod.rs: nothing imports a task",
+        "tasks/down.rs imports the task file tasks/up/read.rs: nothing imports a task",
+        "import circle: oci/a.rs -> oci/b.rs -> oci/a.rs",
+        "import circle: tasks/up/mod.rs -> tasks/up/read.rs -> tasks/up/mod.rs",
+    ];
+    for e in expected {
+        assert!(broken.iter().any(|b| b == e), "missed: {e}\nfound:\n{}", broken.join("\n"));
     }
-    assert_eq!(crate_modules("use crate::{a, b::{C, D}};\nx(crate::e::f)"), ["a", "b", "e"]);
+    assert_eq!(broken.len(), expected.len(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn no_source_is_over_300_lines() {
+    let mut long = Vec::new();
+    for (path, text) in src_files() {
+        if text.lines().count() > 300 {
+            long.push(format!("xtask/src/{path}: {} lines", text.lines().count()));
+        }
+    }
+    let mut go = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "go") {
+                out.push(p);
+            }
+        }
+    }
+    walk(&root().join("testcluster"), &mut go);
+    for f in go {
+        let n = std::fs::read_to_string(&f).unwrap().lines().count();
+        if n > 300 {
+            long.push(format!("{}: {n} lines", f.display()));
+        }
+    }
+    assert!(long.is_empty(), "split these by what each part does: {long:?}");
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -197,23 +246,35 @@ fn module_file(dir: &Path, m: &str) -> PathBuf {
     }
 }
 
+/// The modules reachable from outside the crate: `pub mod` lines, followed from `lib.rs` down; each
+/// with the file that holds it.
+fn public_modules(file: &Path, children: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let text = std::fs::read_to_string(file).unwrap();
+    for m in text.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')) {
+        let path = module_file(children, m);
+        out.push((m.to_string(), path.clone()));
+        public_modules(&path, &children.join(m), out);
+    }
+}
+
 #[test]
 fn the_library_exposes_only_what_the_binary_and_the_tests_use() {
-    let lib = std::fs::read_to_string(root().join("xtask/src/lib.rs")).unwrap();
-    let outside: String = sources()
-        .into_iter()
-        .filter(|(f, _)| !f.starts_with(root().join("xtask/src")) || f.ends_with("main.rs"))
-        .map(|(_, t)| t)
-        .collect();
-    let modules: Vec<&str> =
-        lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')).collect();
-    for m in &modules {
-        assert!(has_word(&outside, m), "pub mod {m} is used by neither main.rs nor the tests: make it `mod {m}`");
+    let src = root().join("xtask/src");
+    let outside: String =
+        sources().into_iter().filter(|(f, _)| !f.starts_with(&src) || f.ends_with("main.rs")).map(|(_, t)| t).collect();
+    let mut modules = Vec::new();
+    public_modules(&src.join("lib.rs"), &src, &mut modules);
+    assert!(modules.len() > 10, "{modules:?}");
+    for (m, _) in &modules {
+        assert!(
+            has_word(&outside, m),
+            "pub mod {m} is used by neither main.rs nor the tests: make it `pub(crate) mod {m}`"
+        );
     }
     let items: Vec<(String, String, String)> = modules
         .iter()
-        .flat_map(|m| {
-            let text = std::fs::read_to_string(module_file(&root().join("xtask/src"), m)).unwrap();
+        .flat_map(|(m, path)| {
+            let text = std::fs::read_to_string(path).unwrap();
             public_items(&text).into_iter().map(move |(name, line)| (m.to_string(), name, line))
         })
         .collect();
