@@ -1,18 +1,26 @@
 //! Wall time of the real xtask binary on real parts: `image` when the tag is already pushed (the
 //! real local registry), and `up` on the local control plane with the real helm 4 and the test
-//! chart: its first deploy, then its no-op, with the API requests each made (from the API server's
-//! audit log), and the plan of a change printed by `--dry-run --json`. Run through `bench/run`
-//! (`cargo xtask test --bench`, which starts the cluster).
+//! chart: its first deploy, then its no-op side by side with what a user would type instead (a
+//! plain `helm upgrade --install` of the same unchanged release: same chart, same values), with the
+//! ratio, the API requests each made (from the API server's audit log), and the plan of a change
+//! printed by `--dry-run --json`. Run through `bench/run` (`cargo xtask test --bench`, which starts
+//! the cluster).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::deploy::{Deploy, Helm};
+use support::deploy::{chart_version, Deploy, Helm};
 use support::registry::{push_index, Registry};
 use support::{fork_repo, Xtask};
 
 const RUNS: usize = 10;
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
 
 fn report(name: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -73,6 +81,61 @@ fn repeated(d: &Deploy, name: &str, extra: &[&str], says: &str) {
     println!("{name}: {} API requests per run ({})", per_run.len(), summarize(&per_run));
 }
 
+/// `up`'s no-op and a plain `helm upgrade --install` of the same release (the chart by its OCI
+/// reference and version, the values helm holds for it), taking turns, RUNS times each.
+fn side_by_side(d: &Deploy) {
+    let helm = d.helm.binary();
+    let kubeconfig = d.kubeconfig.display().to_string();
+    let values = tempfile::NamedTempFile::new().unwrap();
+    let got = Command::new(&helm)
+        .args(["get", "values", &d.release, "--namespace", &d.ns, "--output", "yaml", "--kubeconfig", &kubeconfig])
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    std::fs::write(values.path(), &got.stdout).unwrap();
+    let plain = [
+        "upgrade",
+        "--install",
+        &d.release,
+        &d.chart,
+        "--version",
+        &chart_version(),
+        "--namespace",
+        &d.ns,
+        "--values",
+        values.path().to_str().unwrap(),
+        // As up passes it: through --values, helm would read the number as a float.
+        "--set",
+        "config.log_level=2",
+        "--plain-http",
+        "--kubeconfig",
+        &kubeconfig,
+    ];
+    let (mut ups, mut helms, mut per_run) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let before = d.audit().map_or(0, |a| a.len());
+        let start = Instant::now();
+        let out = d.run("up", &[]);
+        ups.push(start.elapsed());
+        assert!(out.assert_ok().stdout.contains("up to date: nothing changed"), "{}", out.stdout);
+        per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
+        let start = Instant::now();
+        let out = Command::new(&helm).args(plain).output().unwrap();
+        helms.push(start.elapsed());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (up, plain_helm) = (median(ups.clone()), median(helms.clone()));
+    report("up no-op (nothing changed)", ups);
+    println!("up no-op (nothing changed): {} API requests per run ({})", per_run.len(), summarize(&per_run));
+    report("plain helm upgrade --install of the same unchanged release (helm 4)", helms);
+    println!(
+        "up no-op against plain helm: {:.1} ms / {:.1} ms = {:.2}",
+        up.as_secs_f64() * 1000.0,
+        plain_helm.as_secs_f64() * 1000.0,
+        up.as_secs_f64() / plain_helm.as_secs_f64()
+    );
+}
+
 fn up() {
     let d = Deploy::new("bench", Helm::V4);
     let start = Instant::now();
@@ -85,7 +148,7 @@ fn up() {
         events.len(),
         summarize(&events)
     );
-    repeated(&d, "up no-op (nothing changed)", &[], "up to date: nothing changed");
+    side_by_side(&d);
     // The plan alone, for a change (a new --port): what `--dry-run --json` costs.
     let plan = ["--port", "9090", "--dry-run", "--json"];
     repeated(&d, "up --dry-run --json (a changed --port: helm, rollout, record)", &plan, "\"action\": \"helm\"");

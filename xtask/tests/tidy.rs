@@ -14,15 +14,20 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// The files under `dir` whose extension is `ext`.
+fn files_with(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
+            files_with(&p, ext, out);
+        } else if p.extension().is_some_and(|x| x == ext) {
             out.push(p);
         }
     }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    files_with(dir, "rs", out)
 }
 
 fn sources() -> Vec<(PathBuf, String)> {
@@ -181,17 +186,7 @@ fn no_source_is_over_300_lines() {
         }
     }
     let mut go = Vec::new();
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "go") {
-                out.push(p);
-            }
-        }
-    }
-    walk(&root().join("testcluster"), &mut go);
+    files_with(&root().join("testcluster"), "go", &mut go);
     for f in go {
         let n = std::fs::read_to_string(&f).unwrap().lines().count();
         if n > 300 {

@@ -1,6 +1,7 @@
 //! The Kubernetes API, through kube: finding the kubeconfig, reachability, and applying, reading
 //! and deleting objects with server-side apply under one field manager.
 
+use crate::cluster::http2;
 use crate::cluster::manifests::Object;
 use anyhow::{anyhow, bail, Context, Result};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -90,7 +91,7 @@ impl Cluster {
         config.connect_timeout = Some(std::time::Duration::from_secs(10));
         config.read_timeout = Some(std::time::Duration::from_secs(60));
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-        let client = Client::try_from(config).map_err(|e| anyhow!("cannot build a client for {server}: {e}"))?;
+        let client = http2::client(&config).map_err(|e| anyhow!("cannot build a client for {server}: {e:#}"))?;
         Ok(Cluster { client, server, kubeconfig: path, context: args.context.clone() })
     }
 
@@ -143,43 +144,56 @@ impl Cluster {
     /// for by name too when `unlabelled[i]` (someone else's object by that name, or ours that lost
     /// the label: applied again, which puts the label back).
     pub async fn get_all(&self, objects: &[Object], unlabelled: &[bool]) -> Result<Vec<Option<Value>>> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            let same =
+                |g: &&mut Vec<usize>| objects[g[0]].kind() == o.kind() && objects[g[0]].namespace() == o.namespace();
+            match groups.iter_mut().find(same) {
+                Some(g) => g.push(i),
+                None => groups.push(vec![i]),
+            }
+        }
+        let reads = groups.iter().map(|g| self.get_group(objects, g, unlabelled));
+        let found = futures::future::try_join_all(reads).await?;
         let mut live = vec![None; objects.len()];
-        let mut done = vec![false; objects.len()];
-        for i in 0..objects.len() {
-            if done[i] {
-                continue;
-            }
-            let same: Vec<usize> = (i..objects.len())
-                .filter(|&j| objects[j].kind() == objects[i].kind() && objects[j].namespace() == objects[i].namespace())
-                .collect();
-            let listed = same.len() > 1;
-            if !listed {
-                live[i] = self.get(&objects[i]).await?;
-            } else {
-                let list =
-                    self.api_for(&objects[i])?.list(&ListParams::default().labels(MANAGED_BY)).await.with_context(
-                        || format!("cannot list {}", objects[i].plural().map(|p| p.0).unwrap_or_default()),
-                    )?;
-                for &j in &same {
-                    live[j] =
-                        list.items.iter().find(|o| o.metadata.name.as_deref() == Some(objects[j].name())).map(|o| {
-                            // The API server leaves apiVersion and kind out of a list's items.
-                            let mut v = serde_json::to_value(o).unwrap_or_default();
-                            v["apiVersion"] = objects[j].api_version().into();
-                            v["kind"] = objects[j].kind().into();
-                            v
-                        });
-                }
-            }
-            for j in same {
-                done[j] = true;
-                // Not among ours: is it there without our label (someone else's)?
-                if listed && live[j].is_none() && unlabelled.get(j).copied().unwrap_or(true) {
-                    live[j] = self.get(&objects[j]).await?;
-                }
+        for (group, values) in groups.iter().zip(found) {
+            for (&i, value) in group.iter().zip(values) {
+                live[i] = value;
             }
         }
         Ok(live)
+    }
+
+    /// The objects of one kind in one namespace, all read at once: a GET for one alone, else one
+    /// LIST, then a GET of each one missing from it that may be there without our label.
+    async fn get_group(&self, objects: &[Object], group: &[usize], unlabelled: &[bool]) -> Result<Vec<Option<Value>>> {
+        let first = &objects[group[0]];
+        if group.len() == 1 {
+            return Ok(vec![self.get(first).await?]);
+        }
+        let list = self
+            .api_for(first)?
+            .list(&ListParams::default().labels(MANAGED_BY))
+            .await
+            .with_context(|| format!("cannot list {}", first.plural().map(|p| p.0).unwrap_or_default()))?;
+        let reads = group.iter().map(|&j| {
+            let listed = list.items.iter().find(|o| o.metadata.name.as_deref() == Some(objects[j].name())).map(|o| {
+                // The API server leaves apiVersion and kind out of a list's items.
+                let mut v = serde_json::to_value(o).unwrap_or_default();
+                v["apiVersion"] = objects[j].api_version().into();
+                v["kind"] = objects[j].kind().into();
+                v
+            });
+            async move {
+                match listed {
+                    Some(v) => Ok(Some(v)),
+                    // Not among ours: is it there without our label (someone else's)?
+                    None if unlabelled.get(j).copied().unwrap_or(true) => self.get(&objects[j]).await,
+                    None => Ok(None),
+                }
+            }
+        });
+        futures::future::try_join_all(reads).await
     }
 
     pub async fn apply(&self, object: &Object) -> Result<()> {

@@ -109,7 +109,7 @@ pub async fn resolve(sh: &Shell, source: &Source) -> Result<(String, ImageRef)> 
     let Source::Oci { reference, version, digest } = source else { unreachable!("local charts need no registry") };
     let repo = oci_parts(reference)?;
     let tagged = repo.with_tag(version);
-    let registry = Registry::new(&repo.registry, Credentials::for_registry(sh, &repo.registry)?.as_ref());
+    let registry = Registry::open(&repo.registry, Credentials::for_registry(sh, &repo.registry)?).await?;
     let current = registry
         .resolve_digest(&tagged)
         .await

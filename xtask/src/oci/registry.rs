@@ -93,6 +93,15 @@ impl Registry {
         Registry { client: Client::new(config), auth, has_credentials: credentials.is_some() }
     }
 
+    /// The same, built on a thread of its own: reading the system's root certificates takes a while,
+    /// and the caller has other work meanwhile.
+    pub async fn open(registry: &str, credentials: Option<Credentials>) -> Result<Registry> {
+        let registry = registry.to_string();
+        tokio::task::spawn_blocking(move || Registry::new(&registry, credentials.as_ref()))
+            .await
+            .map_err(|e| anyhow!("cannot set up the registry client: {e}"))
+    }
+
     /// What the registry holds at `image` (a tag or a digest reference).
     pub async fn inspect(&self, image: &ImageRef) -> Result<Remote> {
         let reference = to_reference(image);

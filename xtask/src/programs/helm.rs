@@ -14,9 +14,14 @@ pub struct Helm {
     pub version: String,
 }
 
+/// Where helm is on PATH (no program is run).
+pub fn find() -> Result<std::path::PathBuf> {
+    require_program("helm", "install Helm 3.8+ or Helm 4 (https://helm.sh/docs/intro/install/)")
+}
+
 /// Finds helm and reads `helm version`: 3.x from 3.8 (OCI support) and 4.x are accepted.
 pub fn preflight(sh: &Shell) -> Result<Helm> {
-    let path = require_program("helm", "install Helm 3.8+ or Helm 4 (https://helm.sh/docs/intro/install/)")?;
+    let path = find()?;
     let template = "{{.Version}}";
     let out = sh.query(cmd!(sh.sh, "helm version --template {template}"))?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();

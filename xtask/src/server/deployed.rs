@@ -19,20 +19,27 @@ pub struct Live {
 
 pub async fn read(cluster: &Cluster, ns: &str, name: &str) -> Result<Live> {
     let client = || cluster.client.clone();
-    Ok(Live {
-        deployment: Api::<Deployment>::namespaced(client(), ns)
-            .get_opt(name)
-            .await
-            .with_context(|| format!("cannot read deployment/{name}"))?,
-        service: Api::<Service>::namespaced(client(), ns)
-            .get_opt(name)
-            .await
-            .with_context(|| format!("cannot read service/{name}"))?,
-        config: Api::<ConfigMap>::namespaced(client(), ns)
-            .get_opt(name)
-            .await
-            .with_context(|| format!("cannot read configmap/{name}"))?,
-    })
+    let (deployment, service, config) = tokio::try_join!(
+        async {
+            Api::<Deployment>::namespaced(client(), ns)
+                .get_opt(name)
+                .await
+                .with_context(|| format!("cannot read deployment/{name}"))
+        },
+        async {
+            Api::<Service>::namespaced(client(), ns)
+                .get_opt(name)
+                .await
+                .with_context(|| format!("cannot read service/{name}"))
+        },
+        async {
+            Api::<ConfigMap>::namespaced(client(), ns)
+                .get_opt(name)
+                .await
+                .with_context(|| format!("cannot read configmap/{name}"))
+        },
+    )?;
+    Ok(Live { deployment, service, config })
 }
 
 impl Live {

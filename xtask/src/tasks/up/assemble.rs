@@ -15,8 +15,12 @@ pub(super) struct Planned {
 
 impl Planner<'_> {
     pub(super) async fn plan(&self, notes: &[String]) -> Result<Planned> {
+        let mut notes = notes.to_vec();
         let mut seen = self.read().await?;
         let why_helm = self.why_helm(&seen);
+        if why_helm.is_some() {
+            self.helm(&mut notes)?;
+        }
         let (namespace, mut work): (Vec<Step>, Vec<Step>) = std::mem::take(&mut seen.rbac)
             .into_iter()
             .partition(|s| matches!(&s.action, Action::Apply { object, .. } if object.starts_with("namespace/")));
@@ -25,7 +29,7 @@ impl Planner<'_> {
         }
         work.extend(self.rollout_step(&seen, why_helm.is_some()));
         work.extend(self.node_port_steps(&seen, why_helm.is_some())?);
-        Ok(self.assemble(seen, namespace, work, notes))
+        Ok(self.assemble(seen, namespace, work, &notes))
     }
 
     /// The steps in order: a terminating namespace waited for, the namespace, then the lock and

@@ -46,7 +46,8 @@ impl Planner<'_> {
             steps.push(Step::new(action, "the chart is not in the cache".into(), vec![]));
         }
         let target = crate::cluster::client::helm_target(self.cluster);
-        if self.helm.is_some() && seen.live.is_some() {
+        let helm = self.helm.get().and_then(Option::as_ref);
+        if helm.is_some() && seen.live.is_some() {
             let status = helm::status_of(self.sh, &target, release, ns)?;
             if let Some((command, how)) = helm::recovery(&status, &target, release, ns) {
                 steps.push(Step::new(
@@ -57,7 +58,7 @@ impl Planner<'_> {
             }
         }
         let mut extra = desired.set.clone();
-        let v4 = self.helm.is_some_and(|h| h.version.starts_with("v4"));
+        let v4 = helm.is_some_and(|h| h.version.starts_with("v4"));
         if v4 && !seen.drifted.is_empty() {
             extra.push("--force-conflicts".into());
         }

@@ -26,11 +26,13 @@ pub(super) struct Desired {
 }
 
 impl Desired {
-    pub(super) async fn work_out(sh: &Shell, input: &Inputs, notes: &mut Vec<String>) -> Result<Desired> {
-        let located = chart::locate(sh, &input.chart, &chart::cache_dir()).await;
-        let chart = sh.unless_dry_run(located, notes)?.unwrap_or_else(|| chart::unresolved(&input.chart));
-        let pinned =
-            sh.unless_dry_run(pin_digest(sh, &input.image).await, notes)?.unwrap_or_else(|| input.image.clone());
+    /// The desired release, and what a dry run could not resolve (its notes).
+    pub(super) async fn work_out(sh: &Shell, input: &Inputs) -> Result<(Desired, Vec<String>)> {
+        let cache = chart::cache_dir();
+        let (located, pinned) = tokio::join!(chart::locate(sh, &input.chart, &cache), pin_digest(sh, &input.image));
+        let mut notes = Vec::new();
+        let chart = sh.unless_dry_run(located, &mut notes)?.unwrap_or_else(|| chart::unresolved(&input.chart));
+        let pinned = sh.unless_dry_run(pinned, &mut notes)?.unwrap_or_else(|| input.image.clone());
         let pull_credentials = match input.pull_secret {
             false => None,
             true => {
@@ -45,13 +47,13 @@ impl Desired {
         }
         let (values, set) = (typed.render()?, typed.set_args());
         let hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
-        Ok(Desired { chart, pinned, values, set, hash, pull_credentials })
+        Ok((Desired { chart, pinned, values, set, hash, pull_credentials }, notes))
     }
 }
 
 /// The image by digest, resolved through the registry.
 pub(super) async fn pin_digest(sh: &Shell, image: &ImageRef) -> Result<ImageRef> {
-    let registry = Registry::new(&image.registry, Credentials::for_registry(sh, &image.registry)?.as_ref());
+    let registry = Registry::open(&image.registry, Credentials::for_registry(sh, &image.registry)?).await?;
     let digest = registry.resolve_digest(image).await?;
     Ok(image.with_digest(&digest))
 }

@@ -28,17 +28,27 @@ pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<boo
     let input = Inputs::from_args(sh, &args)?;
     warn_about_mode(&args);
     let mut notes = Vec::new();
-    let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
-    let helm = sh.unless_dry_run(helm::preflight(sh), &mut notes)?;
-    let desired = Desired::work_out(sh, &input, &mut notes).await?;
-    let planner =
-        Planner { sh, cluster: cluster.as_ref(), args: &args, input: &input, desired: &desired, helm: helm.as_ref() };
+    // The cluster and the registries at once; their answers (and errors) in this order.
+    let (reached, desired) = tokio::join!(Cluster::reach(&args.cluster), Desired::work_out(sh, &input));
+    let cluster = sh.unless_dry_run(reached, &mut notes)?;
+    sh.unless_dry_run(helm::find(), &mut notes)?;
+    let (desired, desired_notes) = desired?;
+    notes.extend(desired_notes);
+    let planner = Planner {
+        sh,
+        cluster: cluster.as_ref(),
+        args: &args,
+        input: &input,
+        desired: &desired,
+        helm: Default::default(),
+    };
     loop {
         let planned = planner.plan(&notes).await?;
         if !carry_out(&planned.plan)? {
             return Ok(());
         }
-        match execute(sh, cluster.as_ref(), helm.as_ref(), &planned.plan).await? {
+        let helm = planner.helm.get().and_then(Option::as_ref);
+        match execute(sh, cluster.as_ref(), helm, &planned.plan).await? {
             Outcome::Replan => continue,
             Outcome::Done(done) => return report(&planner, planned.live, *done).await,
         }

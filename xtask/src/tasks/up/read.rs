@@ -28,6 +28,14 @@ pub(super) struct Seen {
     pub(super) lease: LeaseState,
 }
 
+impl Seen {
+    /// Nothing there: no cluster, or a namespace being deleted (what it holds counts as gone).
+    fn gone() -> Seen {
+        let (recorded, live, drifted, lease) = (State::default(), None, Vec::new(), LeaseState::Absent);
+        Seen { rbac: Vec::new(), terminating: false, recorded, live, drifted, lease }
+    }
+}
+
 /// Works out what `up` will change: the namespace, then under the lock the RBAC objects, helm, the
 /// rollout, the nodePort and the record.
 pub(super) struct Planner<'a> {
@@ -36,10 +44,21 @@ pub(super) struct Planner<'a> {
     pub(super) args: &'a Args,
     pub(super) input: &'a Inputs,
     pub(super) desired: &'a Desired,
-    pub(super) helm: Option<&'a helm::Helm>,
+    /// helm, once a plan needs it: its version is asked only then (a no-op runs no program).
+    pub(super) helm: std::cell::OnceCell<Option<helm::Helm>>,
 }
 
 impl Planner<'_> {
+    /// helm and its version (`helm version` runs the first time only); `None` when a dry run could
+    /// not find it (noted).
+    pub(super) fn helm(&self, notes: &mut Vec<String>) -> Result<Option<&helm::Helm>> {
+        if self.helm.get().is_none() {
+            let found = self.sh.unless_dry_run(helm::preflight(self.sh), notes)?;
+            let _ = self.helm.set(found);
+        }
+        Ok(self.helm.get().and_then(Option::as_ref))
+    }
+
     pub(super) fn names(&self) -> (&str, &str, String) {
         let (ns, release) = (self.args.cluster.namespace.as_str(), self.args.cluster.release.as_str());
         (ns, release, chart::fullname(release))
@@ -56,18 +75,26 @@ impl Planner<'_> {
             None => unwanted.push(pull_secret::secret(ns, release, registry, None)),
         }
         let objects = (wanted, unwanted);
-        let (rbac, terminating) = plan_rbac(self.cluster, ns, release, toolsets, objects, self.args.adopt).await?;
-        let Some(c) = self.cluster.filter(|_| !terminating) else {
-            let (recorded, live, drifted, lease) = (State::default(), None, Vec::new(), LeaseState::Absent);
-            return Ok(Seen { rbac, terminating, recorded, live, drifted, lease });
+        // Each read stands alone: all of them at once.
+        let rbac_read = plan_rbac(self.cluster, ns, release, toolsets, objects, self.args.adopt);
+        let Some(c) = self.cluster else {
+            let (rbac, terminating) = rbac_read.await?;
+            return Ok(Seen { rbac, terminating, ..Seen::gone() });
         };
-        let recorded = state::read(c, ns, release).await?;
-        let live = deployed::read(c, ns, &name).await?;
+        let (rbac_found, recorded, live, lease) = tokio::try_join!(
+            rbac_read,
+            state::read(c, ns, release),
+            deployed::read(c, ns, &name),
+            lock::inspect(c, ns, release)
+        )?;
+        let (rbac, terminating) = rbac_found;
+        if terminating {
+            return Ok(Seen { rbac, terminating, ..Seen::gone() });
+        }
         let drifted = match &recorded.rendered {
             Some(r) if live.deployment.is_some() => deployed::drift(r, &live.fingerprint()),
             _ => Vec::new(),
         };
-        let lease = lock::inspect(c, ns, release).await?;
         Ok(Seen { rbac, terminating, recorded, live: Some(live), drifted, lease })
     }
 
