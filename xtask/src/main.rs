@@ -58,6 +58,8 @@ fn main() -> ExitCode {
             Task::Test(args) => selftest::run(&sh, args),
         }
     });
+    // A blocking task still running (a kubeconfig plugin that would not stop) does not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

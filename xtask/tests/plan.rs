@@ -1,14 +1,15 @@
 //! A dry run that cannot lie: for each scenario, `--dry-run --json` prints the plan (and writes
 //! nothing), then the real run carries it out, and the API server's audit log holds exactly the
 //! writes the plan named (same verbs, same objects, as often), and helm ran exactly the commands
-//! the plan named. With helm 3 and helm 4, on the real control plane.
+//! the plan named. And input `up` cannot carry out is refused before any plan is carried out: the
+//! audit log holds no write. With helm 3 and helm 4, on the real control plane.
 
 mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::cluster::AuditEvent;
-use support::deploy::{registry, server_image, Deploy, Helm};
+use support::deploy::{registry, repo, server_image, Deploy, Helm};
 use support::registry::Entrypoint;
 
 /// `(verb, resource, namespace, name)`; cluster-scoped objects have no namespace.
@@ -231,4 +232,55 @@ fn down_scenarios(helm: Helm) {
     assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none());
 }
 
-both_helms!(up_scenarios, down_scenarios);
+/// Each input `up` cannot carry out gets one line naming what is wrong, and nothing is written:
+/// no API write by this test's user (helm may read the release's status), no helm upgrade, no namespace.
+fn refused_input_writes_nothing(helm: Helm) {
+    let d = Deploy::new("refused", helm);
+    // A Service somebody else made holds a nodePort (made by the cluster's admin, not this user).
+    let other = format!("{}-other", d.ns);
+    d.send("POST", "/api/v1/namespaces", "application/json", json!({"metadata": {"name": other}}));
+    let holder = json!({"metadata": {"name": "holder"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+    let holder = d.send("POST", &format!("/api/v1/namespaces/{other}/services"), "application/json", holder);
+    let taken = holder["spec"]["ports"][0]["nodePort"].as_i64().unwrap().to_string();
+    let garbage = tempfile::Builder::new().suffix(".tgz").tempfile().unwrap();
+    std::fs::write(garbage.path(), b"not a chart").unwrap();
+    let garbage = garbage.path().to_str().unwrap().to_string();
+    let absent = format!("{}/{}@sha256:{}", registry(), repo(), "0".repeat(64));
+    let local = ["--chart-version", "--chart-digest"];
+    let cases: Vec<(Vec<&str>, &[&str], String)> = vec![
+        (vec!["--chart", &garbage], &local, format!("--chart {garbage} is not a helm chart")),
+        (vec!["--chart", "http://charts.invalid/mcp.tgz"], &local, "is a chart repository URL".into()),
+        (vec!["--chart-version", "9.9.9"], &[], "is not in the registry: check --chart-version".into()),
+        (vec!["--image", &absent], &[], format!("image {absent} is not in the registry")),
+        (
+            vec!["--node-port", &taken],
+            &[],
+            format!("nodePort {taken} (--node-port) is taken by service {other}/holder"),
+        ),
+        (vec!["--toolsets", "core,bogus"], &[], "unknown toolset 'bogus'".into()),
+        (vec!["--node-ip", "::ffff:0.0.0.0"], &[], "unspecified or multicast".into()),
+        (vec!["--node-ip", "::ffff:224.0.0.1"], &[], "unspecified or multicast".into()),
+        (vec!["--node-ip", "255.255.255.255"], &[], "unspecified or multicast".into()),
+    ];
+    let mut runs: Vec<Vec<String>> = cases.iter().map(|(extra, omit, _)| d.args_without("up", omit, extra)).collect();
+    let mut says: Vec<String> = cases.into_iter().map(|c| c.2).collect();
+    // The release names the Service: a DNS-1035 label.
+    let mut bad_release = d.args("up", &[]);
+    let at = bad_release.iter().position(|a| a == "--release").unwrap();
+    bad_release[at + 1] = "1abc".into();
+    runs.push(bad_release);
+    says.push("invalid --release '1abc'".into());
+    for (args, says) in runs.iter().zip(says) {
+        let before = d.audit().map_or(0, |a| a.len());
+        let out = d.xtask().run(args);
+        assert!(matches!(out.code, 1 | 2), "{args:?}: refused, not a panic:\n{}", out.stderr);
+        assert!(out.error_line().contains(&says), "{args:?}: wanted `{says}` in:\n{}", out.stderr);
+        let wrote: Vec<_> = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
+        assert!(wrote.iter().all(|e| !e.is_write()), "{args:?} wrote: {wrote:?}");
+        assert!(!out.stderr.contains("$ helm upgrade"), "{args:?} ran helm:\n{}", out.stderr);
+    }
+    assert!(d.get(&format!("/api/v1/namespaces/{}", d.ns)).is_none(), "nothing was created");
+    d.send("DELETE", &format!("/api/v1/namespaces/{other}"), "application/json", json!({}));
+}
+
+both_helms!(up_scenarios, down_scenarios, refused_input_writes_nothing);

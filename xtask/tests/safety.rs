@@ -123,6 +123,9 @@ fn credentials_stay_with_their_registry(helm: Helm) {
     let args = d.args("up", &["--image", &image]);
     let out = d.xtask().env("GHCR_TOKEN", "ghp_secret_for_ghcr_only").env("GITHUB_TOKEN", "ghs_also_secret").run(&args);
     assert!(out.error_line().contains("requires credentials"), "{}", out.stderr);
+    // The advice fits the registry: a login there, not a token that is never sent to it.
+    let advice = format!("log in with `docker login 127.0.0.1:{}`", server.port);
+    assert!(out.error_line().contains(&advice) && !out.error_line().contains("set GHCR_TOKEN"), "{}", out.stderr);
     let requests = seen.lock().unwrap().clone();
     assert!(!requests.is_empty(), "the registry was asked");
     assert!(requests.iter().all(Option::is_none), "a registry that is not ghcr.io got credentials: {requests:?}");

@@ -1,8 +1,8 @@
 //! The Kubernetes API, through kube: finding the kubeconfig, reachability, and applying, reading
 //! and deleting objects with server-side apply under one field manager.
 
-use crate::cluster::http2;
 use crate::cluster::manifests::Object;
+use crate::cluster::{exec_deadline, http2};
 use anyhow::{anyhow, bail, Context, Result};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -37,7 +37,15 @@ impl ClusterArgs {
     /// The namespace and release names as Kubernetes and helm check them: before any contact.
     pub fn check(&self) -> Result<()> {
         crate::oci::chart::check_name("--namespace", &self.namespace, 63)?;
-        crate::oci::chart::check_name("--release", &self.release, 53)
+        crate::oci::chart::check_name("--release", &self.release, 53)?;
+        if !self.release.starts_with(|c: char| c.is_ascii_lowercase()) {
+            bail!(
+                "invalid --release '{}': the release names the Service, whose name must start with a lowercase letter (a DNS-1035 label), e.g. mcp-{}",
+                self.release,
+                self.release
+            );
+        }
+        Ok(())
     }
 }
 
@@ -85,13 +93,20 @@ impl Cluster {
         let kubeconfig =
             Kubeconfig::read_from(&path).map_err(|e| anyhow!("cannot read kubeconfig {}: {e}", path.display()))?;
         let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
-        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .map_err(|e| anyhow!("kubeconfig {} is not usable: {e}", path.display()))?;
-        config.connect_timeout = Some(std::time::Duration::from_secs(10));
-        config.read_timeout = Some(std::time::Duration::from_secs(60));
-        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-        let client = http2::client(&config).map_err(|e| anyhow!("cannot build a client for {server}: {e:#}"))?;
+        let plugin = exec_deadline::plugin(&kubeconfig, args.context.as_deref());
+        let (shown, runtime) = (path.display().to_string(), tokio::runtime::Handle::current());
+        // kube runs an exec plugin while it builds the config and the client: on a thread of its own.
+        let (client, server) = exec_deadline::within(plugin, move || {
+            let mut config = runtime
+                .block_on(kube::Config::from_custom_kubeconfig(kubeconfig, &options))
+                .map_err(|e| anyhow!("kubeconfig {shown} is not usable: {e}"))?;
+            config.connect_timeout = Some(std::time::Duration::from_secs(10));
+            config.read_timeout = Some(std::time::Duration::from_secs(60));
+            let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+            let client = http2::client(&config).map_err(|e| anyhow!("cannot build a client for {server}: {e:#}"))?;
+            Ok((client, server))
+        })
+        .await?;
         Ok(Cluster { client, server, kubeconfig: path, context: args.context.clone() })
     }
 

@@ -75,8 +75,14 @@ pub fn node_ip(text: &str) -> Result<IpAddr> {
         .trim()
         .parse()
         .map_err(|_| anyhow!("invalid node IP '{text}': pass an IP address, e.g. --node-ip 10.8.0.1"))?;
-    if ip.is_unspecified() || ip.is_multicast() {
-        bail!("invalid node IP '{text}': an unspecified or multicast address is no node's address; pass the node's WireGuard IP, e.g. --node-ip 10.8.0.1");
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) means its IPv4 address.
+    let meaning = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let broadcast = matches!(meaning, IpAddr::V4(v4) if v4.is_broadcast());
+    if meaning.is_unspecified() || meaning.is_multicast() || broadcast {
+        bail!("invalid node IP '{text}': an unspecified or multicast address (or the broadcast address) is no node's address; pass the node's WireGuard IP, e.g. --node-ip 10.8.0.1");
     }
     Ok(ip)
 }
@@ -137,11 +143,12 @@ mod tests {
     fn node_ips() {
         assert!(node_ip("10.8.0.1").is_ok());
         assert!(node_ip("fd00::1").is_ok());
+        assert_eq!(node_ip("::ffff:10.8.0.1").unwrap(), "::ffff:10.8.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(
             node_ip("10.8.0").unwrap_err().to_string(),
             "invalid node IP '10.8.0': pass an IP address, e.g. --node-ip 10.8.0.1"
         );
-        for bad in ["0.0.0.0", "::", "224.0.0.1", "ff02::1"] {
+        for bad in ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "::ffff:0.0.0.0", "::ffff:224.0.0.1", "255.255.255.255"] {
             assert!(node_ip(bad).unwrap_err().to_string().contains("unspecified or multicast"), "{bad}");
         }
     }

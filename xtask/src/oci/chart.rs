@@ -44,6 +44,9 @@ pub fn source(chart: Option<&str>, version: Option<&str>, digest: Option<&str>) 
         check_digest(d).map_err(|why| anyhow!("invalid --chart-digest '{d}': {why}"))?;
     }
     let reference = match chart {
+        Some(c) if c.starts_with("http://") || c.starts_with("https://") => {
+            bail!("--chart {c} is a chart repository URL, which up does not use: pass an oci://REGISTRY/PATH/NAME reference, or a chart directory or .tgz on this machine")
+        }
         Some(c) if !c.starts_with("oci://") => {
             if digest.is_some() || version.is_some() {
                 bail!("--chart {c} is a local chart: it is pinned by its content, so drop --chart-version and --chart-digest");
@@ -110,10 +113,11 @@ pub async fn resolve(sh: &Shell, source: &Source) -> Result<(String, ImageRef)> 
     let repo = oci_parts(reference)?;
     let tagged = repo.with_tag(version);
     let registry = Registry::open(&repo.registry, Credentials::for_registry(sh, &repo.registry)?).await?;
-    let current = registry
-        .resolve_digest(&tagged)
-        .await
-        .with_context(|| format!("cannot resolve chart {reference}:{version}"))?;
+    let found =
+        registry.digest_of(&tagged).await.with_context(|| format!("cannot resolve chart {reference}:{version}"))?;
+    let Some(current) = found else {
+        bail!("chart {reference}:{version} is not in the registry: check --chart-version (or the version pinned in deploy/chart.yaml) and --chart")
+    };
     match digest {
         Some(pinned) if *pinned == current => Ok((current, repo)),
         Some(pinned) => bail!(
@@ -130,6 +134,7 @@ pub async fn resolve(sh: &Shell, source: &Source) -> Result<(String, ImageRef)> 
 pub async fn locate(sh: &Shell, source: &Source, cache: &Path) -> Result<Chart> {
     let Source::Oci { reference, version, .. } = source else {
         let Source::Local(path) = source else { unreachable!() };
+        crate::programs::helm::show_chart(sh, path)?;
         let digest = content_digest(path)?;
         return Ok(Chart { path: path.clone(), display: path.display().to_string(), digest, pull_from: None });
     };

@@ -16,6 +16,8 @@ use xshell::cmd;
 pub struct Credentials {
     pub user: String,
     pub token: String,
+    /// From `GHCR_TOKEN`/`GITHUB_TOKEN`, not from the Docker config.
+    pub from_env: bool,
 }
 
 impl fmt::Debug for Credentials {
@@ -42,7 +44,7 @@ impl Credentials {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let token = var("GHCR_TOKEN").or_else(|| var("GITHUB_TOKEN"))?;
         let user = var("GHCR_USER").or_else(|| var("GITHUB_ACTOR")).unwrap_or_else(|| default_user.to_string());
-        Some(Credentials { user, token: token.trim().to_string() })
+        Some(Credentials { user, token: token.trim().to_string(), from_env: true })
     }
 }
 
@@ -92,12 +94,12 @@ pub fn credentials(sh: &Shell, host: &str) -> Result<Option<Credentials>> {
                 .ok()
                 .and_then(|d| String::from_utf8(d).ok());
             if let Some((user, token)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-                return Ok(Some(Credentials { user: user.into(), token: token.into() }));
+                return Ok(Some(Credentials { user: user.into(), token: token.into(), from_env: false }));
             }
             bail!("{}: the auth entry for {host} is not base64 of user:password", path.display());
         }
         if let (Some(user), Some(token)) = (&auth.username, &auth.password) {
-            return Ok(Some(Credentials { user: user.clone(), token: token.clone() }));
+            return Ok(Some(Credentials { user: user.clone(), token: token.clone(), from_env: false }));
         }
     }
     match &config.creds_store {
@@ -122,5 +124,5 @@ fn helper_get(sh: &Shell, helper: &str, host: &str) -> Result<Option<Credentials
     }
     let answer: Answer = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("{program} answered something that is not JSON"))?;
-    Ok(Some(Credentials { user: answer.username, token: answer.secret }))
+    Ok(Some(Credentials { user: answer.username, token: answer.secret, from_env: false }))
 }

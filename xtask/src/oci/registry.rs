@@ -22,7 +22,10 @@ pub enum Remote {
 pub struct Registry {
     client: Client,
     auth: RegistryAuth,
-    has_credentials: bool,
+    /// Where the credentials sent came from, if any were: the environment (true) or the Docker config.
+    credentials_from_env: Option<bool>,
+    /// This caller sends `GHCR_TOKEN`/`GITHUB_TOKEN` to this registry (`image` does, to any).
+    env_tokens: bool,
 }
 
 #[derive(Deserialize)]
@@ -90,10 +93,20 @@ impl Registry {
             Some(c) => RegistryAuth::Basic(c.user.clone(), c.token.clone()),
             None => RegistryAuth::Anonymous,
         };
-        Registry { client: Client::new(config), auth, has_credentials: credentials.is_some() }
+        Registry {
+            client: Client::new(config),
+            auth,
+            credentials_from_env: credentials.map(|c| c.from_env),
+            env_tokens: false,
+        }
     }
 
-    /// The same, built on a thread of its own: reading the system's root certificates takes a while,
+    /// The same, for a caller that sends `GHCR_TOKEN`/`GITHUB_TOKEN` here: its advice names them.
+    pub fn with_env_tokens(self) -> Registry {
+        Registry { env_tokens: true, ..self }
+    }
+
+    /// `new`, run on a thread of its own: reading the system's root certificates takes a while,
     /// and the caller has other work meanwhile.
     pub async fn open(registry: &str, credentials: Option<Credentials>) -> Result<Registry> {
         let registry = registry.to_string();
@@ -135,14 +148,20 @@ impl Registry {
 
     /// The digest a tag points at, for deploys pinned by digest.
     pub async fn resolve_digest(&self, image: &ImageRef) -> Result<String> {
-        if let Some(d) = &image.digest {
-            return Ok(d.clone());
-        }
-        match self.client.fetch_manifest_digest(&to_reference(image), &self.auth).await {
-            Ok(d) => Ok(d),
-            Err(e) if is_not_found(&e) => {
+        match self.digest_of(image).await? {
+            Some(d) => Ok(d),
+            None => {
                 bail!("image {image} is not in the registry: push it first with `cargo xtask image`, or pass --image")
             }
+        }
+    }
+
+    /// The digest of the manifest `image` names (by tag, or by a digest the registry must hold);
+    /// `None` when the registry has no such manifest.
+    pub async fn digest_of(&self, image: &ImageRef) -> Result<Option<String>> {
+        match self.client.fetch_manifest_digest(&to_reference(image), &self.auth).await {
+            Ok(d) => Ok(Some(image.digest.clone().unwrap_or(d))),
+            Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.explain(e, image)),
         }
     }
@@ -183,10 +202,14 @@ impl Registry {
     fn explain(&self, e: OciDistributionError, image: &ImageRef) -> anyhow::Error {
         let host = &image.registry;
         if let Some(code) = denied_status(&e) {
-            return if self.has_credentials {
-                anyhow!("registry {host} refused the credentials (HTTP {code}) for {}: set GHCR_TOKEN (or GITHUB_TOKEN) to a token with access to the package, and GHCR_USER to its user", image.repository)
-            } else {
-                anyhow!("registry {host} requires credentials (HTTP {code}) for {}: set GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER", image.repository)
+            let repository = &image.repository;
+            // The advice names where the credentials came from, or where they would come from.
+            return match (self.credentials_from_env, host.as_str()) {
+                (Some(true), _) => anyhow!("registry {host} refused the credentials (HTTP {code}) for {repository}: set GHCR_TOKEN (or GITHUB_TOKEN) to a token with access to the package, and GHCR_USER to its user"),
+                (Some(false), _) => anyhow!("registry {host} refused the credentials of the Docker config (HTTP {code}) for {repository}: log in again with `docker login {host}` as a user with access to it"),
+                (None, _) if self.env_tokens => anyhow!("registry {host} requires credentials (HTTP {code}) for {repository}: set GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER"),
+                (None, "ghcr.io") => anyhow!("registry {host} requires credentials (HTTP {code}) for {repository}: set GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER, or log in with `docker login ghcr.io`"),
+                (None, _) => anyhow!("registry {host} requires credentials (HTTP {code}) for {repository}: log in with `docker login {host}`"),
             };
         }
         if let OciDistributionError::RequestError(r) = &e {

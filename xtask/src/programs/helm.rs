@@ -62,6 +62,19 @@ pub struct ReleaseChart {
     pub metadata: ChartMetadata,
 }
 
+/// A local chart as helm reads it: anything helm would not install is refused here, before any
+/// change.
+pub fn show_chart(sh: &Shell, chart: &Path) -> Result<ChartMetadata> {
+    let out = sh.query(cmd!(sh.sh, "helm show chart {chart}"))?;
+    let shown = chart.display();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr.lines().next().unwrap_or("no answer").trim_start_matches("Error: ");
+        bail!("--chart {shown} is not a helm chart: helm says: {why}");
+    }
+    serde_norway::from_slice(&out.stdout).with_context(|| format!("--chart {shown}: helm shows no chart metadata"))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ChartMetadata {
     pub name: String,

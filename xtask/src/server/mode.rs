@@ -3,6 +3,20 @@
 
 use serde::Serialize;
 
+/// The toolsets the server knows (`--toolsets`, v0.0.66); it runs `core` and `config` by default.
+pub const TOOLSETS: [&str; 8] = ["config", "core", "helm", "kcp", "kiali", "kubevirt", "netobserv", "tekton"];
+
+/// A `--toolsets` list whose every entry is a toolset the server knows (an unknown one would make
+/// the server exit at start, in a crash loop).
+pub fn toolsets(list: &str) -> anyhow::Result<String> {
+    for t in list.split(',').map(str::trim) {
+        if !TOOLSETS.contains(&t) {
+            anyhow::bail!("unknown toolset '{t}': the server knows {}", TOOLSETS.join(", "));
+        }
+    }
+    Ok(list.to_string())
+}
+
 /// How the server runs in the pod: the flags passed through the chart's `extraArgs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -154,6 +168,16 @@ fn parse_toml(text: &str) -> std::collections::HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toolsets_are_ones_the_server_knows() {
+        assert_eq!(toolsets("core, helm").unwrap(), "core, helm");
+        assert!(toolsets("bogus")
+            .unwrap_err()
+            .to_string()
+            .starts_with("unknown toolset 'bogus': the server knows config, core"));
+        assert!(toolsets("core,,config").is_err());
+    }
 
     #[test]
     fn the_live_mode_takes_flags_over_the_config_file() {

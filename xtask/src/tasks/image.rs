@@ -66,7 +66,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     let (tag, sha) = checkout.image_tag(args.allow_dirty)?;
     let owner = image.repository.split('/').next().unwrap_or_default().to_string();
     let credentials = Credentials::from_env(&owner);
-    let registry = Registry::new(&image.registry, credentials.as_ref());
+    let registry = Registry::new(&image.registry, credentials.as_ref()).with_env_tokens();
     let tagged = image.with_tag(&tag);
 
     let wanted = format!("GET manifest {tagged} (platforms {})", platforms.join(","));

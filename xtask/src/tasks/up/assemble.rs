@@ -29,6 +29,13 @@ impl Planner<'_> {
         }
         work.extend(self.rollout_step(&seen, why_helm.is_some()));
         work.extend(self.node_port_steps(&seen, why_helm.is_some())?);
+        let moved = work.iter().find_map(|s| match &s.action {
+            Action::SetNodePort { port, .. } => Some(*port),
+            _ => None,
+        });
+        if let Some(port) = moved {
+            self.check_node_port_free(port).await?;
+        }
         Ok(self.assemble(seen, namespace, work, &notes))
     }
 

@@ -63,8 +63,8 @@ pub struct Args {
     /// Run the server with SSE sessions instead of --stateless
     #[arg(long)]
     pub(crate) stateful: bool,
-    /// Toolsets to enable (passed to --toolsets)
-    #[arg(long, value_name = "LIST")]
+    /// Toolsets to enable (passed to --toolsets): config, core, helm, kcp, kiali, kubevirt, netobserv, tekton
+    #[arg(long, value_name = "LIST", value_parser = crate::server::mode::toolsets)]
     pub(crate) toolsets: Option<String>,
     /// Let the node pull a private image: a pull secret `<release>-pull` from the credentials up
     /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)

@@ -13,7 +13,9 @@ use crate::plan::data::Step;
 use crate::programs::helm;
 use crate::programs::shell::Shell;
 use crate::server::deployed::{self, Live};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams};
 
 /// What planning reads from the cluster (nothing is changed while it is worked out).
 pub(super) struct Seen {
@@ -96,6 +98,27 @@ impl Planner<'_> {
             _ => Vec::new(),
         };
         Ok(Seen { rbac, terminating, recorded, live: Some(live), drifted, lease })
+    }
+
+    /// Refuses a nodePort another Service already has (Kubernetes would refuse it only after helm
+    /// ran, with the release exposed on a port of its choosing).
+    pub(super) async fn check_node_port_free(&self, port: i32) -> Result<()> {
+        let Some(c) = self.cluster else { return Ok(()) };
+        let (ns, _, name) = self.names();
+        let services = Api::<Service>::all(c.client.clone()).list(&ListParams::default()).await;
+        let services = services.context("cannot list the Services to see which nodePorts are taken")?;
+        let user = services.items.iter().find(|s| {
+            let ours = s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(&name);
+            let ports = s.spec.as_ref().and_then(|s| s.ports.as_ref());
+            !ours && ports.is_some_and(|p| p.iter().any(|p| p.node_port == Some(port)))
+        });
+        if let Some(s) = user {
+            let (uns, uname) =
+                (s.metadata.namespace.as_deref().unwrap_or(""), s.metadata.name.as_deref().unwrap_or(""));
+            let flag = if self.input.node_port.is_some() { "--node-port" } else { "the recorded nodePort" };
+            bail!("nodePort {port} ({flag}) is taken by service {uns}/{uname}: pick another --node-port, or leave it out and Kubernetes allocates one");
+        }
+        Ok(())
     }
 
     pub(super) fn deployment<'s>(&self, seen: &'s Seen) -> Option<&'s k8s_openapi::api::apps::v1::Deployment> {
