@@ -2,16 +2,21 @@
 //! client, with HTTP/2 offered (ALPN), so reads issued at once share one connection instead of each
 //! opening (and shaking hands on) its own. An API server that answers only HTTP/1.1 still works.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use kube::client::retry::RetryPolicy;
 use kube::client::ConfigExt;
 use std::time::Duration;
+use tower::retry::RetryLayer;
 use tower::ServiceBuilder;
 
-/// A client for `config`: connect timeout as configured, and each request given the configured
-/// read timeout to answer in full.
+/// A client for `config`: connect timeout as configured, each request given the configured read
+/// timeout to answer in full, and kube's retries of a busy server (429, 503, 504) as kube has them.
 pub fn client(config: &kube::Config) -> Result<kube::Client> {
+    if let Some(proxy) = &config.proxy_url {
+        bail!("the kubeconfig names proxy-url {proxy}: this tool connects to the API server directly; reach the cluster without the proxy (over WireGuard) or remove proxy-url");
+    }
     let tls = config.rustls_client_config().map_err(|e| anyhow!("{e}"))?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -27,9 +32,21 @@ pub fn client(config: &kube::Config) -> Result<kube::Client> {
     let pool = hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
+        .option_layer(config.default_retry.then(|| RetryLayer::new(RetryPolicy::server_retry())))
         .option_layer(config.auth_layer().map_err(|e| anyhow!("{e}"))?)
         .layer(config.extra_headers_layer().map_err(|e| anyhow!("{e}"))?)
         .timeout(config.read_timeout.unwrap_or(Duration::from_secs(295)))
         .service(pool);
     Ok(kube::Client::new(service, config.default_namespace.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_proxy_is_refused_in_one_line() {
+        let mut config = kube::Config::new("https://10.8.0.1:6443".parse().unwrap());
+        config.proxy_url = Some("http://proxy.example:3128".parse().unwrap());
+        let err = super::client(&config).err().expect("refused").to_string();
+        assert!(err.starts_with("the kubeconfig names proxy-url http://proxy.example:3128/"), "{err}");
+    }
 }
