@@ -1,9 +1,11 @@
 //! A kubeconfig's exec plugin runs inside kube's client set-up, blocking and with no time limit.
 //! Here that set-up runs on a thread of its own under a deadline; a plugin still running then is
-//! killed, with every process it started.
+//! killed, with every process it started, and nothing else.
 
 use anyhow::{anyhow, bail, Result};
 use kube::config::Kubeconfig;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the set-up (and so an exec plugin) may take.
@@ -18,20 +20,27 @@ pub fn plugin(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String> 
     auth.auth_info.as_ref()?.exec.as_ref()?.command.clone()
 }
 
-/// Runs `set_up` on a blocking thread; past the deadline, kills this process's children (the
-/// plugin and what it started) and names `plugin`.
+/// Runs `set_up` on a blocking thread; past the deadline, kills what that thread started (the
+/// plugin, and every process the plugin started) and names `plugin`. Other programs this process
+/// runs meanwhile (a credential helper, helm) are left alone.
 pub async fn within<T: Send + 'static>(
     plugin: Option<String>,
     set_up: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let mut task = tokio::task::spawn_blocking(set_up);
+    let thread = Arc::new(AtomicI32::new(0));
+    let mine = thread.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        // SAFETY: gettid(2) takes no arguments and cannot fail.
+        mine.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+        set_up()
+    });
     match tokio::time::timeout(EXEC_DEADLINE, &mut task).await {
         Ok(done) => done.map_err(|e| anyhow!("the kube client's set-up stopped: {e}"))?,
         Err(_) => {
             // kube runs the plugin again when a run of it fails: stop each run until it gives up.
             let mut killed = 0;
             for _ in 0..100 {
-                killed += kill_descendants();
+                killed += kill_tree(&format!("/proc/self/task/{}/children", thread.load(Ordering::SeqCst)));
                 if task.is_finished() {
                     break;
                 }
@@ -47,17 +56,22 @@ pub async fn within<T: Send + 'static>(
     }
 }
 
-/// The children of `pid`, from every thread's `/proc/<pid>/task/<tid>/children`.
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
-    let lists = tasks.flatten().map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default());
-    lists.flat_map(|l| l.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>()).collect()
+/// The pids in a `children` file of /proc.
+fn pids(children_file: &str) -> Vec<u32> {
+    let text = std::fs::read_to_string(children_file).unwrap_or_default();
+    text.split_whitespace().filter_map(|p| p.parse().ok()).collect()
 }
 
-/// Kills every descendant of this process (the whole tree is listed first: a killed parent's
-/// children would be handed to init and lost from view). How many were killed.
-fn kill_descendants() -> usize {
-    let (mut tree, mut next) = (Vec::new(), children(std::process::id()));
+/// The children of `pid`, from each of its threads.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks.flatten().flat_map(|t| pids(&t.path().join("children").to_string_lossy())).collect()
+}
+
+/// Kills the processes a `children` file names and all their descendants (the whole tree is listed
+/// first: a killed parent's children would be handed to init and lost from view). How many.
+fn kill_tree(children_file: &str) -> usize {
+    let (mut tree, mut next) = (Vec::new(), pids(children_file));
     while let Some(pid) = next.pop() {
         next.extend(children(pid));
         tree.push(pid);

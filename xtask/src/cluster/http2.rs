@@ -7,9 +7,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kube::client::retry::RetryPolicy;
 use kube::client::ConfigExt;
-use std::time::Duration;
 use tower::retry::RetryLayer;
-use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
+use tower::{BoxError, ServiceBuilder};
 
 /// A client for `config`: connect timeout as configured, each request given the configured read
 /// timeout to answer in full, and kube's retries of a busy server (429, 503, 504) as kube has them.
@@ -35,7 +35,8 @@ pub fn client(config: &kube::Config) -> Result<kube::Client> {
         .option_layer(config.default_retry.then(|| RetryLayer::new(RetryPolicy::server_retry())))
         .option_layer(config.auth_layer().map_err(|e| anyhow!("{e}"))?)
         .layer(config.extra_headers_layer().map_err(|e| anyhow!("{e}"))?)
-        .timeout(config.read_timeout.unwrap_or(Duration::from_secs(295)))
+        .option_layer(config.read_timeout.map(TimeoutLayer::new))
+        .map_err(BoxError::from)
         .service(pool);
     Ok(kube::Client::new(service, config.default_namespace.clone()))
 }

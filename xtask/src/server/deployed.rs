@@ -18,28 +18,22 @@ pub struct Live {
 }
 
 pub async fn read(cluster: &Cluster, ns: &str, name: &str) -> Result<Live> {
-    let client = || cluster.client.clone();
-    let (deployment, service, config) = tokio::try_join!(
-        async {
-            Api::<Deployment>::namespaced(client(), ns)
-                .get_opt(name)
-                .await
-                .with_context(|| format!("cannot read deployment/{name}"))
-        },
-        async {
-            Api::<Service>::namespaced(client(), ns)
-                .get_opt(name)
-                .await
-                .with_context(|| format!("cannot read service/{name}"))
-        },
-        async {
-            Api::<ConfigMap>::namespaced(client(), ns)
-                .get_opt(name)
-                .await
-                .with_context(|| format!("cannot read configmap/{name}"))
-        },
-    )?;
+    let (deployment, service, config) =
+        tokio::try_join!(get(cluster, ns, name), get(cluster, ns, name), get(cluster, ns, name))?;
     Ok(Live { deployment, service, config })
+}
+
+/// The release's object of kind `K`, if it is there.
+async fn get<K>(cluster: &Cluster, ns: &str, name: &str) -> Result<Option<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let kind = K::kind(&()).to_lowercase();
+    Api::<K>::namespaced(cluster.client.clone(), ns)
+        .get_opt(name)
+        .await
+        .with_context(|| format!("cannot read {kind}/{name}"))
 }
 
 impl Live {
