@@ -86,28 +86,41 @@ fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, args: &Arg
         .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
     // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
     let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "6"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let extra = &args.cargo_args;
     if args.bench {
-        return sh
-            .run(cmd!(sh.sh, "{cargo} bench --locked -p xtask --bench noop {extra...}"))
-            .context("the benchmarks failed");
+        return sh.run(cargo(sh, "bench --locked -p xtask --bench noop", extra)).context("the benchmarks failed");
     }
     if !extra.is_empty() {
-        return sh
-            .run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-fail-fast {extra...}"))
-            .context("the tests failed");
+        return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
-    run_all_at_once(sh, &cargo)
+    run_all_at_once(sh)
+}
+
+/// `cargo` with `words` and `extra`, without the variables `cargo run` gave this process: an inner
+/// cargo that sees `CARGO_MANIFEST_DIR` rebuilds ring's build script, and with it the TLS crates
+/// and everything above them, here and again in the next `cargo xtask`.
+fn cargo<'a>(sh: &'a Shell, words: &str, extra: &[String]) -> xshell::Cmd<'a> {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let words: Vec<&str> = words.split_whitespace().collect();
+    let mut command = cmd!(sh.sh, "{program} {words...} {extra...}");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_run =
+            ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"];
+        if set_by_run.iter().any(|p| key.starts_with(p)) {
+            command = command.env_remove(key.as_ref());
+        }
+    }
+    command
 }
 
 /// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
 /// more than they compute, so the run takes as long as the longest binary, not the sum. Each
 /// binary's output is printed whole when it ends.
-fn run_all_at_once(sh: &Shell, cargo: &str) -> Result<()> {
-    let out = sh.query(cmd!(sh.sh, "{cargo} test --workspace --locked --no-run --message-format=json"))?;
+fn run_all_at_once(sh: &Shell) -> Result<()> {
+    let out = sh.query(cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]))?;
     if !out.status.success() {
-        sh.run(cmd!(sh.sh, "{cargo} test --workspace --locked --no-run")).context("the tests do not build")?;
+        sh.run(cargo(sh, "test --workspace --locked --no-run", &[])).context("the tests do not build")?;
     }
     let binaries: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
         .lines()
