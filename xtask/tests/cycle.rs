@@ -1,12 +1,13 @@
 //! The whole life of a deployment on the real control plane, with helm 3 and helm 4: `image` (the
-//! docker stand-in pushes the real server image), `up`, `verify`, a no-op `up`, `down --keep-port`,
-//! `up` on the same URL, `down`, `down`.
+//! real buildx and BuildKit build a fork laid out like upstream's, carrying the real server), `up`
+//! of that very image, `verify`, a no-op `up`, `down --keep-port`, `up` on the same URL, `down`,
+//! `down`.
 
 mod support;
 
+use support::buildkit::{fork, Buildx, Fork};
 use support::cluster::cluster;
 use support::deploy::{registry, Deploy, Helm};
-use support::fake_cli::{FakeCli, FakeDocker};
 
 fn url_of(stdout: &str) -> String {
     stdout
@@ -18,11 +19,10 @@ fn url_of(stdout: &str) -> String {
 
 fn cycle(helm: Helm) {
     let mut d = Deploy::new("cycle", helm);
-    let docker = FakeDocker::new(false);
-    let cli = FakeCli::start(&["docker"], move |c| docker.handle(c));
-    let (fork, sha) = support::fork_repo(Some("https://github.com/alice/kubernetes-mcp-server.git"));
+    let buildx = Buildx::new();
+    let (fork, sha) = fork(Fork::Deployable, Some("https://github.com/alice/kubernetes-mcp-server.git"));
     let name = format!("mcp-{}", d.ns);
-    let out = support::Xtask::new(Some(cli.bin.path())).env("FAKE_CLI_URL", &cli.url).env("GHCR_TOKEN", "t").run([
+    let out = support::Xtask::new(None).env("DOCKER_CONFIG", buildx.path()).run([
         "image",
         "--fork",
         fork.path().to_str().unwrap(),
@@ -39,6 +39,8 @@ fn cycle(helm: Helm) {
     let out = d.run("up", &[]);
     out.assert_ok();
     assert!(out.stdout.contains(&pushed), "up deploys the digest image printed: {}", out.stdout);
+    let running = d.deployment().unwrap()["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    assert_eq!(running, pushed.as_str(), "the image image made is the one that runs");
     let url = url_of(&out.stdout);
     assert!(url.starts_with(&format!("http://{}:3", cluster().node_ip)), "{url}");
 

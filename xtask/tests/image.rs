@@ -1,291 +1,315 @@
-//! `cargo xtask image` against a real registry on 127.0.0.1, with a fake `docker` on PATH.
+//! `cargo xtask image` with the real `docker` CLI, the real buildx plugin on a `remote` builder and
+//! the real BuildKit daemon `cargo xtask test` started, pushing to real registries on 127.0.0.1;
+//! forks laid out like upstream's (`support::buildkit`).
 
 mod support;
 
-use support::fake_cli::{FakeCli, FakeDocker};
-use support::registry::{push_index, push_single, tag_digest, Registry};
-use support::{fork_repo, Xtask};
+use support::buildkit::{fork, Buildx, Fork};
+use support::http::{Response, Server};
+use support::registry::{tag_digest, Registry};
+use support::Xtask;
 
 const ORIGIN: &str = "git@github.com:Alice/kubernetes-mcp-server.git";
 const REPO: &str = "alice/kubernetes-mcp-server";
-const BOTH: [&str; 2] = ["linux/amd64", "linux/arm64"];
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn docker(without_buildx: bool) -> FakeCli {
-    let fake = FakeDocker::new(without_buildx);
-    FakeCli::start(&["docker"], move |c| fake.handle(c))
+fn xtask(buildx: &Buildx) -> Xtask {
+    Xtask::new(None).env("DOCKER_CONFIG", buildx.path())
 }
 
-fn xtask(cli: &FakeCli) -> Xtask {
-    Xtask::new(Some(cli.bin.path())).env("FAKE_CLI_URL", &cli.url)
-}
-
-fn image_args(fork: &std::path::Path, registry: &Registry) -> Vec<String> {
-    strings(&["image", "--fork", fork.to_str().unwrap(), "--registry", &registry.host])
+fn image_args(fork: &std::path::Path, registry: &str, extra: &[&str]) -> Vec<String> {
+    let mut a = strings(&["image", "--fork", fork.to_str().unwrap(), "--registry", registry]);
+    a.extend(strings(extra));
+    a
 }
 
 #[test]
-fn absent_tag_is_built_pushed_and_read_back() {
+fn upstream_shaped_fork_is_built_pushed_proven_and_then_a_no_op() {
     let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    let cli = docker(false);
-    let out = xtask(&cli).run(image_args(fork.path(), &registry));
+    let (fork, sha) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
     out.assert_ok();
-
     let tag = format!("dev-{}", &sha[..7]);
-    let builds: Vec<_> = cli.calls("docker").into_iter().filter(|c| c.starts_with(&["buildx", "build"])).collect();
-    assert_eq!(builds.len(), 1, "{:?}", cli.calls("docker"));
-    let b = &builds[0];
-    assert_eq!(b.flag("--platform"), Some("linux/amd64,linux/arm64"));
     let image = format!("{}/{REPO}", registry.host);
-    assert_eq!(b.flags("--tag"), [format!("{image}:{tag}"), format!("{image}:dev-latest")]);
-    let labels = b.flags("--label");
-    assert!(
-        labels.contains(&"org.opencontainers.image.source=https://github.com/Alice/kubernetes-mcp-server"),
-        "{labels:?}"
-    );
-    assert!(labels.contains(&format!("org.opencontainers.image.revision={sha}").as_str()), "{labels:?}");
-    assert!(
-        labels.iter().any(|l| l.starts_with("org.opencontainers.image.created=20") && l.ends_with('Z')),
-        "{labels:?}"
-    );
-    assert!(b.args.contains(&"--push".to_string()));
-    assert_eq!(b.args.last().map(String::as_str), fork.path().to_str());
-
+    assert!(out.stdout.contains(&format!("pushed {image}:{tag} with linux/amd64, linux/arm64")), "{}", out.stdout);
+    for line in [
+        "linux/amd64: /app/kubernetes-mcp-server is a x86-64 (amd64) binary",
+        "linux/arm64: /app/kubernetes-mcp-server is a AArch64 (arm64) binary",
+    ] {
+        assert!(out.stdout.contains(line), "{line}:\n{}", out.stdout);
+    }
     let digest = tag_digest(&registry.host, REPO, &tag, None).expect("tag pushed");
     assert_eq!(tag_digest(&registry.host, REPO, "dev-latest", None).as_ref(), Some(&digest));
     assert!(out.stdout.lines().any(|l| l == format!("{image}@{digest}")), "{}", out.stdout);
+    let config = support::registry::config_of(&registry.host, REPO, &tag, "arm64");
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/Alice/kubernetes-mcp-server");
+    assert_eq!(labels["org.opencontainers.image.revision"], sha.as_str());
+    assert!(labels["org.opencontainers.image.created"].as_str().is_some_and(|c| c.ends_with('Z')), "{labels}");
+
+    let again = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+    again.assert_ok();
+    assert!(again.stdout.contains(&format!("up to date: {image}:{tag} already has linux/amd64, linux/arm64")));
+    assert!(again.stdout.contains("linux/arm64: /app/kubernetes-mcp-server is a AArch64"), "{}", again.stdout);
+    assert!(!again.stderr.contains("buildx build"), "the no-op built: {}", again.stderr);
+    assert_eq!(tag_digest(&registry.host, REPO, &tag, None), Some(digest));
+
+    let forced = xtask(&buildx).run(image_args(fork.path(), &registry.host, &["--force"]));
+    assert!(forced.assert_ok().stdout.contains("pushed "), "{}", forced.stdout);
 }
 
 #[test]
-fn present_tag_with_every_platform_is_a_no_op() {
+fn a_defaulted_target_arch_is_caught_naming_the_platform_and_the_cause() {
     let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    let digest = push_index(&registry.host, REPO, &[format!("dev-{}", &sha[..7])], &strings(&BOTH), None);
-    let cli = docker(false);
-    let out = xtask(&cli).run(image_args(fork.path(), &registry));
+    let (fork, _) = fork(Fork::DefaultedArg, Some(ORIGIN));
+    let buildx = Buildx::new();
+    for run in ["build", "no-op"] {
+        let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+        let err = out.error_line();
+        assert!(
+            err.starts_with("error: linux/arm64: /app/kubernetes-mcp-server is a x86-64 (amd64) binary, not AArch64"),
+            "{run}: {err}"
+        );
+        assert!(err.contains("ARG TARGETARCH"), "{run}: {err}");
+        assert!(!out.stdout.contains("pushed") && !out.stdout.contains("up to date"), "{run}: {}", out.stdout);
+        assert_eq!(out.stderr.contains("buildx build"), run == "build", "{run}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn platforms_compare_as_containerd_compares_them() {
+    let registry = Registry::start(None);
+    let (fork, _) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let spelled = ["--platform", "linux/arm64/v8,linux/amd64/v1"];
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &spelled));
+    assert!(
+        out.assert_ok().stdout.contains("with linux/arm64, linux/amd64")
+            || out.stdout.contains("with linux/amd64, linux/arm64")
+    );
+    let out =
+        xtask(&buildx).run(image_args(fork.path(), &registry.host, &["--platform", "linux/arm64/v8,linux/amd64"]));
+    assert!(out.assert_ok().stdout.contains("up to date"), "{}", out.stdout);
+}
+
+#[test]
+fn a_tag_missing_a_platform_is_rebuilt_and_a_single_manifest_counts_as_its_platform() {
+    let registry = Registry::start(None);
+    let (fork, sha) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let amd64 = ["--platform", "linux/amd64"];
+    // One platform without attestations: buildx pushes a bare manifest, no index.
+    let out =
+        xtask(&buildx).env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1").run(image_args(fork.path(), &registry.host, &amd64));
     out.assert_ok();
-    assert!(cli.calls("docker").is_empty(), "no docker call expected: {:?}", cli.calls("docker"));
-    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("{}/{REPO}@{digest}", registry.host)), "{}", out.stdout);
-}
-
-#[test]
-fn present_tag_missing_a_platform_is_rebuilt() {
-    let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
     let tag = format!("dev-{}", &sha[..7]);
-    // Only amd64 plus buildx's unknown/unknown attestation entry, which is not a platform.
-    let old = push_index(&registry.host, REPO, std::slice::from_ref(&tag), &strings(&["linux/amd64"]), None);
-    let cli = docker(false);
-    let out = xtask(&cli).run(image_args(fork.path(), &registry));
-    out.assert_ok();
-    assert!(out.stderr.contains("lacks linux/arm64"), "{}", out.stderr);
-    assert_eq!(cli.calls("docker").iter().filter(|c| c.starts_with(&["buildx", "build"])).count(), 1);
-    let new = tag_digest(&registry.host, REPO, &tag, None).unwrap();
-    assert_ne!(old, new);
-
-    // Asking only for what the old index had is a no-op.
-    push_index(&registry.host, REPO, std::slice::from_ref(&tag), &strings(&["linux/amd64"]), None);
-    cli.clear();
-    let mut args = image_args(fork.path(), &registry);
-    args.extend(strings(&["--platform", "linux/amd64"]));
-    xtask(&cli).run(args).assert_ok();
-    assert!(cli.calls("docker").is_empty(), "amd64 only: {:?}", cli.calls("docker"));
+    let single = tag_digest(&registry.host, REPO, &tag, None).unwrap();
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &amd64));
+    assert!(out.assert_ok().stdout.contains(&format!("already has linux/amd64 ({single})")), "{}", out.stdout);
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+    assert!(out.assert_ok().stderr.contains("lacks linux/arm64: rebuilding"), "{}", out.stderr);
+    assert_ne!(tag_digest(&registry.host, REPO, &tag, None).unwrap(), single);
 }
 
 #[test]
-fn force_rebuilds_an_existing_tag() {
-    let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    push_index(&registry.host, REPO, &[format!("dev-{}", &sha[..7])], &strings(&BOTH), None);
-    let cli = docker(false);
-    let mut args = image_args(fork.path(), &registry);
-    args.push("--force".into());
-    xtask(&cli).run(args).assert_ok();
-    assert_eq!(cli.calls("docker").iter().filter(|c| c.starts_with(&["buildx", "build"])).count(), 1);
-}
-
-#[test]
-fn basic_auth_registry_with_right_and_wrong_token() {
+fn after_docker_login_no_token_is_needed() {
     let token = "s3cr3t-t0ken-value-42";
     let registry = Registry::start(Some(("alice", token)));
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    let cli = docker(false);
+    let (fork, sha) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+    let err = out.error_line();
+    assert!(err.contains("requires credentials") && err.contains(&format!("docker login {}", registry.host)), "{err}");
 
-    let out = xtask(&cli).env("GHCR_TOKEN", token).run(image_args(fork.path(), &registry));
+    // `docker login` checks the password, so a stale one is written as a login once wrote it.
+    use base64::Engine;
+    let stale = base64::engine::general_purpose::STANDARD.encode("alice:an-old-password");
+    let auths = serde_json::json!({"auths": {registry.host.clone(): {"auth": stale}}});
+    std::fs::write(buildx.path().join("config.json"), auths.to_string()).unwrap();
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+    let err = out.error_line();
+    assert!(err.contains("refused the credentials of the Docker config"), "{err}");
+
+    buildx.login(&registry.host, "alice", token);
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
     out.assert_ok();
-    let logins: Vec<_> = cli.calls("docker").into_iter().filter(|c| c.starts_with(&["login"])).collect();
-    assert_eq!(logins.len(), 1);
-    assert_eq!(logins[0].args, strings(&["login", &registry.host, "--username", "alice", "--password-stdin"]));
-    assert_eq!(logins[0].stdin, token);
-    for call in cli.calls("docker") {
-        assert!(!call.args.iter().any(|a| a.contains(token)), "token on a command line: {:?}", call.args);
-    }
     assert!(!out.all().contains(token), "token in output:\n{}", out.all());
     let tag = format!("dev-{}", &sha[..7]);
     assert!(tag_digest(&registry.host, REPO, &tag, Some(("alice", token))).is_some());
-
-    // Second run: up to date, through the authenticated registry.
-    cli.clear();
-    let out = xtask(&cli).env("GITHUB_TOKEN", token).run(image_args(fork.path(), &registry));
-    out.assert_ok();
-    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
-
-    let wrong = "wrong-token-123456";
-    cli.clear();
-    let out = xtask(&cli).env("GHCR_TOKEN", wrong).run(image_args(fork.path(), &registry));
-    let err = out.error_line();
-    assert!(err.contains("refused the credentials") && err.contains("GHCR_TOKEN"), "{err}");
-    assert!(!out.all().contains(wrong), "token in output:\n{}", out.all());
-    assert!(cli.calls("docker").is_empty(), "{:?}", cli.calls("docker"));
-
-    let out = xtask(&cli).run(image_args(fork.path(), &registry));
-    let err = out.error_line();
-    assert!(err.contains("requires credentials") && err.contains("GHCR_TOKEN"), "{err}");
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+    assert!(out.assert_ok().stdout.contains("up to date"), "{}", out.stdout);
 }
 
 #[test]
-fn token_never_appears_in_output_even_in_dry_run_and_errors() {
+fn ghcr_tokens_never_reach_another_registry() {
     let token = "ghp_ThisIsASecretToken0123456789";
-    let registry = Registry::start(None);
-    let (fork, _) = fork_repo(Some(ORIGIN));
-    let cli = docker(false);
-    let mut args = image_args(fork.path(), &registry);
-    args.push("--dry-run".into());
-    let out = xtask(&cli).env("GHCR_TOKEN", token).env("GHCR_USER", "bob").run(args);
-    out.assert_ok();
-    assert!(out.stdout.contains("would run: docker login"), "{}", out.stdout);
+    // An auth-recording STAND-IN registry: it answers every request 401 and keeps what was sent.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let kept = seen.clone();
+    let server = Server::start(std::sync::Arc::new(move |req: support::http::Request| {
+        kept.lock().unwrap().push(format!("{} {} {:?}", req.method, req.path, req.headers));
+        Response::json(
+            401,
+            &serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
+        )
+        .with_header("WWW-Authenticate: Basic realm=\"stand-in\"")
+    }));
+    let host = format!("127.0.0.1:{}", server.port);
+    let (fork, _) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let out =
+        xtask(&buildx).env("GHCR_TOKEN", token).env("GITHUB_TOKEN", token).run(image_args(fork.path(), &host, &[]));
+    let err = out.error_line();
+    assert!(err.contains("requires credentials") && err.contains(&format!("docker login {host}")), "{err}");
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("alice:{token}"));
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "the stand-in saw no request");
+    for request in seen.iter() {
+        assert!(!request.contains(token) && !request.contains(&encoded[..20]), "the token was sent: {request}");
+    }
+    let config = std::fs::read_to_string(buildx.path().join("config.json")).unwrap_or_default();
+    assert!(!config.contains(&host), "docker login ran for {host}: {config}");
     assert!(!out.all().contains(token), "{}", out.all());
-    // A failing build with the token set.
-    let cli = docker(true);
-    let out = xtask(&cli).env("GHCR_TOKEN", token).run(image_args(fork.path(), &registry));
-    out.error_line();
+
+    // To ghcr.io it goes, by docker login on stdin (a dry run shows the command, never the token).
+    let out = xtask(&buildx).env("GHCR_TOKEN", token).env("GHCR_USER", "bob").run(image_args(
+        fork.path(),
+        "ghcr.io",
+        &["--dry-run"],
+    ));
+    assert!(out.assert_ok().stdout.contains("would run: docker login ghcr.io --username bob --password-stdin"));
     assert!(!out.all().contains(token), "{}", out.all());
 }
 
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
     let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    let cli = docker(false);
-    let mut args = image_args(fork.path(), &registry);
-    args.push("--dry-run".into());
-    let out = xtask(&cli).run(args);
+    let (fork, sha) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &["--dry-run"]));
     out.assert_ok();
     let tag = format!("dev-{}", &sha[..7]);
-    assert!(
-        out.stdout.contains(&format!("would ask registry: GET manifest {}/{REPO}:{tag}", registry.host)),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("would run: docker buildx build --platform linux/amd64,linux/arm64"), "{}", out.stdout);
-    assert!(cli.calls("docker").is_empty());
+    let stdout = &out.stdout;
+    assert!(stdout.contains(&format!("would ask registry: GET manifest {}/{REPO}:{tag}", registry.host)), "{stdout}");
+    assert!(stdout.contains("would run: docker buildx --debug inspect"), "{stdout}");
+    assert!(stdout.contains("would run: docker buildx build --platform linux/amd64,linux/arm64"), "{stdout}");
     assert!(tag_digest(&registry.host, REPO, &tag, None).is_none());
 }
 
 #[test]
 fn dirty_tree_is_refused_unless_allowed() {
     let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    std::fs::write(fork.path().join("main.go"), "package main // changed\n").unwrap();
-    let cli = docker(false);
-    let out = xtask(&cli).run(image_args(fork.path(), &registry));
+    let (fork, sha) = fork(Fork::Upstream, Some(ORIGIN));
+    std::fs::write(fork.path().join("README.md"), "changed\n").unwrap();
+    let buildx = Buildx::new();
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
     assert!(out.error_line().contains("uncommitted changes"), "{}", out.stderr);
-    assert!(cli.calls("docker").is_empty());
-
-    let mut args = image_args(fork.path(), &registry);
-    args.push("--allow-dirty".into());
-    xtask(&cli).run(args).assert_ok();
-    let build = cli.calls("docker").into_iter().find(|c| c.starts_with(&["buildx", "build"])).unwrap();
-    let tag = build.flags("--tag")[0].rsplit_once(':').unwrap().1.to_string();
-    let prefix = format!("dev-{}-dirty-", &sha[..7]);
-    assert!(tag.starts_with(&prefix) && tag.len() == prefix.len() + 8, "{tag}");
+    let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &["--allow-dirty"]));
+    out.assert_ok();
+    let prefix = format!("pushed {}/{REPO}:dev-{}-dirty-", registry.host, &sha[..7]);
+    let line = out.stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert_eq!(line[prefix.len()..].split(' ').next().unwrap().len(), 8, "{line}");
 }
 
 #[test]
 fn clear_errors_before_anything_is_built() {
     let registry = Registry::start(None);
-    let (fork, _) = fork_repo(Some(ORIGIN));
-    let cli = docker(false);
-    let run = |args: Vec<String>| xtask(&cli).run(args).error_line();
-    let with = |extra: &[&str]| {
-        let mut a = image_args(fork.path(), &registry);
-        a.extend(strings(extra));
-        a
-    };
-
+    let (fork, _) = fork(Fork::Upstream, Some(ORIGIN));
+    let buildx = Buildx::new();
+    let run = |args: Vec<String>| xtask(&buildx).run(args).error_line();
+    let path = fork.path().to_str().unwrap();
     let missing = fork.path().join("nope");
     assert!(run(strings(&["image", "--fork", missing.to_str().unwrap()])).contains("does not exist"));
     let plain = tempfile::tempdir().unwrap();
     assert!(run(strings(&["image", "--fork", plain.path().to_str().unwrap()])).contains("is not a git repository"));
     assert!(run(strings(&["image"])).contains("pass --fork PATH or set MCP_FORK_DIR"));
-    let (no_dockerfile, _) = fork_repo(Some(ORIGIN));
+    let (no_dockerfile, _) = support::buildkit::fork(Fork::Upstream, Some(ORIGIN));
     std::fs::remove_file(no_dockerfile.path().join("Dockerfile")).unwrap();
     support::commit_all(&git2::Repository::open(no_dockerfile.path()).unwrap(), "no dockerfile");
     assert!(run(strings(&["image", "--fork", no_dockerfile.path().to_str().unwrap()])).contains("no Dockerfile"));
+    let with = |extra: &[&str]| image_args(fork.path(), &registry.host, extra);
     assert!(run(with(&["--platform", "linux/amd64,linux/sparc"])).contains("invalid platform 'linux/sparc'"));
     assert!(run(with(&["--owner", "al ice"])).contains("invalid owner"));
     assert!(run(with(&["--name", "bad..name"])).contains("invalid image name"));
-    assert!(run(strings(&["image", "--fork", fork.path().to_str().unwrap(), "--registry", "bad host"]))
-        .contains("invalid registry"));
+    assert!(run(strings(&["image", "--fork", path, "--registry", "bad host"])).contains("invalid registry"));
     let closed = support::registry::free_port();
-    let err =
-        run(strings(&["image", "--fork", fork.path().to_str().unwrap(), "--registry", &format!("127.0.0.1:{closed}")]));
+    let err = run(strings(&["image", "--fork", path, "--registry", &format!("127.0.0.1:{closed}")]));
     assert!(err.contains("cannot reach registry"), "{err}");
-    let (no_origin, _) = fork_repo(None);
-    assert!(run(strings(&["image", "--fork", no_origin.path().to_str().unwrap(), "--registry", &registry.host]))
-        .contains("pass --owner"));
-    assert!(cli.calls("docker").is_empty(), "{:?}", cli.calls("docker"));
+    let (no_origin, _) = support::buildkit::fork(Fork::Upstream, None);
+    assert!(run(image_args(no_origin.path(), &registry.host, &[])).contains("pass --owner"));
 
-    // docker missing, buildx missing.
     let empty = tempfile::tempdir().unwrap();
-    let out = Xtask::new(None).only_path(empty.path()).run(image_args(fork.path(), &registry));
+    let out = Xtask::new(None).only_path(empty.path()).run(with(&[]));
     assert!(out.error_line().contains("`docker` not found on PATH"), "{}", out.stderr);
-    let no_buildx = docker(true);
-    let out = xtask(&no_buildx).run(image_args(fork.path(), &registry));
+    let out = xtask(&Buildx::without_plugin()).run(with(&[]));
     assert!(out.error_line().contains("docker buildx` is not available"), "{}", out.stderr);
-    assert!(!no_buildx.calls("docker").iter().any(|c| c.starts_with(&["buildx", "build"])));
+    // The real buildx with no builder of its own falls back to `default`, which needs a daemon.
+    let err = xtask(&Buildx::plugin_only()).run(with(&[])).error_line();
+    assert!(err.contains("the buildx builder default cannot be used") && err.contains("docker buildx use"), "{err}");
+    assert!(support::registry::catalog(&registry.host).is_empty(), "something was pushed");
+}
+
+/// A `docker` STAND-IN for builders the real tools cannot be: this machine has no Docker daemon,
+/// and buildx creates neither a `docker` nor a `docker-container` builder without one. It answers
+/// `buildx --debug inspect` as buildx v0.38.2 does for such a builder, and fails anything else.
+fn builder_stand_in(inspect: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1 $2 $3\" = \"buildx --debug inspect\" ]; then cat <<'EOF'\n{inspect}\nEOF\nexit 0; fi\necho \"stand-in: $*\" >&2\nexit 1\n"
+    );
+    let path = dir.path().join("docker");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn builders_that_cannot_do_the_build_are_named_before_any_login() {
+    let registry = Registry::start(None);
+    let (fork, _) = fork(Fork::Upstream, Some(ORIGIN));
+    let docker_driver = builder_stand_in("Name:   default\nDriver: docker\n\nNodes:\nName:     default\nEndpoint: default\nStatus:   running\nPlatforms: linux/amd64\nFeatures:\n Multi-platform build: false\n");
+    let out = Xtask::new(Some(docker_driver.path())).run(image_args(fork.path(), &registry.host, &[]));
+    let err = out.error_line();
+    assert!(err.contains("uses the docker driver") && err.contains("containerd image store"), "{err}");
+    let out = Xtask::new(Some(docker_driver.path())).run(image_args(
+        fork.path(),
+        &registry.host,
+        &["--platform", "linux/amd64"],
+    ));
+    out.error_line();
+    assert!(out.stderr.contains("stand-in: buildx build"), "one platform passes the check: {}", out.stderr);
+
+    let container = builder_stand_in("Name:   ci\nDriver: docker-container\n\nNodes:\nName:           ci0\nEndpoint:       unix:///var/run/docker.sock\nDriver Options: image=\"moby/buildkit:buildx-stable-1\"\nStatus:         inactive\n");
+    let err = Xtask::new(Some(container.path())).run(image_args(fork.path(), &registry.host, &[])).error_line();
+    assert!(err.contains("docker-container driver") && err.contains("--driver-opt network=host"), "{err}");
 }
 
 #[test]
 fn owner_comes_from_flag_then_env_then_origin() {
     let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some("https://github.com/Carol/kmcp"));
-    let cli = docker(false);
+    let (fork, sha) = fork(Fork::Upstream, Some("https://github.com/Carol/kmcp"));
+    let buildx = Buildx::new();
     let tag = format!("dev-{}", &sha[..7]);
     let dry = |x: Xtask, extra: &[&str]| {
-        let mut a = image_args(fork.path(), &registry);
-        a.push("--dry-run".into());
+        let mut a = image_args(fork.path(), &registry.host, &["--dry-run"]);
         a.extend(strings(extra));
         x.run(a).assert_ok().stdout.clone()
     };
-    assert!(dry(xtask(&cli), &[]).contains(&format!("/carol/kubernetes-mcp-server:{tag}")));
-    assert!(dry(xtask(&cli).env("GITHUB_REPOSITORY_OWNER", "Dave"), &[])
+    assert!(dry(xtask(&buildx), &[]).contains(&format!("/carol/kubernetes-mcp-server:{tag}")));
+    assert!(dry(xtask(&buildx).env("GITHUB_REPOSITORY_OWNER", "Dave"), &[])
         .contains(&format!("/dave/kubernetes-mcp-server:{tag}")));
-    assert!(dry(xtask(&cli).env("GITHUB_REPOSITORY_OWNER", "Dave"), &["--owner", "erin", "--name", "other"])
+    assert!(dry(xtask(&buildx).env("GITHUB_REPOSITORY_OWNER", "Dave"), &["--owner", "erin", "--name", "other"])
         .contains(&format!("/erin/other:{tag}")));
-    assert!(dry(xtask(&cli).env("MCP_FORK_DIR", "/nonexistent"), &[]).contains("carol"), "flag wins over MCP_FORK_DIR");
-    let out = xtask(&cli).env("MCP_FORK_DIR", fork.path()).run(["image", "--registry", &registry.host, "--dry-run"]);
+    assert!(
+        dry(xtask(&buildx).env("MCP_FORK_DIR", "/nonexistent"), &[]).contains("carol"),
+        "flag wins over MCP_FORK_DIR"
+    );
+    let out = xtask(&buildx).env("MCP_FORK_DIR", fork.path()).run(["image", "--registry", &registry.host, "--dry-run"]);
     assert!(out.assert_ok().stdout.contains(&format!("/carol/kubernetes-mcp-server:{tag}")));
-}
-
-#[test]
-fn a_single_platform_image_counts_as_its_config_platform() {
-    let registry = Registry::start(None);
-    let (fork, sha) = fork_repo(Some(ORIGIN));
-    let tag = format!("dev-{}", &sha[..7]);
-    let digest = push_single(&registry.host, REPO, &tag, "linux/amd64");
-    let cli = docker(false);
-    let mut args = image_args(fork.path(), &registry);
-    args.extend(strings(&["--platform", "linux/amd64"]));
-    let out = xtask(&cli).run(args);
-    assert!(out.assert_ok().stdout.contains(&format!("already has linux/amd64 ({digest})")), "{}", out.stdout);
-    assert!(cli.calls("docker").is_empty());
-    let out = xtask(&cli).run(image_args(fork.path(), &registry));
-    assert!(out.assert_ok().stderr.contains("lacks linux/arm64"), "{}", out.stderr);
-    assert_eq!(cli.calls("docker").iter().filter(|c| c.starts_with(&["buildx", "build"])).count(), 1);
 }

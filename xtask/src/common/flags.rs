@@ -87,7 +87,8 @@ pub fn node_ip(text: &str) -> Result<IpAddr> {
     Ok(ip)
 }
 
-/// Platforms to build, `OS/ARCH[/VARIANT]`, comma separated, each once.
+/// Platforms to build, `OS/ARCH[/VARIANT]`, comma separated, each once, each in containerd's
+/// normal form (`linux/arm64/v8` is `linux/arm64`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platforms(pub Vec<String>);
 
@@ -104,8 +105,9 @@ pub fn platforms(list: &str) -> Result<Platforms> {
         if !ok {
             bail!("invalid platform '{p}': expected OS/ARCH[/VARIANT] such as linux/amd64 or linux/arm64");
         }
-        if !out.iter().any(|x| x == p) {
-            out.push(p.to_string());
+        let p = crate::common::platform::normalize(p);
+        if !out.contains(&p) {
+            out.push(p);
         }
     }
     Ok(Platforms(out))
@@ -157,6 +159,7 @@ mod tests {
     fn platform_lists() {
         assert_eq!(platforms("linux/amd64, linux/arm64").unwrap().0, ["linux/amd64", "linux/arm64"]);
         assert_eq!(platforms("linux/arm/v7").unwrap().0, ["linux/arm/v7"]);
+        assert_eq!(platforms("linux/arm64/v8,linux/amd64/v1,linux/arm64").unwrap().0, ["linux/arm64", "linux/amd64"]);
         for bad in ["linux", "linux/x86", "amd64/linux", "linux/amd64/", ""] {
             assert!(platforms(bad).unwrap_err().to_string().starts_with("invalid platform"), "{bad}");
         }

@@ -1,5 +1,6 @@
-//! Plain helpers any layer may use: parsing what users type, the process's TLS provider. Uses
-//! no other layer.
+//! Plain helpers any layer may use: parsing what users type, platform names, the TLS provider.
+//! Uses no other layer.
 
 pub(crate) mod flags;
+pub(crate) mod platform;
 pub mod tls;

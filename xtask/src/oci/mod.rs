@@ -1,7 +1,9 @@
-//! Registries: image references, credentials, the OCI registry client and the chart. May use
-//! `programs` and `common`.
+//! Registries: image references, credentials, the OCI registry client, each platform's binary
+//! proven from its layers, and the chart. May use `programs` and `common`.
 
+pub(crate) mod binaries;
 pub(crate) mod chart;
 pub(crate) mod docker_config;
+pub(crate) mod layer_scan;
 pub(crate) mod reference;
 pub(crate) mod registry;

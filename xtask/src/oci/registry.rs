@@ -20,12 +20,10 @@ pub enum Remote {
 }
 
 pub struct Registry {
-    client: Client,
-    auth: RegistryAuth,
+    pub(super) client: Client,
+    pub(super) auth: RegistryAuth,
     /// Where the credentials sent came from, if any were: the environment (true) or the Docker config.
     credentials_from_env: Option<bool>,
-    /// This caller sends `GHCR_TOKEN`/`GITHUB_TOKEN` to this registry (`image` does, to any).
-    env_tokens: bool,
 }
 
 #[derive(Deserialize)]
@@ -66,14 +64,12 @@ impl RawPlatform {
         if self.os == "unknown" || self.architecture == "unknown" {
             return None; // buildx attestation manifests
         }
-        Some(match &self.variant {
-            Some(v) if !v.is_empty() => format!("{}/{}/{}", self.os, self.architecture, v),
-            _ => format!("{}/{}", self.os, self.architecture),
-        })
+        let variant = self.variant.as_deref().unwrap_or_default();
+        Some(crate::common::platform::normalize(&format!("{}/{}/{variant}", self.os, self.architecture)))
     }
 }
 
-const ACCEPTED: &[&str] =
+pub(super) const ACCEPTED: &[&str] =
     &[OCI_IMAGE_INDEX_MEDIA_TYPE, IMAGE_MANIFEST_LIST_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE];
 
 impl Registry {
@@ -93,17 +89,7 @@ impl Registry {
             Some(c) => RegistryAuth::Basic(c.user.clone(), c.token.clone()),
             None => RegistryAuth::Anonymous,
         };
-        Registry {
-            client: Client::new(config),
-            auth,
-            credentials_from_env: credentials.map(|c| c.from_env),
-            env_tokens: false,
-        }
-    }
-
-    /// The same, for a caller that sends `GHCR_TOKEN`/`GITHUB_TOKEN` here: its advice names them.
-    pub fn with_env_tokens(self) -> Registry {
-        Registry { env_tokens: true, ..self }
+        Registry { client: Client::new(config), auth, credentials_from_env: credentials.map(|c| c.from_env) }
     }
 
     /// `new`, run on a thread of its own: reading the system's root certificates takes a while,
@@ -199,7 +185,7 @@ impl Registry {
         Ok(blob)
     }
 
-    fn explain(&self, e: OciDistributionError, image: &ImageRef) -> anyhow::Error {
+    pub(super) fn explain(&self, e: OciDistributionError, image: &ImageRef) -> anyhow::Error {
         let host = &image.registry;
         if let Some(code) = denied_status(&e) {
             let repository = &image.repository;
@@ -207,7 +193,6 @@ impl Registry {
             return match (self.credentials_from_env, host.as_str()) {
                 (Some(true), _) => anyhow!("registry {host} refused the credentials (HTTP {code}) for {repository}: set GHCR_TOKEN (or GITHUB_TOKEN) to a token with access to the package, and GHCR_USER to its user"),
                 (Some(false), _) => anyhow!("registry {host} refused the credentials of the Docker config (HTTP {code}) for {repository}: log in again with `docker login {host}` as a user with access to it"),
-                (None, _) if self.env_tokens => anyhow!("registry {host} requires credentials (HTTP {code}) for {repository}: set GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER"),
                 (None, "ghcr.io") => anyhow!("registry {host} requires credentials (HTTP {code}) for {repository}: set GHCR_TOKEN (or GITHUB_TOKEN) and GHCR_USER, or log in with `docker login ghcr.io`"),
                 (None, _) => anyhow!("registry {host} requires credentials (HTTP {code}) for {repository}: log in with `docker login {host}`"),
             };
@@ -221,7 +206,7 @@ impl Registry {
     }
 }
 
-fn to_reference(image: &ImageRef) -> Reference {
+pub(super) fn to_reference(image: &ImageRef) -> Reference {
     match (&image.digest, &image.tag) {
         (Some(d), _) => Reference::with_digest(image.registry.clone(), image.repository.clone(), d.clone()),
         (None, t) => Reference::with_tag(
@@ -256,7 +241,9 @@ fn denied_status(e: &OciDistributionError) -> Option<u16> {
     }
 }
 
-/// Every requested platform that `found` lacks.
+/// Every requested platform that `found` lacks, compared as containerd compares them.
 pub fn missing_platforms(requested: &[String], found: &[String]) -> Vec<String> {
-    requested.iter().filter(|p| !found.contains(p)).cloned().collect()
+    use crate::common::platform::normalize;
+    let found: Vec<String> = found.iter().map(|p| normalize(p)).collect();
+    requested.iter().filter(|p| !found.contains(&normalize(p))).cloned().collect()
 }

@@ -1,4 +1,5 @@
-//! The `docker` CLI: login without the token on a command line, and `buildx build --push`.
+//! The `docker` CLI: the buildx builder checked before anything is sent, login without the token
+//! on a command line, and `buildx build --push`.
 
 use crate::programs::shell::{require_program, Shell};
 use anyhow::{bail, Context, Result};
@@ -11,11 +12,67 @@ pub struct Build<'a> {
     pub labels: Vec<String>,
 }
 
-pub fn preflight(sh: &Shell) -> Result<()> {
+/// What `docker buildx --debug inspect` says of the builder a build would use (the current one,
+/// or `BUILDX_BUILDER`).
+#[derive(Debug, Default, PartialEq)]
+struct Builder {
+    name: String,
+    driver: String,
+    options: String,
+    status: String,
+    error: Option<String>,
+    multi_platform: Option<bool>,
+}
+
+fn parse(inspect: &str) -> Builder {
+    let mut b = Builder::default();
+    for line in inspect.lines() {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let value = value.trim().to_string();
+        match key.trim() {
+            "Name" if b.name.is_empty() => b.name = value,
+            "Driver" if b.driver.is_empty() => b.driver = value,
+            "Driver Options" => b.options = value,
+            "Status" if b.status.is_empty() => b.status = value,
+            "Error" if b.error.is_none() => b.error = Some(value),
+            "Multi-platform build" => b.multi_platform = Some(value == "true"),
+            _ => {}
+        }
+    }
+    b
+}
+
+/// The builder can run this build: it answers, it can build several platforms when asked to, and
+/// it can reach a registry on this machine's loopback. Platforms the builder lists are what it
+/// runs natively, not what it can cross-compile: they refuse nothing.
+pub fn preflight(sh: &Shell, platforms: &[String], loopback_registry: Option<&str>) -> Result<()> {
     require_program("docker", "install Docker with the buildx plugin")?;
-    let Some(out) = sh.probe(cmd!(sh.sh, "docker buildx version"))? else { return Ok(()) };
+    let Some(out) = sh.probe(cmd!(sh.sh, "docker buildx --debug inspect"))? else { return Ok(()) };
     if !out.status.success() {
-        bail!("`docker buildx` is not available: install the Docker buildx plugin (`docker buildx version` failed)");
+        bail!("`docker buildx` is not available: install the Docker buildx plugin (`docker buildx inspect` failed)");
+    }
+    let b = parse(&String::from_utf8_lossy(&out.stdout));
+    let name = &b.name;
+    if let Some(e) = &b.error {
+        bail!("the buildx builder {name} cannot be used ({e}): start Docker, or select a builder that runs with `docker buildx use NAME` (or BUILDX_BUILDER)");
+    }
+    let may_start = b.driver == "docker-container" && b.status == "inactive";
+    if b.status != "running" && !may_start {
+        bail!("the buildx builder {name} is {}: start it (`docker buildx inspect --bootstrap {name}`) or select another with `docker buildx use NAME`", b.status);
+    }
+    if platforms.len() > 1 && b.multi_platform == Some(false) {
+        let why = match b.driver.as_str() {
+            "docker" => {
+                " uses the docker driver, which builds several platforms only with Docker's containerd image store"
+            }
+            _ => " cannot build several platforms",
+        };
+        bail!("the buildx builder {name}{why}: create one that can with `docker buildx create --use --driver docker-container` (or turn on the containerd image store)");
+    }
+    if let Some(registry) = loopback_registry.filter(|_| b.driver == "docker-container") {
+        if !b.options.contains("network=\"host\"") {
+            bail!("the buildx builder {name} (docker-container driver) pushes from its own network and cannot reach {registry}: create it with `docker buildx create --use --driver docker-container --driver-opt network=host`");
+        }
     }
     Ok(())
 }
@@ -40,4 +97,22 @@ pub fn build_and_push(sh: &Shell, build: &Build<'_>) -> Result<()> {
     args.push("--push".into());
     args.push(build.fork.display().to_string());
     sh.run(cmd!(sh.sh, "docker {args...}")).context("docker buildx build failed (its output is above)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_buildx_inspect_prints() {
+        let remote = "Name:          kmcp\nDriver:        remote\nLast Activity: 2026-11-30 17:22:11 +0000 UTC\n\nNodes:\nName:             kmcp0\nEndpoint:         unix:///tmp/bk.sock\nStatus:           running\nFeatures:\n Multi-platform build:                                       true\n";
+        let b = parse(remote);
+        assert_eq!((b.name.as_str(), b.driver.as_str(), b.status.as_str()), ("kmcp", "remote", "running"));
+        assert_eq!((b.error, b.multi_platform), (None, Some(true)));
+        let broken =
+            "Name:   default\nDriver: \nError:  failed to connect to the docker API at unix:///var/run/docker.sock\n";
+        assert!(parse(broken).error.unwrap().starts_with("failed to connect"));
+        let container = "Name: ci\nDriver: docker-container\n\nNodes:\nName: ci0\nEndpoint: unix:///var/run/docker.sock\nDriver Options: image=\"moby/buildkit\" network=\"host\"\nStatus: inactive\n";
+        assert!(parse(container).options.contains("network=\"host\""));
+    }
 }

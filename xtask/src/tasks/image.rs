@@ -2,8 +2,8 @@
 //! push, and read the index back. A no-op when the registry already has the tag with every platform.
 
 use crate::common::flags::{self, Platforms};
-use crate::oci::docker_config::Credentials;
-use crate::oci::reference::ImageRef;
+use crate::oci::docker_config::{self, Credentials};
+use crate::oci::reference::{is_loopback_registry, ImageRef};
 use crate::oci::registry::{missing_platforms, Registry, Remote};
 use crate::programs::docker::{self, Build};
 use crate::programs::git::{self, Checkout};
@@ -65,8 +65,8 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     let image = args.image.resolve(origin.as_deref())?;
     let (tag, sha) = checkout.image_tag(args.allow_dirty)?;
     let owner = image.repository.split('/').next().unwrap_or_default().to_string();
-    let credentials = Credentials::from_env(&owner);
-    let registry = Registry::new(&image.registry, credentials.as_ref()).with_env_tokens();
+    let credentials = credentials(sh, &image.registry, &owner)?;
+    let registry = Registry::new(&image.registry, credentials.as_ref());
     let tagged = image.with_tag(&tag);
 
     let wanted = format!("GET manifest {tagged} (platforms {})", platforms.join(","));
@@ -74,15 +74,18 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     if let Some(Remote::Present { digest, platforms: found }) = found {
         let missing = missing_platforms(&platforms, &found);
         if missing.is_empty() {
+            let proven = prove(sh, &registry, &image.with_digest(&digest)).await?;
             println!("up to date: {tagged} already has {} ({digest})", found.join(", "));
+            proven.iter().for_each(|l| println!("{l}"));
             println!("{}", image.with_digest(&digest));
             return Ok(());
         }
         eprintln!("{tagged} exists but lacks {}: rebuilding", missing.join(", "));
     }
 
-    docker::preflight(sh)?;
-    if let Some(c) = &credentials {
+    let loopback = is_loopback_registry(&image.registry).then_some(image.registry.as_str());
+    docker::preflight(sh, &platforms, loopback)?;
+    if let Some(c) = credentials.as_ref().filter(|c| c.from_env) {
         docker::login(sh, &image.registry, &c.user, &c.token)?;
     }
     let mut labels = Vec::new();
@@ -112,9 +115,27 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             missing.join(", ")
         );
     }
+    let proven = prove(sh, &registry, &image.with_digest(&digest)).await?;
     println!("pushed {tagged} with {}", found.join(", "));
+    proven.iter().for_each(|l| println!("{l}"));
     println!("{}", image.with_digest(&digest));
     Ok(())
+}
+
+/// `GHCR_TOKEN`/`GITHUB_TOKEN` (user `GHCR_USER`, else the owner) for ghcr.io only; for every
+/// registry, ghcr.io too when no token is set, what the Docker config holds.
+fn credentials(sh: &Shell, registry: &str, owner: &str) -> Result<Option<Credentials>> {
+    match Credentials::from_env(owner).filter(|_| registry == "ghcr.io") {
+        Some(c) => Ok(Some(c)),
+        None => docker_config::credentials(sh, registry),
+    }
+}
+
+/// Every platform's entrypoint binary read from its layers: a line each, or the one-line error
+/// naming the platform whose binary is for another.
+async fn prove(sh: &Shell, registry: &Registry, image: &ImageRef) -> Result<Vec<String>> {
+    let what = format!("GET each platform's config and entrypoint binary of {image}");
+    Ok(sh.remote(&what, || registry.prove_platforms(image)).await?.unwrap_or_default())
 }
 
 /// The current UTC time as RFC 3339, e.g. `2026-11-25T01:48:27Z`.

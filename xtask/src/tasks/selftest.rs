@@ -3,7 +3,7 @@
 
 use crate::programs::shell::{find_program, Shell};
 use crate::testbed::host_state::HostState;
-use crate::testbed::parts;
+use crate::testbed::{buildkit, parts};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
@@ -42,7 +42,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     }
     let helm3 = parts::build_helm(sh, &root, parts::HELM3)?;
     let helm4 = parts::build_helm(sh, &root, parts::HELM4)?;
+    let (buildkitd, buildx) = buildkit::build(sh, &root)?;
     let _env = [
+        sh.sh.push_env("KMCP_BUILDX", &buildx),
         sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
         sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
         sh.sh.push_env("KMCP_INSPECTOR", &inspector),
@@ -55,7 +57,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     // network, iptables, mounts and cgroups exactly as it found them.
     let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
     let before = if local { Some(HostState::read(sh)?) } else { None };
-    let result = with_cluster(sh, &root, &registry.host, local, &args);
+    let result = with_cluster(sh, &root, &registry.host, local, &buildkitd, &args);
     if let Some(before) = before {
         let changes = before.changes(&HostState::read(sh)?);
         if !changes.is_empty() {
@@ -70,9 +72,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     result
 }
 
-/// Starts the local cluster (unless a given one is used), runs the tests or the benchmarks, and
-/// stops the cluster.
-fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, args: &Args) -> Result<()> {
+/// Starts the local cluster (unless a given one is used) and BuildKit, runs the tests or the
+/// benchmarks, and stops them.
+fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, buildkitd: &Path, args: &Args) -> Result<()> {
     let _cluster = match local {
         false => None,
         true => {
@@ -81,6 +83,8 @@ fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, args: &Arg
             Some((parts::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
         }
     };
+    let buildkit = buildkit::RunningBuildkit::start(buildkitd, &root.join("target/kmcp-buildkit"))?;
+    let _buildkit_env = sh.sh.push_env("KMCP_BUILDKIT", format!("unix://{}", buildkit.socket.display()));
     let _dir_env = _cluster
         .as_ref()
         .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
@@ -166,9 +170,10 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-/// Debian's packages the tests run: a real registry, and the node's runtime (containerd, runc, the
-/// CNI plugins) with the tools kube-proxy and kube-router call (iptables, ipset, conntrack).
-const PACKAGES: [(&str, &str); 7] = [
+/// Debian's packages the tests run: a real registry, the node's runtime (containerd, runc, the
+/// CNI plugins) with the tools kube-proxy and kube-router call (iptables, ipset, conntrack), and
+/// the static busybox the `image` tests' base images carry (runc serves BuildKit too).
+const PACKAGES: [(&str, &str); 8] = [
     ("docker-registry", "docker-registry"),
     ("containerd", "containerd"),
     ("runc", "runc"),
@@ -176,6 +181,7 @@ const PACKAGES: [(&str, &str); 7] = [
     ("iptables", "iptables"),
     ("ipset", "ipset"),
     ("conntrack", "conntrack"),
+    ("busybox", "busybox-static"),
 ];
 
 fn ensure_packages(sh: &Shell) -> Result<()> {

@@ -1,5 +1,6 @@
 //! What `cargo xtask test` builds and starts for the tests (the cluster, its node, helm, the
-//! registry) and the host state it checks. May use `programs` and `common`.
+//! registry, BuildKit and buildx) and the host state it checks. May use `programs` and `common`.
 
+pub(crate) mod buildkit;
 pub(crate) mod host_state;
 pub mod parts;

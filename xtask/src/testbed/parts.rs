@@ -16,7 +16,7 @@ pub const HELM3: &str = "v3.19.5";
 pub const HELM4: &str = "v4.3.1";
 
 /// Go's caches live under `target/` so that a cached `target/` keeps warm runs short.
-fn go_env<'a>(sh: &'a Shell, root: &Path) -> Vec<xshell::PushEnv<'a>> {
+pub(super) fn go_env<'a>(sh: &'a Shell, root: &Path) -> Vec<xshell::PushEnv<'a>> {
     let go = root.join("target/go");
     vec![
         sh.sh.push_env("GOCACHE", go.join("cache")),
@@ -26,7 +26,7 @@ fn go_env<'a>(sh: &'a Shell, root: &Path) -> Vec<xshell::PushEnv<'a>> {
     ]
 }
 
-fn require_go() -> Result<()> {
+pub(super) fn require_go() -> Result<()> {
     require_program(
         "go",
         "install Go 1.24 or newer (https://go.dev/dl/); the tests build the control plane and helm with it",

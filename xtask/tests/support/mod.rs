@@ -1,10 +1,11 @@
 //! Shared by every integration test: the real cluster and registry `cargo xtask test` started, the
-//! test chart, the docker stand-in, temp git repositories, and a runner for the real xtask binary.
+//! test chart, BuildKit and buildx with forks laid out like upstream's, temp git repositories, and
+//! a runner for the real xtask binary.
 #![allow(dead_code)]
 
+pub mod buildkit;
 pub mod cluster;
 pub mod deploy;
-pub mod fake_cli;
 pub mod http;
 pub mod mcp_client;
 pub mod node;
@@ -117,18 +118,6 @@ impl Running {
 }
 
 /// A git repository in a temp dir with a committed Dockerfile and, optionally, an origin remote.
-pub fn fork_repo(origin: Option<&str>) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
-    std::fs::write(dir.path().join("main.go"), "package main\n").unwrap();
-    let sha = commit_all(&repo, "initial");
-    if let Some(url) = origin {
-        repo.remote("origin", url).unwrap();
-    }
-    (dir, sha)
-}
-
 pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
     let mut index = repo.index().unwrap();
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();

@@ -266,3 +266,37 @@ pub fn push_server_index(
         push_index_manifest(&client, host, repository, tags, entries).await
     })
 }
+
+/// The image config of `arch`'s entry in the index at `tag` (anonymous pull).
+pub fn config_of(host: &str, repository: &str, tag: &str, arch: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = client(host);
+        let accept = ["application/vnd.oci.image.index.v1+json", MANIFEST];
+        let base = Reference::with_tag(host.into(), repository.into(), tag.into());
+        let (index, _) = client.pull_manifest_raw(&base, &RegistryAuth::Anonymous, &accept).await.unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["platform"]["architecture"] == arch)
+            .unwrap_or_else(|| panic!("no {arch} in {index}"));
+        let one = Reference::with_digest(host.into(), repository.into(), entry["digest"].as_str().unwrap().into());
+        let (manifest, _) = client.pull_manifest_raw(&one, &RegistryAuth::Anonymous, &accept).await.unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        let mut config = Vec::new();
+        client.pull_blob(&one, manifest["config"]["digest"].as_str().unwrap(), &mut config).await.unwrap();
+        serde_json::from_slice(&config).unwrap()
+    })
+}
+
+/// The repositories a registry holds.
+pub fn catalog(host: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let body: serde_json::Value =
+            reqwest::get(format!("http://{host}/v2/_catalog")).await.unwrap().json().await.unwrap();
+        serde_json::from_value(body["repositories"].clone()).unwrap_or_default()
+    })
+}

@@ -1,0 +1,118 @@
+//! The real BuildKit daemon and buildx plugin the `image` tests build with: each built from Go at a
+//! pinned version and cached under `target/`; the daemon runs with its OCI worker on Debian's runc,
+//! its state and socket under `target/`, in a mount namespace of its own.
+
+use crate::programs::shell::Shell;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xshell::cmd;
+
+pub const BUILDKIT: &str = "v0.34.2";
+pub const BUILDX: &str = "v0.38.2";
+
+/// `buildkitd` from `testcluster/buildkitd/` (a module of our own: `go install` refuses BuildKit's
+/// module for its exclude directives), and buildx with `go install`.
+pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let buildkitd = root.join(format!("target/tools/buildkitd-{BUILDKIT}/buildkitd"));
+    if !buildkitd.is_file() {
+        super::parts::require_go()?;
+        eprintln!("building buildkitd {BUILDKIT} from testcluster/buildkitd/");
+        let _env = super::parts::go_env(sh, root);
+        let _static = sh.sh.push_env("CGO_ENABLED", "0");
+        let _dir = sh.sh.push_dir(root.join("testcluster/buildkitd"));
+        let tags = "osusergo netgo static_build";
+        let ldflags = format!("-X github.com/moby/buildkit/version.Version={BUILDKIT}");
+        let package = "github.com/moby/buildkit/cmd/buildkitd";
+        sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {buildkitd} {package}"))
+            .context("cannot build buildkitd (go build's output is above)")?;
+    }
+    let dir = root.join(format!("target/tools/buildx-{BUILDX}"));
+    let buildx = dir.join("buildx");
+    if !buildx.is_file() {
+        super::parts::require_go()?;
+        eprintln!("building the buildx plugin {BUILDX} with go install");
+        let _env = super::parts::go_env(sh, root);
+        let _static = sh.sh.push_env("CGO_ENABLED", "0");
+        let _bin = sh.sh.push_env("GOBIN", &dir);
+        let ldflags = format!("-X github.com/docker/buildx/version.Version={BUILDX}");
+        let package = format!("github.com/docker/buildx/cmd/buildx@{BUILDX}");
+        sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
+            .context("cannot build buildx (go install's output is above)")?;
+    }
+    Ok((buildkitd, buildx))
+}
+
+/// The running daemon; stopped, and the cgroups its builds left removed, when dropped.
+pub(crate) struct RunningBuildkit {
+    child: Child,
+    pub socket: PathBuf,
+}
+
+impl RunningBuildkit {
+    /// Starts `buildkitd` with its state in `dir`; its build steps use the host's network, where
+    /// the test registries listen on 127.0.0.1.
+    pub fn start(buildkitd: &Path, dir: &Path) -> Result<RunningBuildkit> {
+        std::fs::create_dir_all(dir)?;
+        let socket = dir.join("buildkitd.sock");
+        let _ = std::fs::remove_file(&socket);
+        let config = dir.join("buildkitd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {CGROUP:?}\n[worker.containerd]\nenabled = false\n",
+                dir.join("state").display().to_string(),
+                format!("unix://{}", socket.display()),
+            ),
+        )?;
+        let log = std::fs::File::create(dir.with_extension("log"))?;
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--"])
+            .arg(buildkitd)
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start buildkitd")?;
+        let mut running = RunningBuildkit { child, socket };
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&running.socket).is_err() {
+            if let Some(status) = running.child.try_wait()? {
+                bail!("buildkitd exited ({status}): see {}", dir.with_extension("log").display());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!("buildkitd did not listen within 30 s: see {}", dir.with_extension("log").display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(running)
+    }
+}
+
+/// The cgroup (in every hierarchy) under which the build steps' containers run, in
+/// `<CGROUP>/buildkit/<id>`.
+const CGROUP: &str = "kmcp-buildkit";
+
+impl Drop for RunningBuildkit {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+        for h in hierarchies.flatten() {
+            let parent = h.path().join(CGROUP);
+            for step in std::fs::read_dir(parent.join("buildkit")).into_iter().flatten().flatten() {
+                let _ = std::fs::remove_dir(step.path());
+            }
+            let _ = std::fs::remove_dir(parent.join("buildkit"));
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}

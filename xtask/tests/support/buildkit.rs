@@ -1,0 +1,191 @@
+//! The real BuildKit daemon and buildx plugin `cargo xtask test` built and started: a Docker config
+//! per test holding the plugin and a `remote` builder on that daemon, the base images the test
+//! forks build FROM (made here from this machine's Go and Debian's static busybox, pushed to the
+//! shared test registry), and forks laid out like upstream's.
+
+use super::deploy::registry;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// A `DOCKER_CONFIG` of the test's own, for the real `docker` CLI (no daemon: none is needed).
+pub struct Buildx {
+    pub config: tempfile::TempDir,
+}
+
+impl Buildx {
+    /// The buildx plugin and a `remote` builder on the shared BuildKit, in use.
+    pub fn new() -> Buildx {
+        let b = Buildx::plugin_only();
+        let endpoint = std::env::var("KMCP_BUILDKIT").expect("KMCP_BUILDKIT: run the tests with `cargo xtask test`");
+        b.docker(&["buildx", "create", "--name", "kmcp", "--driver", "remote", &endpoint, "--use"], None);
+        b
+    }
+
+    /// The plugin, no builder: buildx falls back to its `default` builder, which needs a Docker daemon.
+    pub fn plugin_only() -> Buildx {
+        let b = Buildx::without_plugin();
+        let plugins = b.config.path().join("cli-plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        let plugin = std::env::var("KMCP_BUILDX").expect("KMCP_BUILDX: run the tests with `cargo xtask test`");
+        std::os::unix::fs::symlink(plugin, plugins.join("docker-buildx")).unwrap();
+        b
+    }
+
+    pub fn without_plugin() -> Buildx {
+        Buildx { config: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.config.path()
+    }
+
+    /// `docker login HOST --password-stdin` with the real CLI, which logs in client-side.
+    pub fn login(&self, host: &str, user: &str, token: &str) {
+        self.docker(&["login", host, "--username", user, "--password-stdin"], Some(token));
+    }
+
+    /// Runs the real `docker` CLI with this config; panics when it fails.
+    pub fn docker(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut child = Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", self.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the docker CLI");
+        if let Some(s) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "docker {args:?} failed:\n{text}");
+        text
+    }
+}
+
+/// The Go toolchain image (`FROM --platform=$BUILDPLATFORM`) and the final stage's base (both
+/// platforms), pushed to the shared registry once per test process.
+pub struct BaseImages {
+    pub go: String,
+    pub base: String,
+}
+
+pub fn base_images() -> &'static BaseImages {
+    static IMAGES: OnceLock<BaseImages> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let b = Buildx::new();
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(ctx.path().join("bin")).unwrap();
+        std::fs::create_dir_all(ctx.path().join("tmp")).unwrap();
+        std::fs::copy("/bin/busybox", ctx.path().join("bin/busybox")).expect("Debian's busybox-static");
+        std::os::unix::fs::symlink("busybox", ctx.path().join("bin/sh")).unwrap();
+        let go = |what: &str| {
+            let out = Command::new("go").args(["env", what]).output().expect("go");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let (goroot, version) = (go("GOROOT"), go("GOVERSION"));
+        let images = BaseImages {
+            go: format!("{}/kmcp-test/go:{version}", registry()),
+            base: format!("{}/kmcp-test/base:1", registry()),
+        };
+        std::fs::write(
+            ctx.path().join("go.Dockerfile"),
+            "FROM scratch\nCOPY bin /bin\nCOPY tmp /tmp\nCOPY --from=goroot / /usr/local/go\nENV PATH=/usr/local/go/bin:/bin HOME=/tmp GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0\n",
+        )
+        .unwrap();
+        std::fs::write(ctx.path().join("base.Dockerfile"), "FROM scratch\nCOPY tmp /tmp\n").unwrap();
+        let dir = ctx.path().to_str().unwrap();
+        let goroot_context = format!("goroot={goroot}");
+        let (go_file, base_file) = (format!("{dir}/go.Dockerfile"), format!("{dir}/base.Dockerfile"));
+        b.docker(
+            &["buildx", "build", "--platform", "linux/amd64", "--build-context", &goroot_context, "-f", &go_file]
+                .into_iter()
+                .chain(["--tag", &images.go, "--push", dir])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        b.docker(
+            &["buildx", "build", "--platform", "linux/amd64,linux/arm64", "-f", &base_file, "--tag", &images.base]
+                .into_iter()
+                .chain(["--push", dir])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        images
+    })
+}
+
+/// The kinds of fork the tests build.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Fork {
+    /// Upstream's shape: a cross-compiling builder stage, `ARG TARGETOS` and `ARG TARGETARCH` plain.
+    Upstream,
+    /// The same with `ARG TARGETOS=linux` and `ARG TARGETARCH=amd64`: every platform gets amd64.
+    DefaultedArg,
+    /// Upstream's shape, whose image also carries the real server for `$TARGETARCH`, which the
+    /// entrypoint (the fork's own program) runs: an image for the test cluster.
+    Deployable,
+}
+
+/// A git repository laid out like upstream's fork, committed; with its commit.
+pub fn fork(kind: Fork, origin: Option<&str>) -> (tempfile::TempDir, String) {
+    let images = base_images();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let defaults = if kind == Fork::DefaultedArg { ("=linux", "=amd64") } else { ("", "") };
+    let server = match kind {
+        Fork::Deployable => "COPY --chmod=755 server/kubernetes-mcp-server-${TARGETARCH} /app/server\n",
+        _ => "",
+    };
+    let dockerfile = format!(
+        "FROM --platform=$BUILDPLATFORM {go} AS builder\nARG TARGETOS{}\nARG TARGETARCH{}\nWORKDIR /src\nCOPY go.mod main.go ./\nRUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags=\"-s -w\" -o /out/kubernetes-mcp-server .\n\nFROM {base}\nARG TARGETARCH\nWORKDIR /app\nCOPY --from=builder /out/kubernetes-mcp-server /app/kubernetes-mcp-server\n{server}USER 65532:65532\nENTRYPOINT [\"/app/kubernetes-mcp-server\"]\nCMD [\"--port\", \"8080\"]\nEXPOSE 8080\n",
+        defaults.0,
+        defaults.1,
+        go = images.go,
+        base = images.base,
+    );
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("Dockerfile", &dockerfile);
+    write("go.mod", "module example.com/fork\n\ngo 1.24\n");
+    write("main.go", LAUNCHER);
+    write("README.md", "A fork laid out like kubernetes-mcp-server's, made by a test.\n");
+    write(".gitignore", "server/\n");
+    if kind == Fork::Deployable {
+        std::fs::create_dir_all(dir.path().join("server")).unwrap();
+        for arch in ["amd64", "arm64"] {
+            let to = dir.path().join(format!("server/kubernetes-mcp-server-{arch}"));
+            let from = super::server::binary_for(arch);
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).unwrap();
+            }
+        }
+    }
+    let sha = super::commit_all(&repo, "initial");
+    if let Some(url) = origin {
+        repo.remote("origin", url).unwrap();
+    }
+    (dir, sha)
+}
+
+/// The fork's own program: it runs the real server when the image carries one.
+const LAUNCHER: &str = r#"package main
+
+import (
+	"os"
+	"syscall"
+)
+
+func main() {
+	const server = "/app/server"
+	if _, err := os.Stat(server); err == nil {
+		err = syscall.Exec(server, append([]string{server}, os.Args[1:]...), os.Environ())
+		println(err.Error())
+		os.Exit(1)
+	}
+	println("a fork's own program, standing where kubernetes-mcp-server stands")
+}
+"#;
