@@ -209,12 +209,12 @@ fn verify_proves_the_door(helm: Helm) {
     assert!(
         out.stdout.contains("FAIL NetworkPolicy admits only --allow-from") && out.stdout.contains("MISSING"),
         "{}",
-        out.stdout
+        out.all()
     );
     assert!(
         out.stdout.contains("FAIL NodePort silent outside --allow-from") && out.stdout.contains("ANSWERED from"),
         "{}",
-        out.stdout
+        out.all()
     );
     assert!(out.stderr.contains("verify: 2 of"), "{}", out.stderr);
     // Without a policy or --allow-from, the outside check cannot run: it says so, never PASS.
@@ -269,4 +269,30 @@ fn allow_from_defaults_to_the_network_of_the_node_ip_or_is_asked_for() {
     assert!(out.assert_ok().stderr.contains("warning: --allow-from 0.0.0.0/0: every address"), "{}", out.stderr);
 }
 
-both_helms!(secrets_only_with_a_helm_toolset, only_the_allowed_network_reaches_the_server, verify_proves_the_door);
+/// The Service made ClusterIP by hand: `status` says so and what to do, `up` puts the type, the
+/// recorded nodePort and `externalTrafficPolicy: Local` back.
+fn a_service_made_cluster_ip_is_put_back(helm: Helm) {
+    let d = Deploy::new("clusterip", helm);
+    d.run("up", &[]).assert_ok();
+    let port = d.node_port();
+    let path = format!("/api/v1/namespaces/{}/services/{}", d.ns, d.fullname());
+    let patch = json!({"spec": {"type": "ClusterIP", "externalTrafficPolicy": null}});
+    d.send("PATCH", &path, "application/merge-patch+json", patch);
+    let err = d.run("status", &[]).error_line();
+    assert!(err.contains("the Service is ClusterIP, not NodePort") && err.contains("cargo xtask up"), "{err}");
+    let out = d.run("up", &[]);
+    out.assert_ok();
+    assert!(out.stderr.contains("service type"), "{}", out.stderr);
+    let spec = d.service().unwrap()["spec"].clone();
+    assert_eq!((spec["type"].as_str(), spec["externalTrafficPolicy"].as_str()), (Some("NodePort"), Some("Local")));
+    assert_eq!(d.node_port(), port, "the recorded nodePort is back");
+    assert!(d.run("up", &[]).assert_ok().stdout.contains("up to date: nothing changed"));
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+both_helms!(
+    secrets_only_with_a_helm_toolset,
+    only_the_allowed_network_reaches_the_server,
+    verify_proves_the_door,
+    a_service_made_cluster_ip_is_put_back,
+);

@@ -49,6 +49,8 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
         assert!(line(&out, &format!("PASS may not {denied}")).ends_with("denied"), "{denied}");
     }
     line(&out, "PASS MCP resources_get of a Secret is refused");
+    assert!(line(&out, "PASS ServiceAccount may change nothing").contains("only reads"), "{}", out.stdout);
+    assert!(line(&out, "PASS server mode as deployed").contains("read-only, as the mode `up` recorded says"));
     assert!(out.stdout.contains("toolsets: no helm toolset (Secrets denied)"), "{}", out.stdout);
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
     assert!(out.stdout.contains("mode: read-only, stateless"), "{}", out.stdout);
@@ -154,8 +156,101 @@ fn a_write_grant_fails_verify(helm: Helm) {
     assert!(line(&out, &format!("FAIL may not delete pods (in {ns})")).contains("ALLOWED"));
     assert!(line(&out, &format!("FAIL may not create secrets (in {ns})")).contains("ALLOWED"));
     line(&out, "PASS may not delete pods (all namespaces)");
+    let rights = line(&out, "FAIL ServiceAccount may change nothing");
+    assert!(
+        rights.contains(&format!(
+            "create,delete pods,secrets (via role/user-grant, bound by rolebinding/user-grant in {ns})"
+        )),
+        "{rights}"
+    );
     assert!(out.error_line().contains("checks failed"), "{}", out.stderr);
     d.run("down", &["--delete-namespace", "--force"]).assert_ok();
+}
+
+/// A verb beyond reading added to a role the tool owns: none of the fixed SubjectAccessReviews
+/// asks about it, the rights check finds it; `up` takes it out again.
+fn rights_beyond_reading_fail_verify(helm: Helm) {
+    let d = Deploy::new("rights", helm);
+    d.run("up", &[]).assert_ok();
+    let role = format!("kmcp:{}:kubernetes-mcp-server-nodes-read", d.ns);
+    let rule = json!({"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]});
+    let path = format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}");
+    d.send("PATCH", &path, "application/json-patch+json", json!([{"op": "add", "path": "/rules/-", "value": rule}]));
+    let out = d.run("verify", &[]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let rights = line(&out, "FAIL ServiceAccount may change nothing");
+    assert!(
+        rights.contains(&format!("delete nodes (via clusterrole/{role}, bound by clusterrolebinding/{role})")),
+        "{rights}"
+    );
+    assert!(out.error_line().contains("checks failed"), "{}", out.stderr);
+    d.run("up", &[]).assert_ok();
+    line(d.run("verify", &[]).assert_ok(), "PASS ServiceAccount may change nothing");
+
+    // An aggregationRule on the same role: the controller fills its rules from another role.
+    let label = format!("kmcp-test/aggregate-{}", d.ns);
+    let evil = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": format!("evil-{}", d.ns), "labels": {label.clone(): "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]}]});
+    d.send("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", "application/json", evil);
+    let aggregate = json!({"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]}});
+    d.send("PATCH", &path, "application/merge-patch+json", aggregate);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !d.get(&path).unwrap()["rules"].to_string().contains("delete") {
+        assert!(std::time::Instant::now() < deadline, "the aggregation controller never filled the rules");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(d.run("verify", &[]).code, 1, "aggregated rules that delete nodes");
+    let out = d.run("up", &[]);
+    assert!(out.assert_ok().stderr.contains("aggregationRule"), "{}", out.stderr);
+    let role_now = d.get(&path).unwrap();
+    assert!(role_now["aggregationRule"].is_null() && !role_now["rules"].to_string().contains("delete"), "{role_now}");
+    line(d.run("verify", &[]).assert_ok(), "PASS ServiceAccount may change nothing");
+    assert!(d.run("up", &[]).assert_ok().stdout.contains("up to date: nothing changed"));
+    d.send(
+        "DELETE",
+        &format!("/apis/rbac.authorization.k8s.io/v1/clusterroles/evil-{}", d.ns),
+        "application/json",
+        json!({}),
+    );
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// `--read-only=false` added to the container's args by hand: the server reads it as pflag does
+/// (the flag wins over `read_only = true` in its config), and so do `status` and `verify`.
+fn write_tools_on_a_read_only_deployment_fail_verify(helm: Helm) {
+    let d = Deploy::new("rofalse", helm);
+    d.run("up", &[]).assert_ok();
+    let mut args = d.container_args();
+    args.push("--read-only=false".into());
+    let path = format!("/apis/apps/v1/namespaces/{}/deployments/{}", d.ns, d.fullname());
+    let patch = json!([{"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": args}]);
+    d.send("PATCH", &path, "application/json-patch+json", patch);
+    let status = d.run("status", &[]);
+    assert!(
+        status.assert_ok().stdout.contains("mode:     write tools enabled"),
+        "status reads the flag: {}",
+        status.stdout
+    );
+    let url = d.url();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let writes = || {
+        support::block_on(async {
+            let Ok(mut s) = xtask::server::mcp::Session::initialize(&url).await else { return false };
+            s.list_tools().await.is_ok_and(|t| t.iter().any(|t| t.name == "pods_delete"))
+        })
+    };
+    while !writes() {
+        assert!(std::time::Instant::now() < deadline, "the server never offered write tools");
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    let out = d.run("verify", &[]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let mode = line(&out, "FAIL server mode as deployed");
+    assert!(mode.contains("meant to be read-only (the mode `up` recorded)") && mode.contains("pods_delete"), "{mode}");
+    let out = d.run("up", &[]);
+    assert!(out.assert_ok().stderr.contains("deployment args"), "{}", out.stderr);
+    d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
 fn missing_read_access_fails_verify(helm: Helm) {
@@ -209,6 +304,8 @@ both_helms!(
     a_good_deployment_passes_every_check,
     the_agent_reads_everywhere_and_cannot_write,
     a_write_grant_fails_verify,
+    rights_beyond_reading_fail_verify,
+    write_tools_on_a_read_only_deployment_fail_verify,
     missing_read_access_fails_verify,
     write_tools_are_named_when_the_operator_opted_in,
     an_unreachable_server_fails_but_rbac_is_still_reported,

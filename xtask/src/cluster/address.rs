@@ -19,13 +19,11 @@ pub fn client_config(url: &str) -> String {
 }
 
 pub fn current_node_port(service: &Service) -> Result<i32> {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .and_then(|p| p.first())
-        .and_then(|p| p.node_port)
-        .ok_or_else(|| anyhow!("the Service has no nodePort: is its type NodePort?"))
+    let spec = service.spec.as_ref();
+    let kind = spec.and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
+    spec.and_then(|s| s.ports.as_ref()).and_then(|p| p.first()).and_then(|p| p.node_port).ok_or_else(|| {
+        anyhow!("the Service is {kind}, not NodePort, so it has no nodePort: run `cargo xtask up` to put it back")
+    })
 }
 
 /// The first node's InternalIP, with a warning: the WireGuard address is usually another one.

@@ -211,10 +211,22 @@ impl Cluster {
         futures::future::try_join_all(reads).await
     }
 
+    /// A field set to null in `object` (a ClusterRole's `aggregationRule`) is first removed by a
+    /// merge patch, whoever set it: server-side apply would leave another manager's field alone.
     pub async fn apply(&self, object: &Object) -> Result<()> {
+        let api = self.api_for(object)?;
+        let mut value = object.value.clone();
+        if value.get("aggregationRule").is_some_and(|a| a.is_null()) {
+            let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+            let remove = serde_json::json!({"aggregationRule": null});
+            match api.patch(object.name(), &params, &Patch::Merge(&remove)).await {
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                done => drop(done.with_context(|| format!("cannot remove the aggregationRule of {}", object.id()))?),
+            }
+            value.as_object_mut().map(|m| m.remove("aggregationRule"));
+        }
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.api_for(object)?
-            .patch(object.name(), &params, &Patch::Apply(&object.value))
+        api.patch(object.name(), &params, &Patch::Apply(&value))
             .await
             .with_context(|| format!("cannot apply {}", object.id()))?;
         Ok(())

@@ -2,6 +2,7 @@
 //! whole run by `up` and `down`, renewed while they run, and expiring on its own after a crash.
 
 use crate::cluster::client::{Cluster, FIELD_MANAGER};
+use crate::cluster::manifests::{instance, INSTANCE_ANNOTATION};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -71,12 +72,14 @@ pub async fn acquire(
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
                         labels: Some([("app.kubernetes.io/managed-by".to_string(), FIELD_MANAGER.to_string())].into()),
+                        annotations: Some([(INSTANCE_ANNOTATION.to_string(), instance(ns, release))].into()),
                         ..Default::default()
                     },
                     spec: Some(spec(&me, now.clone(), now.clone())),
                 };
                 api.create(&PostParams::default(), &lease).await.map(drop)
             }
+            Some(l) if !marked(l, ns, release) => return Err(foreign(ns, release)),
             Some(l) if is_free(l) => {
                 let mut l = l.clone();
                 l.spec = Some(spec(&me, now.clone(), now.clone()));
@@ -117,12 +120,26 @@ pub async fn inspect(cluster: &Cluster, ns: &str, release: &str) -> Result<Lease
     let api: Api<Lease> = Api::namespaced(cluster.client.clone(), ns);
     Ok(match api.get_opt(&name(release)).await.context("cannot read the lock")? {
         None => LeaseState::Absent,
+        Some(l) if !marked(&l, ns, release) => return Err(foreign(ns, release)),
         Some(l) if is_free(&l) => LeaseState::Free,
         Some(l) => {
             let (holder, since) = holder(&l);
             LeaseState::Held { holder, since }
         }
     })
+}
+
+/// The lease carries this instance's mark: its name alone proves nothing.
+fn marked(lease: &Lease, ns: &str, release: &str) -> bool {
+    lease.metadata.annotations.as_ref().and_then(|a| a.get(INSTANCE_ANNOTATION)) == Some(&instance(ns, release))
+}
+
+fn foreign(ns: &str, release: &str) -> anyhow::Error {
+    let name = name(release);
+    anyhow::anyhow!(
+        "lease/{name} in {ns} exists without the {INSTANCE_ANNOTATION} mark of {}: `cargo xtask up` and `down` do not take it over; if nothing of yours uses it, remove it (kubectl delete lease -n {ns} {name})",
+        instance(ns, release)
+    )
 }
 
 fn spec(holder: &str, acquired: MicroTime, renewed: MicroTime) -> LeaseSpec {

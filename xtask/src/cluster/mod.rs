@@ -1,5 +1,5 @@
-//! The Kubernetes API: the client, the objects the tool owns and their marks, the lock, the record,
-//! the rollout and the node addresses. May use `oci`, `programs` and `common`.
+//! The Kubernetes API: the client, the objects the tool owns and their marks, what else a namespace
+//! holds, the lock, the record, the rollout and the node addresses. May use `oci`, `programs` and `common`.
 
 pub(crate) mod address;
 pub(crate) mod allow_from;
@@ -8,6 +8,7 @@ pub(crate) mod exec_deadline;
 pub(crate) mod http2;
 pub(crate) mod lock;
 pub(crate) mod manifests;
+pub(crate) mod namespace_contents;
 pub(crate) mod pod_trouble;
 pub(crate) mod pull_secret;
 pub(crate) mod rollout;

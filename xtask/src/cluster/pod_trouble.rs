@@ -129,6 +129,18 @@ pub(crate) async fn pod_logs(pods: &Api<Pod>, name: &str, previous: bool) -> Str
     }
 }
 
+/// Why the Deployment's ReplicaSet could create no pod (its `ReplicaFailure` condition, e.g.
+/// FailedCreate when a LimitRange or ResourceQuota forbids the pod), in one sentence.
+pub fn replica_failure(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
+    let conditions = d.status.as_ref()?.conditions.as_ref()?;
+    let c = conditions.iter().find(|c| c.type_ == "ReplicaFailure" && c.status == "True")?;
+    Some(format!(
+        "no pod could be created ({}: {}): fix what refuses it (a LimitRange, a ResourceQuota, an admission policy), then run up again",
+        c.reason.as_deref().unwrap_or("ReplicaFailure"),
+        c.message.as_deref().unwrap_or("no message")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
     let mut last = String::new();
     let mut backoff = Duration::from_millis(500);
     let mut trouble: Option<String> = None;
+    let (mut why, mut answered) = (String::from("the pods are not ready yet; wait longer with --timeout"), false);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -47,7 +48,7 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
                     "{step}: the API server stopped answering ({t}); gave up after {}s (--timeout)",
                     timeout.as_secs()
                 ),
-                None => bail!("{step}: timed out after {}s", timeout.as_secs()),
+                None => bail!("rollout of deployment/{name} timed out after {}s: {why}", timeout.as_secs()),
             }
         }
         let round = async {
@@ -60,7 +61,7 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
         };
         let (d, diagnosis) = match tokio::time::timeout(left, round).await {
             Ok(Ok(found)) => {
-                trouble = None;
+                (trouble, answered) = (None, true);
                 backoff = Duration::from_millis(500);
                 found
             }
@@ -72,8 +73,11 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
                 backoff = (backoff * 2).min(Duration::from_secs(8));
                 continue;
             }
+            // A round the deadline cut short blames the API only if it had time to answer.
             Err(_) => {
-                trouble.get_or_insert_with(|| "no answer".into());
+                if !answered || left >= Duration::from_secs(3) {
+                    trouble.get_or_insert_with(|| "no answer".into());
+                }
                 continue;
             }
         };
@@ -90,6 +94,7 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
             last = now;
         }
         let diagnosis = diagnosis.expect("diagnosed while incomplete");
+        why.clone_from(&diagnosis.summary);
         if diagnosis.fatal || Instant::now() >= deadline {
             for line in &diagnosis.details {
                 eprintln!("  {line}");
@@ -213,7 +218,10 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         }
     }
     let summary = summary.unwrap_or_else(|| {
-        if list.items.is_empty() {
+        if let Some(failure) = list.items.is_empty().then(|| crate::cluster::pod_trouble::replica_failure(d)).flatten()
+        {
+            failure
+        } else if list.items.is_empty() {
             "no pod was created: check the ReplicaSet's events (kubectl describe deployment)".to_string()
         } else {
             "the pods are not ready yet; wait longer with --timeout".to_string()

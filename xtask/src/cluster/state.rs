@@ -23,6 +23,8 @@ pub struct State {
     pub owned: bool,
     /// The fields the chart set, as they were live after the last rollout: drift is told from them.
     pub rendered: Option<std::collections::BTreeMap<String, String>>,
+    /// A ConfigMap of the record's name is there without this instance's mark: not the record.
+    pub foreign: bool,
 }
 
 pub fn name(release: &str) -> String {
@@ -41,7 +43,7 @@ pub async fn read(cluster: &Cluster, namespace: &str, release: &str) -> Result<S
     let me = instance(namespace, release);
     let owned = cm.metadata.annotations.as_ref().and_then(|a| a.get(INSTANCE_ANNOTATION)) == Some(&me);
     if !owned {
-        return Ok(State::default());
+        return Ok(State { foreign: true, ..State::default() });
     }
     let data = cm.data.unwrap_or_default();
     Ok(State {
@@ -50,6 +52,7 @@ pub async fn read(cluster: &Cluster, namespace: &str, release: &str) -> Result<S
         chart_digest: data.get(CHART).cloned(),
         owned,
         rendered: data.get(RENDERED).and_then(|r| serde_json::from_str(r).ok()),
+        foreign: false,
     })
 }
 

@@ -7,6 +7,7 @@ use crate::cluster::state::{self, State};
 use crate::oci::reference::ImageRef;
 use crate::plan::data::{Action, Plan, Step};
 use crate::programs::shell::Shell;
+use crate::programs::signals;
 use crate::server::deployed::{self, Live};
 use crate::{cluster::address, cluster::lock, cluster::rollout, oci::chart, programs::helm};
 use anyhow::{anyhow, bail, Context, Result};
@@ -43,6 +44,7 @@ struct Run<'a> {
 
 pub async fn execute(sh: &Shell, cluster: Option<&Cluster>, helm: Option<&helm::Helm>, plan: &Plan) -> Result<Outcome> {
     let cluster = cluster.context("no reachable cluster to carry the plan out on")?;
+    signals::watch();
     let mut run = Run { sh, cluster, helm, plan, lock: None, done: Done::default() };
     let result = run.all().await;
     // Kept only when the plan went through and the namespace takes the lease along.
@@ -59,6 +61,14 @@ impl Run<'_> {
     async fn all(&mut self) -> Result<bool> {
         let total = self.plan.steps.len();
         for (i, step) in self.plan.steps.iter().enumerate() {
+            if let Some(signal) = signals::pending() {
+                bail!(
+                    "interrupted by {}: stopped before step {}/{total} ({}), which did not run",
+                    signals::name(signal),
+                    i + 1,
+                    step.describe()
+                );
+            }
             eprintln!("step {}/{total}: {}: {}", i + 1, step.describe(), step.reason);
             if !self.one(step).await? {
                 eprintln!("another run held the lock and may have changed the cluster: planning again");
@@ -77,9 +87,13 @@ impl Run<'_> {
         let (ns, release) = (self.plan.namespace.as_str(), self.plan.release.as_str());
         let target = crate::cluster::client::helm_target(Some(self.cluster));
         match &step.action {
-            Action::WaitNamespaceGone { namespace, timeout_secs } => {
-                wait_until_gone(self.cluster, namespace, Duration::from_secs(*timeout_secs)).await?
-            }
+            Action::WaitNamespaceGone { namespace, timeout_secs } => tokio::select! {
+                gone = wait_until_gone(self.cluster, namespace, Duration::from_secs(*timeout_secs)) => gone?,
+                signal = signals::next() => bail!(
+                    "interrupted by {} while waiting for namespace/{namespace} to be deleted (it goes on in the cluster)",
+                    signals::name(signal)
+                ),
+            },
             Action::Apply { change, object, manifest } | Action::ApplyHidden { change, object, manifest } => {
                 self.cluster.apply(&Object { value: manifest.clone() }).await?;
                 let done = match *change {
@@ -91,8 +105,10 @@ impl Run<'_> {
             }
             Action::Lock { wait_secs, no_wait, keep, replan, .. } => {
                 let task = format!("cargo xtask {}", self.plan.task);
-                let held =
-                    lock::acquire(self.cluster, ns, release, &task, *no_wait, Duration::from_secs(*wait_secs)).await?;
+                let held = tokio::select! {
+                    held = lock::acquire(self.cluster, ns, release, &task, *no_wait, Duration::from_secs(*wait_secs)) => held?,
+                    signal = signals::next() => bail!("interrupted by {} while waiting for the lock of {release}", signals::name(signal)),
+                };
                 let waited = held.waited || *replan;
                 self.lock = Some((held, *keep));
                 return Ok(!waited);
@@ -119,7 +135,13 @@ impl Run<'_> {
                 self.changed(format!("helm release {release} upgraded"));
             }
             Action::WaitRollout { deployment, timeout_secs, mode, chart } => {
-                rollout::wait(self.cluster, ns, deployment, Duration::from_secs(*timeout_secs)).await?;
+                tokio::select! {
+                    waited = rollout::wait(self.cluster, ns, deployment, Duration::from_secs(*timeout_secs)) => waited?,
+                    signal = signals::next() => bail!(
+                        "interrupted by {} while waiting for deployment/{deployment}: helm has deployed release {release}; its rollout goes on in the cluster (`cargo xtask status` shows it)",
+                        signals::name(signal)
+                    ),
+                }
                 let live = deployed::read(self.cluster, ns, deployment).await?;
                 live.check_mode(mode, chart)?;
                 self.done.live = Some(live);
@@ -155,6 +177,7 @@ impl Run<'_> {
                     deployed_sha256: Some(deployed_sha256.clone()),
                     chart_digest: Some(chart_digest.clone()),
                     rendered: Some(live.fingerprint()),
+                    foreign: false,
                 };
                 state::write(self.cluster, ns, release, &next).await?;
                 self.done.live = Some(live);

@@ -1,7 +1,8 @@
-//! The outside programs: the one shell that runs and logs every command, and helm, docker and git
-//! on top of it. May use `common`.
+//! The outside programs: the one shell that runs and logs every command (and the signals it
+//! passes on), and helm, docker and git on top of it. May use `common`.
 
 pub(crate) mod docker;
 pub(crate) mod git;
 pub(crate) mod helm;
 pub mod shell;
+pub(crate) mod signals;

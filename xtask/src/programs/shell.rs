@@ -1,6 +1,7 @@
 //! The one place that runs external programs: every command is echoed before it runs; under
 //! `--dry-run` a command that changes something is echoed and skipped.
 
+use crate::programs::signals;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use xshell::Cmd;
@@ -51,9 +52,10 @@ impl Shell {
         scrub(cmd).quiet().run().map_err(Into::into)
     }
 
-    /// Runs a command that changes something and must not be cut off: Ctrl-C is passed on to it
-    /// (it runs in a process group of its own) and the tool waits for it to end. `Interrupted`
-    /// when that happened; skipped under `--dry-run`.
+    /// Runs a command that changes something and must not be cut off: SIGINT, SIGTERM or SIGHUP
+    /// is passed on to it (it runs in a process group of its own) and the tool waits for it to end;
+    /// it dies with the tool if the tool is killed outright. `Interrupted` when that happened;
+    /// skipped under `--dry-run`.
     pub(crate) async fn run_to_end(&self, cmd: Cmd<'_>) -> Result<Ended> {
         if self.echo(&cmd) {
             return Ok(Ended::Done);
@@ -61,18 +63,19 @@ impl Shell {
         let shown = cmd.to_string();
         let mut command: std::process::Command = scrub(cmd).into();
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        signals::die_with_parent(&mut command);
         let mut child =
             tokio::process::Command::from(command).spawn().with_context(|| format!("cannot run {shown}"))?;
         let mut interrupted = false;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status?,
-                _ = tokio::signal::ctrl_c(), if !interrupted => {
+                signal = signals::next() => {
                     interrupted = true;
-                    eprintln!("interrupted: passing Ctrl-C on to `{shown}` and waiting for it to end");
+                    eprintln!("interrupted by {}: passing it on to `{shown}` and waiting for it to end", signals::name(signal));
                     if let Some(pid) = child.id() {
-                        let pid = pid.to_string();
-                        let _ = self.query(xshell::cmd!(self.sh, "kill -INT {pid}"));
+                        let (name, group) = (signals::kill_name(signal), format!("-{pid}"));
+                        let _ = self.query(xshell::cmd!(self.sh, "kill -s {name} -- {group}"));
                     }
                 }
             }
@@ -114,7 +117,7 @@ impl Shell {
 #[derive(Debug)]
 pub(crate) enum Ended {
     Done,
-    /// Ctrl-C came while it ran; it was passed on and the command ended with this status.
+    /// A signal came while it ran; it was passed on and the command ended with this status.
     Interrupted(std::process::ExitStatus),
 }
 

@@ -1,11 +1,15 @@
-//! The MCP server: its chart values and mode, the deployed mode read back, the MCP client and the
-//! proofs `verify` runs. May use `cluster`, `oci`, `programs` and `common`.
+//! The MCP server: its chart values and mode, the deployed mode read back (its command line as its
+//! flag library reads it), the MCP client and the proofs `verify` runs. May use `cluster`, `oci`,
+//! `programs` and `common`.
 
 pub(crate) mod check;
+pub(crate) mod cli_args;
 pub(crate) mod deployed;
 pub mod mcp;
 pub(crate) mod mode;
 pub(crate) mod proof;
 pub(crate) mod proof_door;
+pub(crate) mod proof_mode;
+pub(crate) mod proof_rights;
 pub(crate) mod proof_secrets;
 pub(crate) mod values;

@@ -66,16 +66,17 @@ impl ServerMode {
     /// config file is read first, then each flag given overrides it (the server's precedence).
     pub fn live(args: &[String], toml: &str) -> ServerMode {
         let file = parse_toml(toml);
-        let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-        let flag_bool = |flag: &str| args.iter().any(|a| a == flag || a == &format!("{flag}=true"));
+        let value = |flag: &str| crate::server::cli_args::value(args, flag);
+        let from_file = |key: &str| file.get(key).is_some_and(|v| v == "true");
+        let flag_bool = |flag: &str, key: &str| crate::server::cli_args::boolean(args, flag).unwrap_or(from_file(key));
         ServerMode {
             port: value("--port").or(file.get("port").cloned()).and_then(|p| p.parse().ok()).unwrap_or(8080),
             log_level: value("--log-level")
                 .or(file.get("log_level").cloned())
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(0),
-            read_only: flag_bool("--read-only") || file.get("read_only").is_some_and(|v| v == "true"),
-            stateless: flag_bool("--stateless") || file.get("stateless").is_some_and(|v| v == "true"),
+            read_only: flag_bool("--read-only", "read_only"),
+            stateless: flag_bool("--stateless", "stateless"),
             toolsets: value("--toolsets").or(file.get("toolsets").cloned()),
         }
     }

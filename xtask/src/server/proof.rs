@@ -90,6 +90,10 @@ pub async fn verify(
         Ok(c) => {
             crate::server::proof_door::check_door(url, c, args, expected, &mut checks).await;
             check_rbac(c, args, &mut checks).await;
+            crate::server::proof_rights::check_write_rights(c, &args.namespace, SERVICE_ACCOUNT, &mut checks).await;
+            if let Some(m) = mode.as_ref() {
+                crate::server::proof_mode::check_meant_mode(c, args, m, &mut checks).await;
+            }
             crate::server::proof_secrets::check_secret_access(c, args, helm, &mut checks).await;
         }
         Err(e) => {

@@ -5,6 +5,7 @@
 
 use crate::cluster::client::{Cluster, ClusterArgs};
 use crate::cluster::manifests::{instance, owner, rbac_objects, Owner};
+use crate::cluster::namespace_contents;
 use crate::cluster::state::{self, State};
 use crate::plan::data::{Action, DryRun, Plan, Step, Write};
 use crate::plan::execute::{execute, Done, Outcome};
@@ -12,8 +13,7 @@ use crate::programs::shell::Shell;
 use crate::{cluster::lock, programs::helm};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::Api;
 
 /// Namespaces Kubernetes itself keeps: never deleted.
 const PROTECTED: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -95,11 +95,14 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool
         return Ok(plan);
     };
     let ours = owner(&serde_json::to_value(&namespace)?, &instance(ns, release)) == Owner::Us;
-    let foreign = if args.delete_namespace { foreign_objects(cluster, ns, release).await? } else { Vec::new() };
+    let recorded = state::read(cluster, ns, release).await?;
+    let foreign = match args.delete_namespace {
+        true => namespace_contents::foreign_objects(cluster, ns, release, recorded.owned).await?,
+        false => Vec::new(),
+    };
     if args.delete_namespace {
         refuse_namespace(args, ours, &foreign)?;
     }
-    let recorded = state::read(cluster, ns, release).await?;
     let mut steps: Vec<Step> =
         release_step(sh, cluster, args, has_helm, &recorded, &mut plan.notes)?.into_iter().collect();
     steps.extend(object_steps(cluster, ns, release, &mut plan.notes).await?);
@@ -241,47 +244,4 @@ fn report(plan: &Plan, done: &Done) {
     } else {
         println!("removed: {}", done.changes.join(", "));
     }
-}
-
-/// The kinds a namespace's user objects are looked for in before it is deleted.
-const KINDS: [(&str, &str, &str, &str); 13] = [
-    ("", "v1", "ConfigMap", "configmaps"),
-    ("", "v1", "Secret", "secrets"),
-    ("", "v1", "ServiceAccount", "serviceaccounts"),
-    ("", "v1", "Service", "services"),
-    ("", "v1", "Pod", "pods"),
-    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
-    ("apps", "v1", "Deployment", "deployments"),
-    ("apps", "v1", "StatefulSet", "statefulsets"),
-    ("apps", "v1", "DaemonSet", "daemonsets"),
-    ("batch", "v1", "Job", "jobs"),
-    ("batch", "v1", "CronJob", "cronjobs"),
-    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
-];
-
-/// Objects in the namespace that are neither this instance's, nor its release's, nor what
-/// Kubernetes puts in every namespace: `kind/name` for each.
-async fn foreign_objects(cluster: &Cluster, ns: &str, release: &str) -> Result<Vec<String>> {
-    let me = instance(ns, release);
-    let mut out = Vec::new();
-    for (group, version, kind, plural) in KINDS {
-        let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), ns, &resource);
-        for o in api.list(&ListParams::default()).await?.items {
-            let name = o.metadata.name.clone().unwrap_or_default();
-            let labels = o.metadata.labels.clone().unwrap_or_default();
-            let value = serde_json::to_value(&o)?;
-            let is_ours = owner(&value, &me) == Owner::Us
-                || labels.get("app.kubernetes.io/instance").map(String::as_str) == Some(release)
-                || (kind == "Secret" && name.starts_with(&format!("sh.helm.release.v1.{release}.v")))
-                || (kind == "ConfigMap" && name == "kube-root-ca.crt")
-                || (kind == "ServiceAccount" && name == "default")
-                || (kind == "Pod" && o.metadata.owner_references.as_ref().is_some_and(|r| !r.is_empty()));
-            if !is_ours {
-                out.push(format!("{}/{name}", kind.to_lowercase()));
-            }
-        }
-    }
-    Ok(out)
 }

@@ -100,21 +100,16 @@ pub fn base_images() -> &'static BaseImages {
         std::fs::write(ctx.path().join("base.Dockerfile"), "FROM scratch\nCOPY tmp /tmp\n").unwrap();
         let dir = ctx.path().to_str().unwrap();
         let goroot_context = format!("goroot={goroot}");
+        // Timestamps pinned, so that each run pushes the same digests and the forks' build steps
+        // stay in BuildKit's cache from one run to the next.
+        let push = |image: &str| format!("type=image,name={image},push=true,rewrite-timestamp=true");
+        let (go_out, base_out) = (push(&images.go), push(&images.base));
         let (go_file, base_file) = (format!("{dir}/go.Dockerfile"), format!("{dir}/base.Dockerfile"));
-        b.docker(
-            &["buildx", "build", "--platform", "linux/amd64", "--build-context", &goroot_context, "-f", &go_file]
-                .into_iter()
-                .chain(["--tag", &images.go, "--push", dir])
-                .collect::<Vec<_>>(),
-            None,
-        );
-        b.docker(
-            &["buildx", "build", "--platform", "linux/amd64,linux/arm64", "-f", &base_file, "--tag", &images.base]
-                .into_iter()
-                .chain(["--push", dir])
-                .collect::<Vec<_>>(),
-            None,
-        );
+        let reproducible = ["--build-arg", "SOURCE_DATE_EPOCH=0", "--provenance=false"];
+        let go_build = ["buildx", "build", "--platform", "linux/amd64", "--build-context", &goroot_context];
+        b.docker(&[&go_build[..], &reproducible, &["-f", &go_file, "--output", &go_out, dir]].concat(), None);
+        let base_build = ["buildx", "build", "--platform", "linux/amd64,linux/arm64"];
+        b.docker(&[&base_build[..], &reproducible, &["-f", &base_file, "--output", &base_out, dir]].concat(), None);
         images
     })
 }

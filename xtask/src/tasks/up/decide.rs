@@ -86,7 +86,8 @@ impl Planner<'_> {
         let (ns, release, name) = self.names();
         let (input, mut steps) = (self.input, Vec::new());
         let service = seen.live.as_ref().and_then(|l| l.service.as_ref());
-        let current = service.map(current_node_port).transpose()?;
+        // A Service whose type was changed by hand has no nodePort until helm puts its type back.
+        let current = service.and_then(|s| current_node_port(s).ok());
         let wanted = input.node_port.or(seen.recorded.node_port);
         let port = i32::from(input.mode.port);
         let port_moves = helm_runs && service.is_some_and(|s| service_port(s) != Some(port));

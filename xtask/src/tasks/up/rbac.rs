@@ -44,7 +44,7 @@ pub(super) async fn plan_rbac(
         }
     }
     let mut steps = Vec::new();
-    for (i, (object, live)) in objects.into_iter().zip(live).enumerate() {
+    for (i, (mut object, live)) in objects.into_iter().zip(live).enumerate() {
         if i >= first_unwanted || !needed(&object, toolsets) {
             if live.as_ref().is_some_and(|l| matches!(owner(l, &me), Owner::Us)) {
                 let (plural, namespaced) = object.plural()?;
@@ -61,13 +61,21 @@ pub(super) async fn plan_rbac(
             }
             continue;
         }
+        // An aggregationRule makes the controller fill the rules from every ClusterRole it selects.
+        let aggregated = object.kind() == "ClusterRole"
+            && live.as_ref().is_some_and(|l| l.get("aggregationRule").is_some_and(|a| !a.is_null()));
         let (change, reason) = match &live {
             None => ("create", "it is not in the cluster".to_string()),
             Some(l) => match owner(l, &me) {
-                Owner::Us if is_subset(&object.value, l) => continue,
+                Owner::Us if is_subset(&object.value, l) && !aggregated => continue,
                 Owner::Us => {
                     let source = if object.kind() == "NetworkPolicy" { "--allow-from" } else { "deploy/rbac.yaml" };
-                    ("update", format!("{} drifted from {source}", drifted_fields(&object.value, l).join(", ")))
+                    let mut fields = drifted_fields(&object.value, l);
+                    if aggregated {
+                        fields.insert(0, "aggregationRule (added: it is removed)".to_string());
+                        object.value["aggregationRule"] = serde_json::Value::Null;
+                    }
+                    ("update", format!("{} drifted from {source}", fields.join(", ")))
                 }
                 _ if object.kind() == "Namespace" => continue,
                 _ if adopt => ("adopt", format!("--adopt: it has no {INSTANCE_ANNOTATION} mark of {me}")),
@@ -83,11 +91,15 @@ pub(super) async fn plan_rbac(
         };
         let (plural, namespaced) = object.plural()?;
         let write = Write::new("patch", plural, object.namespace().filter(|_| namespaced), object.name());
+        let writes = match aggregated {
+            true => vec![write.clone(), write],
+            false => vec![write],
+        };
         let action = match object.kind() {
             "Secret" => Action::ApplyHidden { change, object: object.id(), manifest: object.value },
             _ => Action::Apply { change, object: object.id(), manifest: object.value },
         };
-        steps.push(Step::new(action, reason, vec![write]));
+        steps.push(Step::new(action, reason, writes));
     }
     Ok((steps, terminating))
 }

@@ -93,11 +93,35 @@ impl Planner<'_> {
         if terminating {
             return Ok(Seen { rbac, terminating, ..Seen::gone() });
         }
+        self.refuse_what_is_not_ours(&recorded, &live)?;
         let drifted = match &recorded.rendered {
             Some(r) if live.deployment.is_some() => deployed::drift(r, &live.fingerprint()),
             _ => Vec::new(),
         };
         Ok(Seen { rbac, terminating, recorded, live: Some(live), drifted, lease })
+    }
+
+    /// A ConfigMap with the record's name but not its mark, or a release deployed without a record
+    /// of this instance (a plain `helm install`), is not this deployment's: refused unless `--adopt`.
+    fn refuse_what_is_not_ours(&self, recorded: &State, live: &deployed::Live) -> Result<()> {
+        let (ns, release, name) = self.names();
+        let me = crate::cluster::manifests::instance(ns, release);
+        let mark = crate::cluster::manifests::INSTANCE_ANNOTATION;
+        if self.args.adopt {
+            return Ok(());
+        }
+        if recorded.foreign {
+            anyhow::bail!(
+                "configmap/{} in {ns} exists without the {mark} mark of {me}: up does not take it over as its record; remove or rename it, or pass --adopt to make it this deployment's",
+                state::name(release)
+            );
+        }
+        if live.deployment.is_some() && !recorded.owned {
+            anyhow::bail!(
+                "release {release} in {ns} was not installed by `cargo xtask up` (deployment/{name} is there, with no record of {me}): up does not take it over; pass --adopt to make it this deployment's (its values are replaced by up's), or use another --release or --namespace"
+            );
+        }
+        Ok(())
     }
 
     /// Refuses a nodePort another Service already has (Kubernetes would refuse it only after helm

@@ -1,0 +1,86 @@
+//! SIGINT, SIGTERM and SIGHUP, handled alike once a task starts changing things: a step that waits
+//! (helm, the rollout, the lock) races against them, and the step loop stops between steps. Before
+//! `watch` is called they end the process as usual.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// The first signal received (0: none).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static NOTIFY: OnceLock<watch::Receiver<i32>> = OnceLock::new();
+
+/// From now on the three signals are caught and remembered, not fatal.
+pub fn watch() {
+    NOTIFY.get_or_init(|| {
+        let (tx, rx) = watch::channel(0);
+        for kind in [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()] {
+            let Ok(mut stream) = signal(kind) else { continue };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    let _ = RECEIVED.compare_exchange(0, kind.as_raw_value(), Ordering::SeqCst, Ordering::SeqCst);
+                    tx.send_replace(kind.as_raw_value());
+                }
+            });
+        }
+        rx
+    });
+}
+
+/// The signal received so far, if any.
+pub fn pending() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Waits for the next of the three signals (forever when `watch` was not called); its number.
+pub async fn next() -> i32 {
+    let Some(rx) = NOTIFY.get() else { return std::future::pending().await };
+    let mut rx = rx.clone();
+    rx.mark_unchanged();
+    match rx.changed().await {
+        Ok(()) => *rx.borrow(),
+        Err(_) => std::future::pending().await,
+    }
+}
+
+pub fn name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT (Ctrl-C)",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+/// The signal's short name for `kill -s`.
+pub fn kill_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGTERM => "TERM",
+        libc::SIGHUP => "HUP",
+        _ => "INT",
+    }
+}
+
+/// For a child that must not outlive this process: it gets SIGTERM when the tool dies, even by
+/// SIGKILL (`PR_SET_PDEATHSIG`; the runtime is single-threaded, so the parent thread is the
+/// process's), and it does not start if the tool is already gone.
+pub fn die_with_parent(command: &mut std::process::Command) {
+    // SAFETY: getpid is async-signal-safe.
+    let parent = unsafe { libc::getpid() };
+    let hook = move || {
+        // SAFETY: prctl and getppid are async-signal-safe; nothing is allocated between fork and exec.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 || libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes async-signal-safe calls.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(command, hook) };
+}
