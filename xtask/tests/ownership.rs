@@ -136,7 +136,50 @@ fn delete_namespace_names_every_object_that_is_not_ours(helm_major: Helm) {
     assert!(d.get(&format!("/api/v1/namespaces/{ns}")).is_none());
 }
 
+/// Two releases in one namespace share the ServiceAccount's name: `--adopt` does not take the
+/// other deployment's, `--adopt-from` names whose it was.
+fn adopt_takes_another_deployments_objects_only_when_told_whose(helm_major: Helm) {
+    let a = Deploy::new("twoinone", helm_major);
+    a.run("up", &[]).assert_ok();
+    let mut b = Deploy::new("twoinone-b", helm_major);
+    (b.ns, b.release) = (a.ns.clone(), "second".into());
+    let theirs = format!("{}/kubernetes-mcp-server", a.ns);
+    let before = b.audit().map(|x| x.len());
+    for flags in [&[][..], &["--adopt"][..]] {
+        let err = b.run("up", flags).error_line();
+        assert!(err.contains(&format!("belongs to the deployment {theirs}")), "{flags:?}: {err}");
+        assert!(err.contains(&format!("--adopt-from {theirs}")), "{flags:?}: {err}");
+    }
+    assert_eq!(writes_since(&b, before), Vec::<String>::new(), "a refused up wrote");
+    b.run("up", &["--adopt-from", &theirs]).assert_ok();
+    let sa = b.get(&format!("/api/v1/namespaces/{}/serviceaccounts/kubernetes-mcp-server", a.ns)).unwrap();
+    assert_eq!(sa["metadata"]["annotations"]["kmcp-xtask/instance"], format!("{}/second", a.ns));
+    let out = a.run("down", &[]);
+    assert!(out.assert_ok().stderr.contains("belongs to"), "{}", out.stderr);
+    assert!(b.get(&format!("/api/v1/namespaces/{}/serviceaccounts/kubernetes-mcp-server", a.ns)).is_some());
+    b.run("down", &[]).assert_ok();
+    a.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// The record deleted by hand: the release's own mark still says whose it is, so `up` records it
+/// again and `down` takes the server with it.
+fn a_lost_record_is_made_good_by_the_release_mark(helm_major: Helm) {
+    let d = Deploy::new("lostrecord", helm_major);
+    d.run("up", &[]).assert_ok();
+    let record = format!("/api/v1/namespaces/{}/configmaps/kubernetes-mcp-server-xtask-state", d.ns);
+    d.send("DELETE", &record, "application/json", json!({}));
+    d.run("up", &[]).assert_ok();
+    assert!(d.state().is_some(), "recorded again");
+    d.send("DELETE", &record, "application/json", json!({}));
+    let out = d.run("down", &[]);
+    assert!(out.assert_ok().stderr.contains("carries the mark of"), "{}", out.stderr);
+    assert!(d.deployment().is_none(), "the server went with its release");
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
 both_helms!(
+    a_lost_record_is_made_good_by_the_release_mark,
+    adopt_takes_another_deployments_objects_only_when_told_whose,
     a_plain_helm_release_is_not_taken_over,
     a_record_or_lock_without_the_mark_is_not_taken_over,
     delete_namespace_names_every_object_that_is_not_ours,

@@ -11,5 +11,6 @@ pub(crate) mod manifests;
 pub(crate) mod namespace_contents;
 pub(crate) mod pod_trouble;
 pub(crate) mod pull_secret;
+pub(crate) mod release_mark;
 pub(crate) mod rollout;
 pub(crate) mod state;

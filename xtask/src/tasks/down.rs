@@ -103,8 +103,9 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool
     if args.delete_namespace {
         refuse_namespace(args, ours, &foreign)?;
     }
+    let release_marked = !recorded.owned && crate::cluster::release_mark::marked(cluster, ns, release).await?;
     let mut steps: Vec<Step> =
-        release_step(sh, cluster, args, has_helm, &recorded, &mut plan.notes)?.into_iter().collect();
+        release_step(sh, cluster, args, has_helm, (&recorded, release_marked), &mut plan.notes)?.into_iter().collect();
     steps.extend(object_steps(cluster, ns, release, &mut plan.notes).await?);
     steps.extend(record_step(args, &recorded, &mut plan.notes));
     let delete_namespace = args.delete_namespace && ours;
@@ -142,13 +143,14 @@ fn refuse_namespace(args: &Args, ours: bool, foreign: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The helm release goes when `up` installed it (its record says so).
+/// The helm release goes when `up` installed it: its record says so, or (the record gone) the
+/// release's own mark.
 fn release_step(
     sh: &Shell,
     cluster: &Cluster,
     args: &Args,
     has_helm: bool,
-    recorded: &State,
+    (recorded, release_marked): (&State, bool),
     notes: &mut Vec<String>,
 ) -> Result<Option<Step>> {
     let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
@@ -158,17 +160,22 @@ fn release_step(
         notes.push("without helm, the plan goes by the record of what `up` installed".into());
         recorded.owned
     };
-    Ok(match (installed, recorded.owned) {
+    Ok(match (installed, recorded.owned || release_marked) {
         (true, true) => Some(Step {
             action: Action::Uninstall {
                 command: helm::uninstall(&crate::cluster::client::helm_target(Some(cluster)), release, ns),
             },
-            reason: format!("`cargo xtask up` installed release {release}"),
+            reason: match recorded.owned {
+                true => format!("`cargo xtask up` installed release {release}"),
+                false => {
+                    format!("release {release} carries the mark of {} (its record is gone)", instance(ns, release))
+                }
+            },
             writes: vec![],
         }),
         (true, false) => {
             notes.push(format!(
-                "helm release {release} in {ns} was not installed by `cargo xtask up` (no record): left alone"
+                "helm release {release} in {ns} was not installed by `cargo xtask up` (no record, no mark): left alone"
             ));
             None
         }

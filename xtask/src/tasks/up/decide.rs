@@ -58,6 +58,7 @@ impl Planner<'_> {
             }
         }
         let mut extra = desired.set.clone();
+        extra.extend(crate::cluster::release_mark::labels_flag(ns, release));
         let v4 = helm.is_some_and(|h| h.version.starts_with("v4"));
         if v4 && !seen.drifted.is_empty() {
             extra.push("--force-conflicts".into());

@@ -70,9 +70,13 @@ pub struct Args {
     /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)
     #[arg(long)]
     pub(crate) pull_secret: bool,
-    /// Take over existing RBAC objects that this deployment did not create
+    /// Take over existing objects (and a release) that carry no deployment's mark
     #[arg(long)]
     pub(crate) adopt: bool,
+    /// Also take over the objects another deployment's mark names (that deployment's next `down`
+    /// leaves them); implies --adopt
+    #[arg(long, value_name = "NAMESPACE/RELEASE", value_parser = adopt_from)]
+    pub(crate) adopt_from: Option<String>,
     /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
     #[arg(long)]
     pub(crate) no_wait: bool,
@@ -146,5 +150,15 @@ pub(super) fn warn_about_mode(args: &Args) {
     }
     if args.stateful {
         eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");
+    }
+}
+
+/// `--adopt-from`: a deployment as its mark names it, `<namespace>/<release>`.
+fn adopt_from(text: &str) -> anyhow::Result<String> {
+    match text.split_once('/') {
+        Some((ns, release)) if !ns.is_empty() && !release.is_empty() && !release.contains('/') => Ok(text.to_string()),
+        _ => anyhow::bail!(
+            "invalid --adopt-from '{text}': expected NAMESPACE/RELEASE, the deployment whose objects to take"
+        ),
     }
 }

@@ -18,8 +18,9 @@ pub(super) async fn plan_rbac(
     release: &str,
     toolsets: Option<&str>,
     (wanted, unwanted): (Vec<Object>, Vec<Object>),
-    adopt: bool,
+    (adopt, adopt_from): (bool, Option<&str>),
 ) -> Result<(Vec<Step>, bool)> {
+    let adopt = adopt || adopt_from.is_some();
     let mut objects = rbac_objects(ns, release)?;
     let first_unwanted = objects.len() + wanted.len();
     objects.extend(wanted);
@@ -78,13 +79,16 @@ pub(super) async fn plan_rbac(
                     ("update", format!("{} drifted from {source}", fields.join(", ")))
                 }
                 _ if object.kind() == "Namespace" => continue,
-                _ if adopt => ("adopt", format!("--adopt: it has no {INSTANCE_ANNOTATION} mark of {me}")),
+                Owner::Other(other) if adopt_from == Some(other.as_str()) => {
+                    ("adopt", format!("--adopt-from {other}: it was that deployment's, whose `down` now leaves it"))
+                }
+                Owner::Nobody if adopt => ("adopt", format!("--adopt: it has no {INSTANCE_ANNOTATION} mark of {me}")),
                 Owner::Nobody => bail!(
                     "{} already exists and was not created by `cargo xtask up` (it has no {INSTANCE_ANNOTATION} mark): up does not take it over; remove or rename it, or pass --adopt to make it this deployment's",
                     object.id()
                 ),
                 Owner::Other(other) => bail!(
-                    "{} belongs to the deployment {other}, not {me}: up does not take it over; deploy with another --namespace/--release, or pass --adopt",
+                    "{} belongs to the deployment {other}, not {me}: up does not take it over (--adopt takes only objects without a mark); deploy with another --namespace/--release, or pass --adopt-from {other} to take it from that deployment",
                     object.id()
                 ),
             },

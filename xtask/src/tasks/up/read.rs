@@ -78,7 +78,8 @@ impl Planner<'_> {
         }
         let objects = (wanted, unwanted);
         // Each read stands alone: all of them at once.
-        let rbac_read = plan_rbac(self.cluster, ns, release, toolsets, objects, self.args.adopt);
+        let rbac_read =
+            plan_rbac(self.cluster, ns, release, toolsets, objects, (self.args.adopt, self.args.adopt_from.as_deref()));
         let Some(c) = self.cluster else {
             let (rbac, terminating) = rbac_read.await?;
             return Ok(Seen { rbac, terminating, ..Seen::gone() });
@@ -93,7 +94,11 @@ impl Planner<'_> {
         if terminating {
             return Ok(Seen { rbac, terminating, ..Seen::gone() });
         }
-        self.refuse_what_is_not_ours(&recorded, &live)?;
+        let release_marked = match live.deployment.is_some() && !recorded.owned {
+            true => crate::cluster::release_mark::marked(c, ns, release).await?,
+            false => false,
+        };
+        self.refuse_what_is_not_ours(&recorded, &live, release_marked)?;
         let drifted = match &recorded.rendered {
             Some(r) if live.deployment.is_some() => deployed::drift(r, &live.fingerprint()),
             _ => Vec::new(),
@@ -101,13 +106,14 @@ impl Planner<'_> {
         Ok(Seen { rbac, terminating, recorded, live: Some(live), drifted, lease })
     }
 
-    /// A ConfigMap with the record's name but not its mark, or a release deployed without a record
-    /// of this instance (a plain `helm install`), is not this deployment's: refused unless `--adopt`.
-    fn refuse_what_is_not_ours(&self, recorded: &State, live: &deployed::Live) -> Result<()> {
+    /// A ConfigMap with the record's name but not its mark, or a release deployed with neither a
+    /// record of this instance nor its mark (a plain `helm install`), is not this deployment's:
+    /// refused unless `--adopt`.
+    fn refuse_what_is_not_ours(&self, recorded: &State, live: &deployed::Live, release_marked: bool) -> Result<()> {
         let (ns, release, name) = self.names();
         let me = crate::cluster::manifests::instance(ns, release);
         let mark = crate::cluster::manifests::INSTANCE_ANNOTATION;
-        if self.args.adopt {
+        if self.args.adopt || self.args.adopt_from.is_some() {
             return Ok(());
         }
         if recorded.foreign {
@@ -116,7 +122,7 @@ impl Planner<'_> {
                 state::name(release)
             );
         }
-        if live.deployment.is_some() && !recorded.owned {
+        if live.deployment.is_some() && !recorded.owned && !release_marked {
             anyhow::bail!(
                 "release {release} in {ns} was not installed by `cargo xtask up` (deployment/{name} is there, with no record of {me}): up does not take it over; pass --adopt to make it this deployment's (its values are replaced by up's), or use another --release or --namespace"
             );
