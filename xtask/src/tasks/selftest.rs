@@ -1,9 +1,9 @@
 //! `cargo xtask test`: install and build what the tests need on a fresh machine (registry, server
 //! binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
-use crate::programs::shell::{find_program, Shell};
+use crate::programs::shell::Shell;
 use crate::testbed::host_state::HostState;
-use crate::testbed::{buildkit, parts};
+use crate::testbed::{buildkit, packages, parts};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
@@ -30,7 +30,11 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace_root();
-    ensure_packages(sh)?;
+    let early = match args.bench || !args.cargo_args.is_empty() {
+        true => None,
+        false => Some(EarlyBuild::start(sh, &root)?),
+    };
+    packages::ensure(sh)?;
     let deps = root.join("target/test-deps");
     let server_amd64 = ensure_server_binary(sh, &deps, "amd64")?;
     let server_arm64 = ensure_server_binary(sh, &deps, "arm64")?;
@@ -57,7 +61,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     // network, iptables, mounts and cgroups exactly as it found them.
     let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
     let before = if local { Some(HostState::read(sh)?) } else { None };
-    let result = with_cluster(sh, &root, &registry.host, local, &buildkitd, &args);
+    let result = with_cluster(sh, &root, (&registry.host, local), &buildkitd, &args, early);
     if let Some(before) = before {
         let changes = before.changes(&HostState::read(sh)?);
         if !changes.is_empty() {
@@ -74,7 +78,14 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 
 /// Starts the local cluster (unless a given one is used) and BuildKit, runs the tests or the
 /// benchmarks, and stops them.
-fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, buildkitd: &Path, args: &Args) -> Result<()> {
+fn with_cluster(
+    sh: &Shell,
+    root: &Path,
+    (registry, local): (&str, bool),
+    buildkitd: &Path,
+    args: &Args,
+    early: Option<EarlyBuild>,
+) -> Result<()> {
     let _cluster = match local {
         false => None,
         true => {
@@ -97,7 +108,37 @@ fn with_cluster(sh: &Shell, root: &Path, registry: &str, local: bool, buildkitd:
     if !extra.is_empty() {
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
-    run_all_at_once(sh)
+    run_all_at_once(sh, early)
+}
+
+/// The test binaries' build, started first: it runs beside the Go builds, whose module downloads
+/// and single-threaded links leave a core idle on a cold machine.
+struct EarlyBuild {
+    child: std::process::Child,
+    json: PathBuf,
+}
+
+impl EarlyBuild {
+    fn start(sh: &Shell, root: &Path) -> Result<EarlyBuild> {
+        let json = root.join("target/test-build.json");
+        std::fs::create_dir_all(root.join("target"))?;
+        let stdout = std::fs::File::create(&json)?;
+        let cmd = cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]);
+        eprintln!("$ {cmd}   (in the background, while the rest is prepared)");
+        let mut command: std::process::Command = cmd.into();
+        let child = command
+            .stdout(stdout)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start building the tests")?;
+        Ok(EarlyBuild { child, json })
+    }
+
+    /// Whether it built, and cargo's JSON messages.
+    fn finish(mut self) -> Result<(bool, Vec<u8>)> {
+        let built = self.child.wait()?.success();
+        Ok((built, std::fs::read(&self.json)?))
+    }
 }
 
 /// `cargo` with `words` and `extra`, without the variables `cargo run` gave this process: an inner
@@ -121,12 +162,18 @@ fn cargo<'a>(sh: &'a Shell, words: &str, extra: &[String]) -> xshell::Cmd<'a> {
 /// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
 /// more than they compute, so the run takes as long as the longest binary, not the sum. Each
 /// binary's output is printed whole when it ends.
-fn run_all_at_once(sh: &Shell) -> Result<()> {
-    let out = sh.query(cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]))?;
-    if !out.status.success() {
+fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<()> {
+    let (built, messages) = match early {
+        Some(b) => b.finish()?,
+        None => {
+            let out = sh.query(cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]))?;
+            (out.status.success(), out.stdout)
+        }
+    };
+    if !built {
         sh.run(cargo(sh, "test --workspace --locked --no-run", &[])).context("the tests do not build")?;
     }
-    let binaries: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+    let binaries: Vec<PathBuf> = String::from_utf8_lossy(&messages)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
@@ -168,54 +215,6 @@ fn run_all_at_once(sh: &Shell) -> Result<()> {
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
-}
-
-/// Debian's packages the tests run: a real registry, the node's runtime (containerd, runc, the
-/// CNI plugins) with the tools kube-proxy and kube-router call (iptables, ipset, conntrack), and
-/// the static busybox the `image` tests' base images carry (runc serves BuildKit too).
-const PACKAGES: [(&str, &str); 8] = [
-    ("docker-registry", "docker-registry"),
-    ("containerd", "containerd"),
-    ("runc", "runc"),
-    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
-    ("iptables", "iptables"),
-    ("ipset", "ipset"),
-    ("conntrack", "conntrack"),
-    ("busybox", "busybox-static"),
-];
-
-fn ensure_packages(sh: &Shell) -> Result<()> {
-    let missing: Vec<&str> =
-        PACKAGES
-            .iter()
-            .filter(|(program, _)| {
-                if program.starts_with('/') {
-                    !Path::new(program).exists()
-                } else {
-                    find_program(program).is_none()
-                }
-            })
-            .map(|(_, package)| *package)
-            .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("installing Debian's {} (the registry and the test node's runtime)", missing.join(", "));
-    let _env = sh.sh.push_env("DEBIAN_FRONTEND", "noninteractive");
-    let apt = |args: &[&str]| {
-        let cmd = if is_root() { cmd!(sh.sh, "apt-get {args...}") } else { cmd!(sh.sh, "sudo -E apt-get {args...}") };
-        sh.run(cmd)
-    };
-    apt(&["update", "-qq"])?;
-    let install = [&["install", "-y", "-qq", "--no-install-recommends"][..], &missing].concat();
-    apt(&install)
-        .with_context(|| format!("cannot install {}: run `apt-get install` of them as root", missing.join(" ")))?;
-    Ok(())
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 fn ensure_inspector(sh: &Shell, dir: &Path) -> Result<PathBuf> {

@@ -23,7 +23,7 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let _dir = sh.sh.push_dir(root.join("testcluster/buildkitd"));
         let tags = "osusergo netgo static_build";
-        let ldflags = format!("-X github.com/moby/buildkit/version.Version={BUILDKIT}");
+        let ldflags = format!("-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT}");
         let package = "github.com/moby/buildkit/cmd/buildkitd";
         sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {buildkitd} {package}"))
             .context("cannot build buildkitd (go build's output is above)")?;
@@ -36,7 +36,7 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
         let _env = super::parts::go_env(sh, root);
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let _bin = sh.sh.push_env("GOBIN", &dir);
-        let ldflags = format!("-X github.com/docker/buildx/version.Version={BUILDX}");
+        let ldflags = format!("-s -w -X github.com/docker/buildx/version.Version={BUILDX}");
         let package = format!("github.com/docker/buildx/cmd/buildx@{BUILDX}");
         sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
             .context("cannot build buildx (go install's output is above)")?;

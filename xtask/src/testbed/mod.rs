@@ -3,4 +3,5 @@
 
 pub(crate) mod buildkit;
 pub(crate) mod host_state;
+pub(crate) mod packages;
 pub mod parts;

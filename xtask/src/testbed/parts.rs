@@ -15,7 +15,8 @@ use xshell::cmd;
 pub const HELM3: &str = "v3.19.5";
 pub const HELM4: &str = "v4.3.1";
 
-/// Go's caches live under `target/` so that a cached `target/` keeps warm runs short.
+/// Go's caches live under `target/` so that a cached `target/` keeps warm runs short. Every binary
+/// is linked without symbol tables and DWARF (`-s -w`): the cold run spends less time linking.
 pub(super) fn go_env<'a>(sh: &'a Shell, root: &Path) -> Vec<xshell::PushEnv<'a>> {
     let go = root.join("target/go");
     vec![
@@ -58,11 +59,12 @@ pub(crate) fn build_cluster(sh: &Shell, root: &Path) -> Result<ClusterParts> {
         eprintln!("building the cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, pause) from testcluster/");
         let _env = go_env(sh, root);
         let _dir = sh.sh.push_dir(&src);
-        let ldflags = format!("-X k8s.io/component-base/version.gitVersion={KUBERNETES}");
+        let ldflags = format!("-s -w -X k8s.io/component-base/version.gitVersion={KUBERNETES}");
         sh.run(cmd!(sh.sh, "go build -trimpath -ldflags {ldflags} -o {testcluster} ."))
             .context("cannot build the cluster from testcluster/ (go build's output is above)")?;
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
-        sh.run(cmd!(sh.sh, "go build -trimpath -o {pause} ./pause")).context("cannot build the pause program")?;
+        sh.run(cmd!(sh.sh, "go build -trimpath -ldflags=-s -o {pause} ./pause"))
+            .context("cannot build the pause program")?;
     }
     let dns_src = src.join("coredns");
     let coredns = root.join(format!("target/testcluster/coredns-{}/coredns", source_key(&dns_src)?));
@@ -72,7 +74,7 @@ pub(crate) fn build_cluster(sh: &Shell, root: &Path) -> Result<ClusterParts> {
         let _env = go_env(sh, root);
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let _dir = sh.sh.push_dir(&dns_src);
-        sh.run(cmd!(sh.sh, "go build -trimpath -o {coredns} ."))
+        sh.run(cmd!(sh.sh, "go build -trimpath -ldflags=-s -o {coredns} ."))
             .context("cannot build CoreDNS (its output is above)")?;
     }
     let tools = root.join(format!("target/tools/kube-router-{KUBE_ROUTER}"));
@@ -84,7 +86,7 @@ pub(crate) fn build_cluster(sh: &Shell, root: &Path) -> Result<ClusterParts> {
         let _bin = sh.sh.push_env("GOBIN", &tools);
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let package = format!("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@{KUBE_ROUTER}");
-        sh.run(cmd!(sh.sh, "go install -trimpath {package}"))
+        sh.run(cmd!(sh.sh, "go install -trimpath -ldflags=-s {package}"))
             .context("cannot build kube-router (its output is above)")?;
     }
     Ok(ClusterParts { testcluster, pause, coredns, kube_router })
@@ -134,7 +136,7 @@ pub(crate) fn build_helm(sh: &Shell, root: &Path, version: &str) -> Result<PathB
     eprintln!("building helm {version} from helm.sh/helm/v{major}");
     let _env = go_env(sh, root);
     let _bin = sh.sh.push_env("GOBIN", &dir);
-    let ldflags = format!("-X helm.sh/helm/v{major}/internal/version.version={version}");
+    let ldflags = format!("-s -w -X helm.sh/helm/v{major}/internal/version.version={version}");
     let package = format!("helm.sh/helm/v{major}/cmd/helm@{version}");
     sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
         .with_context(|| format!("cannot build helm {version} with go install (its output is above)"))?;

@@ -94,25 +94,29 @@ pub fn base_images() -> &'static BaseImages {
         };
         std::fs::write(
             ctx.path().join("go.Dockerfile"),
-            "FROM scratch\nCOPY bin /bin\nCOPY tmp /tmp\nCOPY --from=goroot / /usr/local/go\nENV PATH=/usr/local/go/bin:/bin HOME=/tmp GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0\n",
+            "FROM scratch\nCOPY --from=tools bin /bin\nCOPY --from=tools tmp /tmp\nCOPY . /usr/local/go\nENV PATH=/usr/local/go/bin:/bin HOME=/tmp GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0\n",
         )
         .unwrap();
+        // Only what `go build` needs of GOROOT (a third of it): no tests, docs or cmd sources.
+        std::fs::write(ctx.path().join("go.Dockerfile.dockerignore"), GOROOT_UNNEEDED).unwrap();
         std::fs::write(ctx.path().join("base.Dockerfile"), "FROM scratch\nCOPY tmp /tmp\n").unwrap();
         let dir = ctx.path().to_str().unwrap();
-        let goroot_context = format!("goroot={goroot}");
+        let tools_context = format!("tools={}", ctx.path().display());
         // Timestamps pinned, so that each run pushes the same digests and the forks' build steps
         // stay in BuildKit's cache from one run to the next.
         let push = |image: &str| format!("type=image,name={image},push=true,rewrite-timestamp=true");
         let (go_out, base_out) = (push(&images.go), push(&images.base));
         let (go_file, base_file) = (format!("{dir}/go.Dockerfile"), format!("{dir}/base.Dockerfile"));
         let reproducible = ["--build-arg", "SOURCE_DATE_EPOCH=0", "--provenance=false"];
-        let go_build = ["buildx", "build", "--platform", "linux/amd64", "--build-context", &goroot_context];
-        b.docker(&[&go_build[..], &reproducible, &["-f", &go_file, "--output", &go_out, dir]].concat(), None);
+        let go_build = ["buildx", "build", "--platform", "linux/amd64", "--build-context", &tools_context];
+        b.docker(&[&go_build[..], &reproducible, &["-f", &go_file, "--output", &go_out, &goroot]].concat(), None);
         let base_build = ["buildx", "build", "--platform", "linux/amd64,linux/arm64"];
         b.docker(&[&base_build[..], &reproducible, &["-f", &base_file, "--output", &base_out, dir]].concat(), None);
         images
     })
 }
+
+const GOROOT_UNNEEDED: &str = "test\napi\ndoc\nmisc\nlib\nsrc/cmd\n**/testdata\n**/*_test.go\npkg/tool/*/cover\npkg/tool/*/fix\npkg/tool/*/vet\npkg/tool/*/preprofile\npkg/tool/*/cgo\n";
 
 /// The kinds of fork the tests build.
 #[derive(Clone, Copy, PartialEq, Debug)]
