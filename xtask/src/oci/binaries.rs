@@ -2,56 +2,18 @@
 //! architecture and variant against the index entry, and the ELF header of the entrypoint binary,
 //! read from the topmost layer that holds it (streamed, and dropped once the header is read).
 
-use crate::common::platform::{elf_machine, machine_name, normalize};
+use crate::common::platform::{elf_machine, machine_name};
 use crate::oci::layer_scan::{clean, scan, Found};
 use crate::oci::reference::ImageRef;
-use crate::oci::registry::{to_reference, Registry, ACCEPTED};
+use crate::oci::registry::{to_reference, RawDescriptor, RawManifest, RawPlatform, Registry, ACCEPTED};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Manifest {
-    #[serde(default)]
-    manifests: Option<Vec<Entry>>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    digest: String,
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    os: String,
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-impl Platform {
-    fn name(&self) -> String {
-        let variant = self.variant.as_deref().filter(|v| !v.is_empty());
-        normalize(&format!("{}/{}/{}", self.os, self.architecture, variant.unwrap_or_default()))
-    }
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    digest: String,
-    #[serde(default, rename = "mediaType")]
-    media_type: String,
-}
-
-#[derive(Deserialize)]
 struct Config {
     #[serde(flatten)]
-    platform: Platform,
+    platform: RawPlatform,
     #[serde(default)]
     config: RunConfig,
 }
@@ -76,17 +38,17 @@ impl Registry {
         let Some(entries) = top.manifests else { return Ok(vec![self.prove(image, None, top).await?]) };
         let mut lines = Vec::new();
         for entry in entries {
-            let Some(platform) = entry.platform.filter(|p| p.os != "unknown" && p.architecture != "unknown") else {
+            let Some(platform) = entry.platform.as_ref().and_then(RawPlatform::name) else {
                 continue; // buildx attestation manifests
             };
             let one = image.with_digest(&entry.digest);
             let manifest = self.manifest(&one).await?;
-            lines.push(self.prove(&one, Some(platform.name()), manifest).await?);
+            lines.push(self.prove(&one, Some(platform), manifest).await?);
         }
         Ok(lines)
     }
 
-    async fn manifest(&self, image: &ImageRef) -> Result<Manifest> {
+    async fn manifest(&self, image: &ImageRef) -> Result<RawManifest> {
         let (bytes, _) = self
             .client
             .pull_manifest_raw(&to_reference(image), &self.auth, ACCEPTED)
@@ -95,12 +57,14 @@ impl Registry {
         serde_json::from_slice(&bytes).with_context(|| format!("the manifest of {image} is not one this tool reads"))
     }
 
-    async fn prove(&self, image: &ImageRef, listed: Option<String>, manifest: Manifest) -> Result<String> {
+    async fn prove(&self, image: &ImageRef, listed: Option<String>, manifest: RawManifest) -> Result<String> {
         let config = manifest.config.ok_or_else(|| anyhow!("the manifest of {image} has no config"))?;
         let blob = self.blob(image, &config.digest).await?;
         let config: Config =
             serde_json::from_slice(&blob).with_context(|| format!("the image config of {image} has no platform"))?;
-        let platform = config.platform.name();
+        let Some(platform) = config.platform.name() else {
+            bail!("the image config of {image} names no platform (os or architecture unknown)");
+        };
         if let Some(listed) = listed.filter(|l| *l != platform) {
             bail!(
                 "{listed}: the index lists {listed} but its image config says {platform}: the builder mislabelled it"
@@ -112,7 +76,7 @@ impl Registry {
         };
         for mut path in candidates(program, run) {
             for _ in 0..MAX_LINKS {
-                match self.find(image, &manifest.layers, &path).await? {
+                match self.find(image, manifest.layers.as_deref().unwrap_or_default(), &path).await? {
                     Some(Found::Link(target)) => path = target,
                     Some(Found::Header(header)) => return judge(&platform, program, &header),
                     _ => break,
@@ -123,7 +87,7 @@ impl Registry {
     }
 
     /// The first bytes of `path` in the topmost layer that has it (or the link it is).
-    async fn find(&self, image: &ImageRef, layers: &[Descriptor], path: &str) -> Result<Option<Found>> {
+    async fn find(&self, image: &ImageRef, layers: &[RawDescriptor], path: &str) -> Result<Option<Found>> {
         for layer in layers.iter().rev() {
             let stream = self
                 .client

@@ -27,25 +27,27 @@ pub struct Registry {
 }
 
 #[derive(Deserialize)]
-struct RawManifest {
+pub(super) struct RawManifest {
     #[serde(default)]
-    manifests: Option<Vec<RawEntry>>,
+    pub(super) manifests: Option<Vec<RawEntry>>,
     #[serde(default)]
-    config: Option<RawDescriptor>,
+    pub(super) config: Option<RawDescriptor>,
     #[serde(default)]
-    layers: Option<Vec<RawDescriptor>>,
+    pub(super) layers: Option<Vec<RawDescriptor>>,
 }
 
 /// The media type of a helm chart's content layer in an OCI chart.
 const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
 #[derive(Deserialize)]
-struct RawEntry {
-    platform: Option<RawPlatform>,
+pub(super) struct RawEntry {
+    #[serde(default)]
+    pub(super) digest: String,
+    pub(super) platform: Option<RawPlatform>,
 }
 
 #[derive(Deserialize)]
-struct RawPlatform {
+pub(super) struct RawPlatform {
     os: String,
     architecture: String,
     #[serde(default)]
@@ -53,14 +55,15 @@ struct RawPlatform {
 }
 
 #[derive(Deserialize)]
-struct RawDescriptor {
-    digest: String,
+pub(super) struct RawDescriptor {
+    pub(super) digest: String,
     #[serde(default, rename = "mediaType")]
-    media_type: String,
+    pub(super) media_type: String,
 }
 
 impl RawPlatform {
-    fn name(&self) -> Option<String> {
+    /// `os/arch[/variant]` in containerd's normal form; None for buildx's attestation entries.
+    pub(super) fn name(&self) -> Option<String> {
         if self.os == "unknown" || self.architecture == "unknown" {
             return None; // buildx attestation manifests
         }
