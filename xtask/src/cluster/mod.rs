@@ -4,6 +4,7 @@
 pub(crate) mod address;
 pub(crate) mod allow_from;
 pub(crate) mod client;
+pub(crate) mod diagnosis;
 pub(crate) mod exec_deadline;
 pub(crate) mod http2;
 pub(crate) mod lock;
