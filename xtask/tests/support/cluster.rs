@@ -4,8 +4,13 @@
 //! task's requests by the user it ran as.
 
 use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+
+/// Where the audit log ended when each test user was made: none of its events come before.
+static AUDIT_FROM: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 
 pub struct TestCluster {
     pub kubeconfig: PathBuf,
@@ -89,12 +94,21 @@ impl TestCluster {
             .unwrap()
             .success();
         assert!(ok, "cannot mint a kubeconfig for {user}");
+        if let Some(log) = &self.audit_log {
+            let end = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+            AUDIT_FROM.lock().unwrap().get_or_insert_with(HashMap::new).insert(user.into(), end);
+        }
         out
     }
 
     /// The audit events of `user` (None on a given cluster: no audit log to read).
     pub fn audit(&self, user: &str) -> Option<Vec<AuditEvent>> {
-        let text = std::fs::read_to_string(self.audit_log.as_ref()?).unwrap();
+        let from = AUDIT_FROM.lock().unwrap().as_ref().and_then(|m| m.get(user).copied()).unwrap_or(0);
+        let mut file = std::fs::File::open(self.audit_log.as_ref()?).unwrap();
+        file.seek(SeekFrom::Start(from)).unwrap();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
         // Only this user's lines are parsed: the log holds every test's requests.
         let mark = format!("\"username\":\"{user}\"");
         Some(
