@@ -7,6 +7,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 use std::time::{Duration, Instant};
 
+/// The Deployment is read every half second; why it is not complete (its pods, events and logs:
+/// several reads, one a log through the kubelet) every two.
+const DIAGNOSE_EVERY: Duration = Duration::from_secs(2);
+
 /// Complete when the controller has seen the latest spec and every desired replica is updated and
 /// available, with no old replica left.
 pub fn is_complete(d: &Deployment) -> bool {
@@ -39,6 +43,7 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
     let mut last = String::new();
     let mut backoff = Duration::from_millis(500);
     let mut trouble: Option<String> = None;
+    let mut diagnosed: Option<Instant> = None;
     let (mut why, mut answered) = (String::from("the pods are not ready yet; wait longer with --timeout"), false);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -51,10 +56,11 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
                 None => bail!("rollout of deployment/{name} timed out after {}s: {why}", timeout.as_secs()),
             }
         }
+        let due = diagnosed.is_none_or(|at| at.elapsed() >= DIAGNOSE_EVERY);
         let round = async {
             let d = deployments.get_opt(name).await?;
             let diagnosis = match &d {
-                Some(d) if !is_complete(d) => Some(diagnose(cluster, namespace, d).await?),
+                Some(d) if !is_complete(d) && due => Some(diagnose(cluster, namespace, d).await?),
                 _ => None,
             };
             anyhow::Ok((d, diagnosis))
@@ -93,14 +99,16 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
             eprintln!("waiting for deployment/{name}: {now}");
             last = now;
         }
-        let diagnosis = diagnosis.expect("diagnosed while incomplete");
-        why.clone_from(&diagnosis.summary);
-        if diagnosis.fatal || Instant::now() >= deadline {
-            for line in &diagnosis.details {
-                eprintln!("  {line}");
+        if let Some(diagnosis) = diagnosis {
+            diagnosed = Some(Instant::now());
+            why.clone_from(&diagnosis.summary);
+            if diagnosis.fatal || Instant::now() >= deadline {
+                for line in &diagnosis.details {
+                    eprintln!("  {line}");
+                }
+                let why = if diagnosis.fatal { "failed" } else { "timed out" };
+                bail!("rollout of deployment/{name} {why}: {}", diagnosis.summary);
             }
-            let why = if diagnosis.fatal { "failed" } else { "timed out" };
-            bail!("rollout of deployment/{name} {why}: {}", diagnosis.summary);
         }
         tokio::time::sleep(Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now()))).await;
     }
