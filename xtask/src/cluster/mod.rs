@@ -6,6 +6,7 @@ pub(crate) mod allow_from;
 pub(crate) mod client;
 pub(crate) mod diagnosis;
 pub(crate) mod exec_deadline;
+pub(crate) mod helm_records;
 pub(crate) mod http2;
 pub(crate) mod lock;
 pub(crate) mod manifests;

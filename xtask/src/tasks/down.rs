@@ -45,12 +45,12 @@ pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<boo
     check_inputs(&args)?;
     let mut notes = Vec::new();
     let cluster = sh.unless_dry_run(Cluster::reach(&args.cluster).await, &mut notes)?;
-    let helm = match cluster {
-        Some(_) => sh.unless_dry_run(helm::preflight(sh), &mut notes)?,
-        None => None,
-    };
+    let mut helm = None;
     loop {
-        let plan = plan(sh, cluster.as_ref(), &args, helm.is_some(), &notes).await?;
+        let mut plan = plan(sh, cluster.as_ref(), &args, &notes).await?;
+        if helm.is_none() && plan.steps.iter().any(|s| matches!(s.action, Action::Uninstall { .. })) {
+            helm = sh.unless_dry_run(helm::preflight(sh), &mut plan.notes)?;
+        }
         if !carry_out(&plan)? {
             return Ok(());
         }
@@ -75,7 +75,7 @@ fn check_inputs(args: &Args) -> Result<()> {
 
 /// What `down` will remove, read from the cluster; refuses, before any change, a namespace it
 /// must not delete.
-async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool, notes: &[String]) -> Result<Plan> {
+async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, notes: &[String]) -> Result<Plan> {
     let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
     let mut plan = Plan {
         task: "down",
@@ -105,7 +105,7 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, has_helm: bool
     }
     let release_marked = !recorded.owned && crate::cluster::release_mark::marked(cluster, ns, release).await?;
     let mut steps: Vec<Step> =
-        release_step(sh, cluster, args, has_helm, (&recorded, release_marked), &mut plan.notes)?.into_iter().collect();
+        release_step(sh, cluster, args, (&recorded, release_marked), &mut plan.notes).await?.into_iter().collect();
     steps.extend(object_steps(cluster, ns, release, &mut plan.notes).await?);
     steps.extend(record_step(args, &recorded, &mut plan.notes));
     let delete_namespace = args.delete_namespace && ours;
@@ -145,21 +145,15 @@ fn refuse_namespace(args: &Args, ours: bool, foreign: &[String]) -> Result<()> {
 
 /// The helm release goes when `up` installed it: its record says so, or (the record gone) the
 /// release's own mark.
-fn release_step(
+async fn release_step(
     sh: &Shell,
     cluster: &Cluster,
     args: &Args,
-    has_helm: bool,
     (recorded, release_marked): (&State, bool),
     notes: &mut Vec<String>,
 ) -> Result<Option<Step>> {
     let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
-    let installed = if has_helm {
-        helm::status(sh, &crate::cluster::client::helm_target(Some(cluster)), release, ns)?.is_some()
-    } else {
-        notes.push("without helm, the plan goes by the record of what `up` installed".into());
-        recorded.owned
-    };
+    let installed = crate::cluster::helm_records::status(sh, cluster, ns, release).await?.is_some();
     Ok(match (installed, recorded.owned || release_marked) {
         (true, true) => Some(Step {
             action: Action::Uninstall {

@@ -2,7 +2,7 @@
 
 use crate::cluster::client::ClusterArgs;
 use crate::programs::shell::Shell;
-use crate::{cluster::address, cluster::state, oci::chart, programs::helm, server::deployed};
+use crate::{cluster::address, cluster::state, oci::chart, server::deployed};
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -29,10 +29,9 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         println!("{}: on an empty cluster, release {} is not installed", notes.join("; "), args.cluster.release);
         return Ok(());
     };
-    helm::preflight(sh)?;
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = chart::fullname(release);
-    match helm::status(sh, &crate::cluster::client::helm_target(Some(&cluster)), release, ns)? {
+    match crate::cluster::helm_records::status(sh, &cluster, ns, release).await? {
         Some(r) => {
             let chart =
                 r.chart.map(|c| format!(", chart {} {}", c.metadata.name, c.metadata.version)).unwrap_or_default();

@@ -25,7 +25,7 @@ impl Planner<'_> {
             .into_iter()
             .partition(|s| matches!(&s.action, Action::Apply { object, .. } if object.starts_with("namespace/")));
         if let Some(why) = &why_helm {
-            work.extend(self.helm_steps(&seen, why)?);
+            work.extend(self.helm_steps(&seen, why).await?);
         }
         work.extend(self.rollout_step(&seen, why_helm.is_some()));
         work.extend(self.node_port_steps(&seen, why_helm.is_some())?);

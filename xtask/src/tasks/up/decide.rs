@@ -29,7 +29,7 @@ impl Planner<'_> {
     }
 
     /// The ownership record, the chart pull, a recovery of a release left pending, and helm itself.
-    pub(super) fn helm_steps(&self, seen: &Seen, why: &str) -> Result<Vec<Step>> {
+    pub(super) async fn helm_steps(&self, seen: &Seen, why: &str) -> Result<Vec<Step>> {
         let (ns, release, _) = self.names();
         let (desired, mut steps) = (self.desired, Vec::new());
         if !seen.recorded.owned {
@@ -47,8 +47,8 @@ impl Planner<'_> {
         }
         let target = crate::cluster::client::helm_target(self.cluster);
         let helm = self.helm.get().and_then(Option::as_ref);
-        if helm.is_some() && seen.live.is_some() {
-            let status = helm::status_of(self.sh, &target, release, ns)?;
+        if let (Some(_), Some(cluster), Some(_)) = (helm, self.cluster, &seen.live) {
+            let status = crate::cluster::helm_records::status_of(self.sh, cluster, ns, release).await?;
             if let Some((command, how)) = helm::recovery(&status, &target, release, ns) {
                 steps.push(Step::new(
                     Action::RecoverRelease { status: status.clone(), command },
