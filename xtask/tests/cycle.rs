@@ -36,7 +36,8 @@ fn cycle(helm: Helm) {
     assert!(pushed.starts_with(&format!("{}/alice/{name}@sha256:", registry())), "{}", out.stdout);
     d.image = format!("{}/alice/{name}:dev-{}", registry(), &sha[..7]);
 
-    let out = d.run("up", &[]);
+    let port = support::deploy::reserved_node_port(0, helm);
+    let out = d.run("up", &["--node-port", &port]);
     out.assert_ok();
     assert!(out.stdout.contains(&pushed), "up deploys the digest image printed: {}", out.stdout);
     let running = d.deployment().unwrap()["spec"]["template"]["spec"]["containers"][0]["image"].clone();

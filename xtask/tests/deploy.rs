@@ -119,7 +119,7 @@ fn down_removes_what_up_applied_and_twice_is_fine(helm: Helm) {
 
 fn keep_port_survives_down_and_plain_down_forgets_it(helm: Helm) {
     let d = Deploy::new("keepport", helm);
-    d.run("up", &[]).assert_ok();
+    d.run("up", &["--node-port", &support::deploy::reserved_node_port(2, helm)]).assert_ok();
     let port = d.node_port();
     d.run("down", &["--keep-port"]).assert_ok();
     assert!(d.service().is_none());
@@ -146,8 +146,8 @@ fn node_port_flag_pins_and_is_checked_before_any_change(helm: Helm) {
     let out = d.run("up", &["--node-port", "31000", "--nodeport-range", "20000-30000"]);
     assert!(out.error_line().contains("outside the cluster's NodePort range 20000-30000"));
 
-    let wanted = 30000 + (std::process::id() % 1300) as i64 + if helm == Helm::V3 { 0 } else { 1300 };
-    let flag = wanted.to_string();
+    let flag = support::deploy::reserved_node_port(3, helm);
+    let wanted: i64 = flag.parse().unwrap();
     d.run("up", &["--node-port", &flag]).assert_ok();
     assert_eq!(d.node_port(), wanted);
     d.run("up", &[]).assert_ok();

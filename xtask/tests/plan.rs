@@ -207,7 +207,7 @@ fn up_scenarios(helm: Helm) {
 fn down_scenarios(helm: Helm) {
     let d = Deploy::new("plandown", helm);
     assert_eq!(carried_out_as_planned(&d, "down", &[])["steps"], json!([]), "down on nothing: an empty plan");
-    d.run("up", &[]).assert_ok();
+    d.run("up", &["--node-port", &support::deploy::reserved_node_port(1, helm)]).assert_ok();
     let port = d.node_port();
 
     let plan = carried_out_as_planned(&d, "down", &["--keep-port"]);

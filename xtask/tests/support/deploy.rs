@@ -100,6 +100,13 @@ pub fn server_image(repo: &str, entry: Entrypoint) -> (String, String) {
     (format!("{}/{repo}:dev-latest", registry()), digest)
 }
 
+/// A nodePort of the band Kubernetes hands out last (the lowest 86 of 30000-32767), one per
+/// `slot` and helm: a test that keeps its port across `down` and `up` must not lose it to another
+/// test's Service in between.
+pub fn reserved_node_port(slot: u16, helm: Helm) -> String {
+    (30000 + 2 * slot + u16::from(helm == Helm::V4)).to_string()
+}
+
 pub struct Deploy {
     pub ns: String,
     pub release: String,
