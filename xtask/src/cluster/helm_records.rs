@@ -66,3 +66,37 @@ fn chart(record: &Secret) -> Option<helm::ReleaseChart> {
     }
     serde_json::from_slice::<Release>(&json).ok().map(|r| r.chart)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::io::Write;
+
+    fn record(release_json: &str, gzip: bool) -> Secret {
+        let packed = match gzip {
+            true => {
+                let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                z.write_all(release_json.as_bytes()).unwrap();
+                z.finish().unwrap()
+            }
+            false => release_json.as_bytes().to_vec(),
+        };
+        let text = base64::engine::general_purpose::STANDARD.encode(packed);
+        Secret { data: Some([("release".to_string(), ByteString(text.into_bytes()))].into()), ..Default::default() }
+    }
+
+    #[test]
+    fn reads_the_chart_of_a_record_gzipped_or_not() {
+        let json = r#"{"name":"r","chart":{"metadata":{"name":"kubernetes-mcp-server","version":"0.1.0"}}}"#;
+        for gzip in [true, false] {
+            let chart = chart(&record(json, gzip)).expect("a chart");
+            assert_eq!(
+                (chart.metadata.name.as_str(), chart.metadata.version.as_str()),
+                ("kubernetes-mcp-server", "0.1.0")
+            );
+        }
+        assert!(chart(&record("not json", true)).is_none());
+        assert!(chart(&Secret::default()).is_none());
+    }
+}
