@@ -273,7 +273,7 @@ fn allow_from_defaults_to_the_network_of_the_node_ip_or_is_asked_for() {
 /// recorded nodePort and `externalTrafficPolicy: Local` back.
 fn a_service_made_cluster_ip_is_put_back(helm: Helm) {
     let d = Deploy::new("clusterip", helm);
-    d.run("up", &[]).assert_ok();
+    d.run("up", &["--node-port", &support::deploy::reserved_node_port(4, helm)]).assert_ok();
     let port = d.node_port();
     let path = format!("/api/v1/namespaces/{}/services/{}", d.ns, d.fullname());
     let patch = json!({"spec": {"type": "ClusterIP", "externalTrafficPolicy": null}});
