@@ -119,6 +119,11 @@ fn target(url: &str) -> Option<SocketAddr> {
     host_port.parse::<SocketAddr>().ok()
 }
 
+/// How long a NodePort that answers outside `--allow-from` is given to fall silent: the node's
+/// NetworkPolicy enforcer (kube-router) guards a new pod only once it has synced after the pod
+/// started. One that still answers after this is open.
+const SETTLE: Duration = Duration::from_secs(10);
+
 /// From each address of this machine outside `allowed` that reaches the node (a TCP connection
 /// to the API server's port on the node's address), the NodePort must not answer.
 async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, checks: &mut Vec<Check>) {
@@ -139,9 +144,18 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
         if connect(*source, SocketAddr::new(node.ip(), api_port)).await.is_err() {
             continue;
         }
-        let result = match answers(*source, node).await {
-            true => Err(anyhow!("ANSWERED from {source}, which is outside --allow-from: the NodePort is open to it")),
-            false => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node's API port")),
+        let start = std::time::Instant::now();
+        while answers(*source, node).await && start.elapsed() < SETTLE {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let result = match (answers(*source, node).await, start.elapsed().as_secs()) {
+            (true, secs) => Err(anyhow!(
+                "ANSWERED from {source}, which is outside --allow-from, for {secs} s: the NodePort is open to it"
+            )),
+            (false, 0) => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node's API port")),
+            (false, secs) => Ok(format!(
+                "no answer from {source} (outside --allow-from), which reaches the node's API port, after it answered for {secs} s: the node's policy enforcer had not yet caught up with the new pod"
+            )),
         };
         check(checks, name, result);
         return;
