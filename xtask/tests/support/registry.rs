@@ -187,7 +187,10 @@ pub fn server_layer(arch: &str) -> (Vec<u8>, String) {
         let id = sha(&std::fs::read(&tar).unwrap());
         run(Command::new("gzip").args(["-n", "-1"]).arg(&tar));
         std::fs::rename(stage.path().join("layer.tar.gz"), &layer).unwrap();
-        std::fs::write(&diff_id, id).unwrap();
+        // Renamed into place, never written there: every test binary starts at once, and another
+        // one that found a diffid file half written read an empty diff_id (seen in a cold run).
+        std::fs::write(stage.path().join("diffid"), id).unwrap();
+        std::fs::rename(stage.path().join("diffid"), &diff_id).unwrap();
     }
     (std::fs::read(layer).unwrap(), std::fs::read_to_string(diff_id).unwrap())
 }
