@@ -145,10 +145,12 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
             continue;
         }
         let start = std::time::Instant::now();
-        while answers(*source, node).await && start.elapsed() < SETTLE {
+        let mut open = answers(*source, node).await;
+        while open && start.elapsed() < SETTLE {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            open = answers(*source, node).await;
         }
-        let result = match (answers(*source, node).await, start.elapsed().as_secs()) {
+        let result = match (open, start.elapsed().as_secs()) {
             (true, secs) => Err(anyhow!(
                 "ANSWERED from {source}, which is outside --allow-from, for {secs} s: the NodePort is open to it"
             )),
