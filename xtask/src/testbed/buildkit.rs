@@ -25,8 +25,10 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
         let tags = "osusergo netgo static_build";
         let ldflags = format!("-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT}");
         let package = "github.com/moby/buildkit/cmd/buildkitd";
-        sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {buildkitd} {package}"))
-            .context("cannot build buildkitd (go build's output is above)")?;
+        super::go_cache::dropping_added(sh, root, tags, || {
+            sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {buildkitd} {package}"))
+                .context("cannot build buildkitd (go build's output is above)")
+        })?;
     }
     let dir = root.join(format!("target/tools/buildx-{BUILDX}"));
     let buildx = dir.join("buildx");
@@ -38,8 +40,10 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
         let _bin = sh.sh.push_env("GOBIN", &dir);
         let ldflags = format!("-s -w -X github.com/docker/buildx/version.Version={BUILDX}");
         let package = format!("github.com/docker/buildx/cmd/buildx@{BUILDX}");
-        sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
-            .context("cannot build buildx (go install's output is above)")?;
+        super::go_cache::dropping_added(sh, root, "", || {
+            sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
+                .context("cannot build buildx (go install's output is above)")
+        })?;
     }
     Ok((buildkitd, buildx))
 }
@@ -52,7 +56,8 @@ pub(crate) struct RunningBuildkit {
 
 impl RunningBuildkit {
     /// Starts `buildkitd` with its state in `dir`; its build steps use the host's network, where
-    /// the test registries listen on 127.0.0.1.
+    /// the test registries listen on 127.0.0.1. Its cache is kept under 2 GB (BuildKit's default
+    /// cap is 60% of the disk, and every run's images are new).
     pub fn start(buildkitd: &Path, dir: &Path) -> Result<RunningBuildkit> {
         std::fs::create_dir_all(dir)?;
         let socket = dir.join("buildkitd.sock");
@@ -61,7 +66,7 @@ impl RunningBuildkit {
         std::fs::write(
             &config,
             format!(
-                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {CGROUP:?}\n[worker.containerd]\nenabled = false\n",
+                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {CGROUP:?}\ngc = true\nmaxUsedSpace = \"2GB\"\n[worker.containerd]\nenabled = false\n",
                 dir.join("state").display().to_string(),
                 format!("unix://{}", socket.display()),
             ),

@@ -2,6 +2,7 @@
 //! registry, BuildKit and buildx) and the host state it checks. May use `programs` and `common`.
 
 pub(crate) mod buildkit;
+mod go_cache;
 pub(crate) mod host_state;
 pub(crate) mod packages;
 pub mod parts;
