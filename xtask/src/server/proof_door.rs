@@ -145,20 +145,17 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
             continue;
         }
         let start = std::time::Instant::now();
-        let mut open = answers(*source, node).await;
-        while open && start.elapsed() < SETTLE {
+        let (open, answered_for) = loop {
+            let probed_at = start.elapsed();
+            if !answers(*source, node).await {
+                break (false, probed_at);
+            }
+            if start.elapsed() >= SETTLE {
+                break (true, start.elapsed());
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            open = answers(*source, node).await;
-        }
-        let result = match (open, start.elapsed().as_secs()) {
-            (true, secs) => Err(anyhow!(
-                "ANSWERED from {source}, which is outside --allow-from, for {secs} s: the NodePort is open to it"
-            )),
-            (false, 0) => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node's API port")),
-            (false, secs) => Ok(format!(
-                "no answer from {source} (outside --allow-from), which reaches the node's API port, after it answered for {secs} s: the node's policy enforcer had not yet caught up with the new pod"
-            )),
         };
+        let result = outside_result(*source, open, answered_for.as_secs());
         check(checks, name, result);
         return;
     }
@@ -173,6 +170,21 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
 
 fn list(addrs: &[IpAddr]) -> String {
     addrs.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// The outside probe's verdict: `answered_for` is how long the NodePort answered before the probe
+/// that found it silent (0: the first probe found it silent, however long that probe waited), or
+/// in all when it is still `open`.
+fn outside_result(source: IpAddr, open: bool, answered_for: u64) -> Result<String> {
+    match (open, answered_for) {
+        (true, secs) => Err(anyhow!(
+            "ANSWERED from {source}, which is outside --allow-from, for {secs} s: the NodePort is open to it"
+        )),
+        (false, 0) => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node's API port")),
+        (false, secs) => Ok(format!(
+            "no answer from {source} (outside --allow-from), which reaches the node's API port, after it answered for {secs} s: the node's policy enforcer had not yet caught up with the new pod"
+        )),
+    }
 }
 
 async fn connect(source: IpAddr, to: SocketAddr) -> Result<tokio::net::TcpStream> {
@@ -221,4 +233,20 @@ async fn node_port_addresses(cluster: &Cluster) -> Option<String> {
     (!set).then(|| {
         "the cluster's kube-proxy serves NodePorts on every node address (nodePortAddresses is unset in kube-system/kube-proxy): only the NetworkPolicy keeps other networks out; on the cluster side set nodePortAddresses to the WireGuard network (k0s: spec.network.kubeProxy.nodePortAddresses)".to_string()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outside_result;
+
+    #[test]
+    fn a_nodeport_silent_from_the_first_probe_is_not_said_to_have_answered() {
+        let source = "198.51.100.7".parse().unwrap();
+        let line = outside_result(source, false, 0).unwrap();
+        assert!(!line.contains("answered for"), "{line}");
+        let line = outside_result(source, false, 2).unwrap();
+        assert!(line.contains("after it answered for 2 s"), "{line}");
+        let err = outside_result(source, true, 10).unwrap_err().to_string();
+        assert!(err.starts_with("ANSWERED from 198.51.100.7") && err.contains("for 10 s"), "{err}");
+    }
 }
