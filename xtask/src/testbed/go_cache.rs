@@ -8,7 +8,12 @@ use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// Runs `build` with Go's caches in `target/go` (and Go's environment already set), then removes
+/// Where Go's build cache (`cache`) and module cache (`mod`) live.
+pub(super) fn dir(root: &Path) -> PathBuf {
+    root.join("target/go")
+}
+
+/// Runs `build` with Go's caches (and Go's environment already set), then removes
 /// what it added to them. The standard library, built with the same `tags` first, stays for the
 /// next build: each would otherwise compile it again (about 20 s).
 pub(super) fn dropping_added<T>(sh: &Shell, root: &Path, tags: &str, build: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -17,11 +22,10 @@ pub(super) fn dropping_added<T>(sh: &Shell, root: &Path, tags: &str, build: impl
         tags => vec!["-tags", tags],
     };
     sh.run(xshell::cmd!(sh.sh, "go build -trimpath {tags...} std")).context("cannot build Go's standard library")?;
-    let go = root.join("target/go");
-    let before = Entries::read(&go);
+    let go = dir(root);
+    let before = entries(&go);
     let built = build();
-    let after = Entries::read(&go);
-    for added in after.paths.difference(&before.paths) {
+    for added in entries(&go).difference(&before) {
         let _ = match added.is_dir() {
             true => std::fs::remove_dir_all(added),
             false => std::fs::remove_file(added),
@@ -32,19 +36,13 @@ pub(super) fn dropping_added<T>(sh: &Shell, root: &Path, tags: &str, build: impl
 
 /// The build cache's entries (`cache/<2 hex>/<id>-a|-d`) and the module cache's extracted modules
 /// (`mod/<path>@<version>`, outside `mod/cache`).
-struct Entries {
-    paths: HashSet<PathBuf>,
-}
-
-impl Entries {
-    fn read(go: &Path) -> Entries {
-        let mut paths = HashSet::new();
-        for shard in children(&go.join("cache")).into_iter().filter(|p| p.is_dir()) {
-            paths.extend(children(&shard));
-        }
-        modules(&go.join("mod/cache"), &go.join("mod"), &mut paths);
-        Entries { paths }
+fn entries(go: &Path) -> HashSet<PathBuf> {
+    let mut paths = HashSet::new();
+    for shard in children(&go.join("cache")).into_iter().filter(|p| p.is_dir()) {
+        paths.extend(children(&shard));
     }
+    modules(&go.join("mod/cache"), &go.join("mod"), &mut paths);
+    paths
 }
 
 fn modules(downloads: &Path, dir: &Path, out: &mut HashSet<PathBuf>) {

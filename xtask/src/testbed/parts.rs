@@ -19,7 +19,7 @@ pub const HELM4: &str = "v4.3.1";
 /// compiled with DWARF and every binary is linked without symbol tables (`-s -w`): a cold run
 /// compiles a tenth faster, links faster, and Go's build cache is a fifth smaller.
 pub(super) fn go_env<'a>(sh: &'a Shell, root: &Path) -> Vec<xshell::PushEnv<'a>> {
-    let go = root.join("target/go");
+    let go = super::go_cache::dir(root);
     vec![
         sh.sh.push_env("GOCACHE", go.join("cache")),
         sh.sh.push_env("GOMODCACHE", go.join("mod")),
