@@ -42,7 +42,7 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
         serde_json::json!({"spec": {"externalTrafficPolicy": "Cluster"}}),
     );
     let other = Client::new(&format!("{}-o", d.ns), "public");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let masqueraded = || connections_to(port).iter().any(|(src, saw)| src == &other.address && saw != &other.address);
     while !masqueraded() && Instant::now() < deadline {
         other.http_status(&public);
@@ -82,14 +82,17 @@ fn a_taint_with(helm: Helm) {
     untolerating_namespace(&d.ns);
     let taint = Taint::new(&d.ns);
     let start = Instant::now();
-    let out = d.run("up", &["--timeout", "300s"]);
+    let out = d.run("up", &["--timeout", "10m"]);
     let took = start.elapsed();
     let err = out.error_line();
     assert!(
         err.contains("cannot be scheduled") && err.contains(&format!("kmcp.dev/test-taint={}:NoSchedule", d.ns)),
         "{err}"
     );
-    assert!(took < Duration::from_secs(60), "up took {took:?} to name the taint: it should not wait for --timeout");
+    // Shown by what happened: it stopped on the pod's Unschedulable condition, not on the deadline.
+    // The bound is half of --timeout, which no load moves a run past unless it waited for it.
+    assert!(!err.contains("timed out"), "up waited for --timeout instead of naming the taint: {err}");
+    assert!(took < Duration::from_secs(300), "up took {took:?} of its 10m --timeout to name the taint");
     drop(taint);
     d.run("up", &[]).assert_ok();
     d.run("down", &[]).assert_ok();

@@ -270,7 +270,7 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
             .output()
             .unwrap()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     // ... and has changed the Deployment: helm is then waiting on pods that cannot start.
     let patched = || {
         d.deployment().is_some_and(|dep| {
@@ -383,7 +383,9 @@ fn an_api_that_stops_answering_during_the_rollout_is_a_deadline(helm: Helm) {
         err.contains("waiting for deployment/kubernetes-mcp-server rollout: the API server stopped answering"),
         "{err}"
     );
-    assert!(took.as_secs() < 30, "--timeout 20s took {took:?}");
+    // Without a deadline the run would hang on the frozen API for ever; any bound a few times
+    // --timeout shows the deadline held, and no load moves a run that far.
+    assert!(took.as_secs() < 120, "--timeout 20s took {took:?}");
     drop(relay);
     d.run("down", &["--delete-namespace"]).assert_ok();
 }

@@ -195,7 +195,7 @@ fn rights_beyond_reading_fail_verify(helm: Helm) {
     d.send("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", "application/json", evil);
     let aggregate = json!({"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]}});
     d.send("PATCH", &path, "application/merge-patch+json", aggregate);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     while !d.get(&path).unwrap()["rules"].to_string().contains("delete") {
         assert!(std::time::Instant::now() < deadline, "the aggregation controller never filled the rules");
         std::thread::sleep(std::time::Duration::from_millis(500));
@@ -233,7 +233,7 @@ fn write_tools_on_a_read_only_deployment_fail_verify(helm: Helm) {
         status.stdout
     );
     let url = d.url();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let writes = || {
         support::block_on(async {
             let Ok(mut s) = xtask::server::mcp::Session::initialize(&url).await else { return false };
