@@ -9,4 +9,5 @@ pub mod plan;
 pub mod programs;
 pub mod server;
 pub mod tasks;
+#[cfg(target_os = "linux")]
 pub mod testbed;

@@ -21,25 +21,34 @@ fn cycle(helm: Helm) {
     let mut d = Deploy::new("cycle", helm);
     let buildx = Buildx::new();
     let (fork, sha) = fork(Fork::Deployable, Some("https://github.com/alice/kubernetes-mcp-server.git"));
-    let name = format!("mcp-{}", d.ns);
+    // An owner of the test's own: the fork's chart goes to <registry>/<owner>/charts/.
+    let (name, owner) = ("kubernetes-mcp-server", d.ns.clone());
     let out = support::Xtask::new(None).env("DOCKER_CONFIG", buildx.path()).run([
         "image",
         "--fork",
         fork.path().to_str().unwrap(),
         "--registry",
         &registry(),
-        "--name",
-        &name,
+        "--owner",
+        &owner,
     ]);
     out.assert_ok();
     let pushed = out.stdout.lines().last().unwrap().to_string();
-    assert!(pushed.starts_with(&format!("{}/alice/{name}@sha256:", registry())), "{}", out.stdout);
-    d.image = format!("{}/alice/{name}:dev-{}", registry(), &sha[..7]);
+    assert!(pushed.starts_with(&format!("{}/{owner}/{name}@sha256:", registry())), "{}", out.stdout);
+    let chart_tag = format!("{}/{owner}/charts/kubernetes-mcp-server:0.0.0-dev-{}", registry(), &sha[..7]);
+    let chart_line = format!("chart oci://{chart_tag}@sha256:");
+    let chart = out.stdout.lines().find(|l| l.starts_with(&chart_line)).unwrap_or_else(|| panic!("{}", out.stdout));
+    let chart_digest = chart.rsplit_once('@').unwrap().1.to_string();
+    d.image = format!("{}/{owner}/{name}:dev-{}", registry(), &sha[..7]);
 
+    // No chart flag: the chart is the fork's own, pushed by `image` beside the image.
+    let no_chart = ["--chart", "--chart-version", "--chart-digest"];
+    let up = |extra: &[&str]| d.xtask().run(d.args_without("up", &no_chart, extra));
     let port = support::deploy::reserved_node_port(0, helm);
-    let out = d.run("up", &["--node-port", &port]);
+    let out = up(&["--node-port", &port]);
     out.assert_ok();
     assert!(out.stdout.contains(&pushed), "up deploys the digest image printed: {}", out.stdout);
+    assert!(out.stdout.contains(&chart_digest), "up deploys the chart image pushed: {}", out.stdout);
     let running = d.deployment().unwrap()["spec"]["template"]["spec"]["containers"][0]["image"].clone();
     assert_eq!(running, pushed.as_str(), "the image image made is the one that runs");
     let url = url_of(&out.stdout);
@@ -51,7 +60,7 @@ fn cycle(helm: Helm) {
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
 
     let before = d.audit().map(|a| a.len());
-    let out = d.run("up", &[]);
+    let out = up(&[]);
     out.assert_ok();
     assert!(out.stdout.contains("up to date: nothing changed"), "{}", out.stdout);
     assert_eq!(url_of(&out.stdout), url);
@@ -63,10 +72,20 @@ fn cycle(helm: Helm) {
     }
 
     d.run("down", &["--keep-port"]).assert_ok();
-    let out = d.run("up", &[]);
+    let out = up(&[]);
     out.assert_ok();
     assert_eq!(url_of(&out.stdout), url, "down --keep-port then up serves on the same URL");
     d.run("verify", &["--url", &url]).assert_ok();
+
+    // The chart's tag moved after `up` (other content pushed under it): refused, naming both.
+    let moved = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::deploy::chart_dir(), moved.path());
+    let meta = std::fs::read_to_string(moved.path().join("Chart.yaml")).unwrap();
+    let meta = meta.replace("version: 0.1.0", &format!("version: 0.0.0-dev-{}", &sha[..7]));
+    std::fs::write(moved.path().join("Chart.yaml"), meta.replace("Test stand-in", "Moved")).unwrap();
+    let (_, new_digest) = support::deploy::push_chart(moved.path(), &format!("{owner}/charts"));
+    let err = up(&[]).error_line();
+    assert!(err.contains(&new_digest) && err.contains(&chart_digest) && err.contains("moved"), "{err}");
 
     d.run("down", &[]).assert_ok();
     let out = d.run("down", &[]);

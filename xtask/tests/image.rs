@@ -63,20 +63,32 @@ fn upstream_shaped_fork_is_built_pushed_proven_and_then_a_no_op() {
 }
 
 #[test]
-fn a_defaulted_target_arch_is_caught_naming_the_platform_and_the_cause() {
+fn a_plain_arg_fork_still_builds_each_platform() {
     let registry = Registry::start(None);
-    let (fork, _) = fork(Fork::DefaultedArg, Some(ORIGIN));
+    let (fork, _) = fork(Fork::PlainArg, Some(ORIGIN));
+    let out = xtask(&Buildx::new()).run(image_args(fork.path(), &registry.host, &[]));
+    assert!(out.assert_ok().stdout.contains("linux/arm64: /app/kubernetes-mcp-server is a AArch64"), "{}", out.stdout);
+}
+
+#[test]
+fn a_failing_proof_moves_no_tag_and_names_the_platform() {
+    let registry = Registry::start(None);
     let buildx = Buildx::new();
-    for run in ["build", "no-op"] {
-        let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &[]));
+    let (good, _) = fork(Fork::Upstream, Some(ORIGIN));
+    xtask(&buildx).run(image_args(good.path(), &registry.host, &[])).assert_ok();
+    let latest = tag_digest(&registry.host, REPO, "dev-latest", None).expect("dev-latest pushed");
+    let (bad, sha) = fork(Fork::HardcodedArch, Some(ORIGIN));
+    for run in ["first", "second"] {
+        let out = xtask(&buildx).run(image_args(bad.path(), &registry.host, &[]));
         let err = out.error_line();
         assert!(
             err.starts_with("error: linux/arm64: /app/kubernetes-mcp-server is a x86-64 (amd64) binary, not AArch64"),
             "{run}: {err}"
         );
-        assert!(err.contains("ARG TARGETARCH"), "{run}: {err}");
+        assert!(err.contains("GOARCH") && err.contains("no tag was moved"), "{run}: {err}");
         assert!(!out.stdout.contains("pushed") && !out.stdout.contains("up to date"), "{run}: {}", out.stdout);
-        assert_eq!(out.stderr.contains("buildx build"), run == "build", "{run}: {}", out.stderr);
+        assert_eq!(tag_digest(&registry.host, REPO, "dev-latest", None).as_ref(), Some(&latest), "{run}");
+        assert_eq!(tag_digest(&registry.host, REPO, &format!("dev-{}", &sha[..7]), None), None, "{run}");
     }
 }
 
@@ -102,11 +114,14 @@ fn a_tag_missing_a_platform_is_rebuilt_and_a_single_manifest_counts_as_its_platf
     let (fork, sha) = fork(Fork::Upstream, Some(ORIGIN));
     let buildx = Buildx::new();
     let amd64 = ["--platform", "linux/amd64"];
-    // One platform without attestations: buildx pushes a bare manifest, no index.
-    let out =
-        xtask(&buildx).env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1").run(image_args(fork.path(), &registry.host, &amd64));
-    out.assert_ok();
+    // One platform without attestations, pushed under the tag by buildx itself: a bare manifest.
     let tag = format!("dev-{}", &sha[..7]);
+    let output = format!("type=image,name={}/{REPO}:{tag},push=true", registry.host);
+    let path = fork.path().to_str().unwrap();
+    buildx.docker(
+        &["buildx", "build", "--platform", "linux/amd64", "--provenance=false", "--output", &output, path],
+        None,
+    );
     let single = tag_digest(&registry.host, REPO, &tag, None).unwrap();
     let out = xtask(&buildx).run(image_args(fork.path(), &registry.host, &amd64));
     assert!(out.assert_ok().stdout.contains(&format!("already has linux/amd64 ({single})")), "{}", out.stdout);
@@ -197,7 +212,12 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let stdout = &out.stdout;
     assert!(stdout.contains(&format!("would ask registry: GET manifest {}/{REPO}:{tag}", registry.host)), "{stdout}");
     assert!(stdout.contains("would run: docker buildx --debug inspect"), "{stdout}");
-    assert!(stdout.contains("would run: docker buildx build --platform linux/amd64,linux/arm64"), "{stdout}");
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let build =
+            format!("would run: docker buildx build --platform {platform} --build-arg TARGETPLATFORM={platform}");
+        assert!(stdout.contains(&build), "{stdout}");
+    }
+    assert!(stdout.contains("would ask registry: PUT an index of linux/amd64, linux/arm64"), "{stdout}");
     assert!(tag_digest(&registry.host, REPO, &tag, None).is_none());
 }
 

@@ -1,4 +1,5 @@
-//! A kubeconfig whose exec plugin never answers (a login that waits for input, a network that is
+//! A kubeconfig without rights: every task's refusal is one line naming user, verb, resource and
+//! place, and what to do. A kubeconfig whose exec plugin never answers (a login that waits for input, a network that is
 //! gone): `status`, `up` and `up --dry-run` each end within the deadline, name the plugin, and leave
 //! none of its processes behind. No cluster is contacted.
 
@@ -58,7 +59,30 @@ fn a_hanging_exec_plugin_meets_a_deadline_and_is_stopped() {
             assert!(out.error_line().contains(&says), "{args:?}:\n{}", out.stderr);
         }
     }
-    assert!(start.elapsed() < Duration::from_secs(60), "took {:?}", start.elapsed());
+    // Each run stops its plugin after 20 s; a hang would never end, so the bound is generous.
+    assert!(start.elapsed() < Duration::from_secs(180), "took {:?}", start.elapsed());
     let left = plugin_processes();
     assert!(left.is_empty(), "the plugin's processes are still running: {left:?}");
+}
+
+#[test]
+fn a_kubeconfig_without_rights_gets_one_line_saying_what_to_do() {
+    if std::env::var_os("KMCP_TEST_KUBECONFIG").is_some() {
+        return;
+    }
+    let mut d = support::deploy::Deploy::new("norights", support::deploy::Helm::V3);
+    let dir = tempfile::tempdir().unwrap();
+    let user = format!("viewer-{}", d.ns);
+    d.kubeconfig = support::cluster::cluster().user_as(&user, "", dir.path());
+    for task in ["up", "down", "status", "verify"] {
+        let out = d.run(task, &[]);
+        assert_ne!(out.code, 0, "{task}: {}", out.all());
+        let all = out.all();
+        assert!(!all.contains("Status {") && !all.contains("Some("), "{task}: {all}");
+        let err = out.error_line();
+        let says = format!("error: the kubeconfig's user {user} may not ");
+        assert!(err.starts_with(&says), "{task}: {err}");
+        assert!(err.ends_with(": use an admin kubeconfig (on the k0s node: k0s kubeconfig admin)"), "{task}: {err}");
+        assert!(err.contains(&format!(" in {}:", d.ns)) || err.contains(" cluster-wide:"), "{task}: {err}");
+    }
 }

@@ -2,10 +2,12 @@
 //! versions that several places need (the server binary's, helm's, the charts') are written in one
 //! place; imports run down the layers of `xtask/src` (declared in `tidy/house.rs`), with no circle
 //! and no task importing another; no source is over 300 lines; the library exposes only what the
-//! binary and the tests use.
+//! binary and the tests use; Linux-only calls (`prctl`, `/proc/`, `ip`) only in Linux-only modules.
 
 #[path = "tidy/house.rs"]
 mod house;
+#[path = "tidy/linux_only.rs"]
+mod linux_only;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -47,8 +49,8 @@ fn every_source_file_says_what_it_is_for() {
 #[test]
 fn versions_live_in_one_place() {
     let versions = [
-        (xtask::tasks::selftest::SERVER_VERSION, "xtask/src/tasks/selftest.rs"),
-        (xtask::tasks::selftest::SERVER_VERSION_ARM64, "xtask/src/tasks/selftest.rs"),
+        (xtask::tasks::selftest::SERVER_VERSION, "xtask/src/tasks/selftest/mod.rs"),
+        (xtask::tasks::selftest::SERVER_VERSION_ARM64, "xtask/src/tasks/selftest/mod.rs"),
         (xtask::testbed::parts::HELM3, "xtask/src/testbed/parts.rs"),
         (xtask::testbed::parts::HELM4, "xtask/src/testbed/parts.rs"),
     ];
@@ -175,6 +177,26 @@ fn the_house_check_fails_on_a_circle_an_upward_import_and_a_task_import() {
         assert!(broken.iter().any(|b| b == e), "missed: {e}\nfound:\n{}", broken.join("\n"));
     }
     assert_eq!(broken.len(), expected.len(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn linux_only_calls_live_in_linux_only_modules() {
+    let files = src_files();
+    let found = linux_only::unguarded(&files);
+    assert!(found.is_empty(), "Linux-only calls outside a #[cfg(target_os = \"linux\")] module: {found:?}");
+    // The check itself: it flags each mark outside, and none inside, a Linux-only module.
+    let fake: Vec<(String, String)> = [
+        ("lib.rs", "pub mod a;\n#[cfg(target_os = \"linux\")]\npub mod b;"),
+        ("a/mod.rs", "mod c;\n#[cfg(target_os = \"linux\")]\nmod d;\nfn f() { unsafe { libc::prctl(1) }; }"),
+        ("a/c.rs", "fn g() { std::fs::read(\"/proc/self/stat\"); cmd!(sh, \"ip -o addr\"); }"),
+        ("a/d.rs", "fn h() { libc::gettid(); }"),
+        ("b/mod.rs", "mod e;"),
+        ("b/e.rs", "fn i() { std::fs::read(\"/proc/mounts\"); }"),
+    ]
+    .iter()
+    .map(|(p, t)| (p.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(linux_only::unguarded(&fake), ["a/mod.rs: libc::prctl", "a/c.rs: \"/proc/", "a/c.rs: \"ip "]);
 }
 
 #[test]

@@ -2,12 +2,11 @@
 //! interface that holds `--node-ip`), and the NetworkPolicy that admits only them to its port.
 
 use crate::cluster::manifests::{owned_metadata, Object};
-use crate::programs::shell::Shell;
+use crate::common::interfaces::Local;
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::fmt;
 use std::net::IpAddr;
-use xshell::cmd;
 
 /// A network, `ADDRESS/PREFIX`, held by its first address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +84,7 @@ pub fn parse(text: &str) -> Result<AllowFrom> {
 
 /// `--allow-from` as given, else the network of the local interface that holds `node_ip`
 /// (printed); refuses when neither says who may connect.
-pub fn resolve(sh: &Shell, given: Option<&AllowFrom>, node_ip: Option<IpAddr>) -> Result<AllowFrom> {
+pub fn resolve(given: Option<&AllowFrom>, node_ip: Option<IpAddr>) -> Result<AllowFrom> {
     if let Some(given) = given {
         if given.0.iter().any(Cidr::is_everything) {
             eprintln!("warning: --allow-from {given}: every address that reaches the node may use the server, which has no authentication");
@@ -94,9 +93,7 @@ pub fn resolve(sh: &Shell, given: Option<&AllowFrom>, node_ip: Option<IpAddr>) -
     }
     let ask = "say who may reach the server (it has no authentication): --allow-from CIDR, e.g. your WireGuard network --allow-from 10.8.0.0/24 (--allow-from 0.0.0.0/0 opens it to everyone)";
     let Some(ip) = node_ip else { bail!("no --allow-from and no --node-ip: {ask}") };
-    let out = sh.query(cmd!(sh.sh, "ip -o addr show"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let found = local_network(&text, ip);
+    let found = local_network(&crate::common::interfaces::addresses(), ip);
     let Some((interface, cidr)) = found else {
         bail!("--node-ip {ip} is not an address of this machine, so its network is unknown here: {ask}");
     };
@@ -104,16 +101,10 @@ pub fn resolve(sh: &Shell, given: Option<&AllowFrom>, node_ip: Option<IpAddr>) -
     Ok(AllowFrom(vec![cidr]))
 }
 
-/// The interface and network of `ip` in `ip -o addr show`'s output.
-fn local_network(text: &str, ip: IpAddr) -> Option<(String, Cidr)> {
-    text.lines().find_map(|line| {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let at = words.iter().position(|w| *w == "inet" || *w == "inet6")?;
-        let (addr, prefix) = words.get(at + 1)?.split_once('/')?;
-        let (addr, prefix): (IpAddr, u8) = (addr.parse().ok()?, prefix.parse().ok()?);
-        let interface = words.get(1)?.trim_end_matches(':').to_string();
-        (addr == ip).then(|| (interface, Cidr::network_of(addr, prefix)))
-    })
+/// The interface and network of `ip` among this machine's addresses.
+fn local_network(addresses: &[Local], ip: IpAddr) -> Option<(String, Cidr)> {
+    let found = addresses.iter().find(|a| a.ip == ip)?;
+    Some((found.interface.clone(), Cidr::network_of(found.ip, found.prefix)))
 }
 
 /// The NetworkPolicy's name for a release.
@@ -160,8 +151,9 @@ mod tests {
 
     #[test]
     fn the_network_of_a_local_address() {
-        let out = "1: lo    inet 127.0.0.1/8 scope host lo\\n3: wg0    inet 10.8.0.1/24 scope global wg0\\n";
-        let out = out.replace("\\n", "\n");
+        let local =
+            |interface: &str, ip: &str, prefix| Local { interface: interface.into(), ip: ip.parse().unwrap(), prefix };
+        let out = [local("lo", "127.0.0.1", 8), local("wg0", "10.8.0.1", 24)];
         let (iface, cidr) = local_network(&out, "10.8.0.1".parse().unwrap()).unwrap();
         assert_eq!((iface.as_str(), cidr.to_string().as_str()), ("wg0", "10.8.0.0/24"));
         assert!(local_network(&out, "10.9.0.1".parse().unwrap()).is_none());

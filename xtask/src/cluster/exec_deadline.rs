@@ -1,6 +1,7 @@
 //! A kubeconfig's exec plugin runs inside kube's client set-up, blocking and with no time limit.
 //! Here that set-up runs on a thread of its own under a deadline; a plugin still running then is
-//! killed, with every process it started, and nothing else.
+//! killed, with every process it started, and nothing else (on Linux, which names a thread's
+//! children; elsewhere the deadline still ends the wait and the plugin is left to itself).
 
 use anyhow::{anyhow, bail, Result};
 use kube::config::Kubeconfig;
@@ -30,8 +31,7 @@ pub async fn within<T: Send + 'static>(
     let thread = Arc::new(AtomicI32::new(0));
     let mine = thread.clone();
     let mut task = tokio::task::spawn_blocking(move || {
-        // SAFETY: gettid(2) takes no arguments and cannot fail.
-        mine.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+        mine.store(this_thread(), Ordering::SeqCst);
         set_up()
     });
     match tokio::time::timeout(EXEC_DEADLINE, &mut task).await {
@@ -40,7 +40,7 @@ pub async fn within<T: Send + 'static>(
             // kube runs the plugin again when a run of it fails: stop each run until it gives up.
             let mut killed = 0;
             for _ in 0..100 {
-                killed += kill_tree(&format!("/proc/self/task/{}/children", thread.load(Ordering::SeqCst)));
+                killed += kill_children(thread.load(Ordering::SeqCst));
                 if task.is_finished() {
                     break;
                 }
@@ -56,30 +56,15 @@ pub async fn within<T: Send + 'static>(
     }
 }
 
-/// The pids in a `children` file of /proc.
-fn pids(children_file: &str) -> Vec<u32> {
-    let text = std::fs::read_to_string(children_file).unwrap_or_default();
-    text.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+#[cfg(target_os = "linux")]
+use crate::cluster::process_tree::{kill_children, this_thread};
+
+#[cfg(not(target_os = "linux"))]
+fn this_thread() -> i32 {
+    0
 }
 
-/// The children of `pid`, from each of its threads.
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
-    tasks.flatten().flat_map(|t| pids(&t.path().join("children").to_string_lossy())).collect()
-}
-
-/// Kills the processes a `children` file names and all their descendants (the whole tree is listed
-/// first: a killed parent's children would be handed to init and lost from view). How many.
-fn kill_tree(children_file: &str) -> usize {
-    let (mut tree, mut next) = (Vec::new(), pids(children_file));
-    while let Some(pid) = next.pop() {
-        next.extend(children(pid));
-        tree.push(pid);
-    }
-    for pid in &tree {
-        let Ok(pid) = i32::try_from(*pid) else { continue };
-        // SAFETY: kill(2) with a pid read from /proc and a valid signal has no memory effects.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    tree.len()
+#[cfg(not(target_os = "linux"))]
+fn kill_children(_thread: i32) -> usize {
+    0
 }

@@ -12,6 +12,8 @@ pub(crate) mod lock;
 pub(crate) mod manifests;
 pub(crate) mod namespace_contents;
 pub(crate) mod pod_trouble;
+#[cfg(target_os = "linux")]
+pub(crate) mod process_tree;
 pub(crate) mod pull_secret;
 pub(crate) mod release_mark;
 pub(crate) mod rollout;

@@ -72,7 +72,7 @@ pub async fn wait(cluster: &Cluster, namespace: &str, name: &str, timeout: Durat
                 found
             }
             Ok(Err(e)) => {
-                let cause = format!("{:#}", e);
+                let cause = crate::common::error_text::one_line(&e);
                 eprintln!("{step}: the API server did not answer ({cause}); retrying in {}s", backoff.as_secs_f32());
                 trouble = Some(cause);
                 tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;

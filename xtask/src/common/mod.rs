@@ -1,6 +1,8 @@
 //! Plain helpers any layer may use: parsing what users type, platform names, the TLS provider.
 //! Uses no other layer.
 
+pub mod error_text;
 pub(crate) mod flags;
+pub(crate) mod interfaces;
 pub(crate) mod platform;
 pub mod tls;

@@ -48,6 +48,17 @@ impl Registry {
         Ok(lines)
     }
 
+    /// The one platform of an image pushed by digest for `wanted` proven, as `prove_platforms`
+    /// proves each; an error when the builder made another platform than the one asked for.
+    pub async fn prove_built(&self, image: &ImageRef, wanted: &str) -> Result<String> {
+        let wanted = crate::common::platform::normalize(wanted);
+        let lines = self.prove_platforms(image).await?;
+        match lines.as_slice() {
+            [line] if line.starts_with(&format!("{wanted}: ")) => Ok(line.clone()),
+            _ => bail!("{wanted}: the build for it made {}, not one image for {wanted}", lines.join("; ")),
+        }
+    }
+
     async fn manifest(&self, image: &ImageRef) -> Result<RawManifest> {
         let (bytes, _) = self
             .client
@@ -151,7 +162,7 @@ fn judge(platform: &str, program: &str, header: &[u8]) -> Result<String> {
     };
     if machine != want || header[4] != class {
         bail!(
-            "{platform}: {program} is a {} binary, not {}: the Dockerfile's build stage likely declares ARG TARGETARCH (or TARGETOS) with a default, which the target platform does not override; declare it as a plain `ARG TARGETARCH`",
+            "{platform}: {program} is a {} binary, not {}: the Dockerfile's build does not follow the target platform (a GOARCH set by hand, or an ARG TARGETARCH or TARGETOS with a default that no --build-arg overrides; `cargo xtask image` passes them per platform)",
             machine_name(machine),
             machine_name(want)
         );

@@ -24,8 +24,9 @@ pub fn fullname(release: &str) -> String {
 /// Where the chart comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
-    /// An OCI chart: `oci://REGISTRY/PATH/NAME`, a version tag, and the manifest digest it must have.
-    Oci { reference: String, version: String, digest: Option<String> },
+    /// An OCI chart: `oci://REGISTRY/PATH/NAME`, a version tag, and the manifest digest it must
+    /// have; `from_image` when the image's index named it (the fork's chart `image` pushed).
+    Oci { reference: String, version: String, digest: Option<String>, from_image: bool },
     /// A chart directory or `.tgz` on this machine, pinned by its content.
     Local(PathBuf),
 }
@@ -69,10 +70,16 @@ pub fn source(chart: Option<&str>, version: Option<&str>, digest: Option<&str>) 
     }
     let pinned = (reference == pin.chart && version == pin.version).then_some(pin.digest).flatten();
     let digest = digest.map(str::to_string).or(pinned.filter(|d| !d.is_empty()));
-    Ok(Source::Oci { reference, version, digest })
+    Ok(Source::Oci { reference, version, digest, from_image: false })
 }
 
-fn check_digest(d: &str) -> Result<(), &'static str> {
+/// Whether `deploy/chart.yaml` pins a digest: only then does it choose the chart over the one
+/// `image` pushed with the image.
+pub fn pin_has_digest() -> bool {
+    CHART_PIN.lines().any(|l| l.strip_prefix("digest:").is_some_and(|d| !d.trim().trim_matches('"').is_empty()))
+}
+
+pub(super) fn check_digest(d: &str) -> Result<(), &'static str> {
     let hex = d.strip_prefix("sha256:").ok_or("expected sha256:<64 hex digits>")?;
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
         return Err("expected sha256:<64 lowercase hex digits>");
@@ -81,7 +88,7 @@ fn check_digest(d: &str) -> Result<(), &'static str> {
 }
 
 /// `oci://HOST/PATH/NAME` as the registry and repository it names.
-fn oci_parts(reference: &str) -> Result<ImageRef> {
+pub(super) fn oci_parts(reference: &str) -> Result<ImageRef> {
     let bad = |why: &str| {
         anyhow!("invalid chart reference '{reference}': {why} (expected oci://REGISTRY/PATH/NAME or a local chart)")
     };
@@ -109,7 +116,9 @@ pub struct Chart {
 /// What the tag points at now, and whether that is the pin; refuses, in one line, a moved or
 /// missing pin. Reads the registry only.
 pub async fn resolve(sh: &Shell, source: &Source) -> Result<(String, ImageRef)> {
-    let Source::Oci { reference, version, digest } = source else { unreachable!("local charts need no registry") };
+    let Source::Oci { reference, version, digest, from_image } = source else {
+        unreachable!("local charts need no registry")
+    };
     let repo = oci_parts(reference)?;
     let tagged = repo.with_tag(version);
     let registry = Registry::open(&repo.registry, Credentials::for_registry(sh, &repo.registry)?).await?;
@@ -120,6 +129,9 @@ pub async fn resolve(sh: &Shell, source: &Source) -> Result<(String, ImageRef)> 
     };
     match digest {
         Some(pinned) if *pinned == current => Ok((current, repo)),
+        Some(pinned) if *from_image => bail!(
+            "chart {reference}:{version} now points at {current}, not {pinned}, the digest the image was pushed with: the chart's tag moved after `cargo xtask image`; run `cargo xtask image` again (or deploy another chart with --chart)"
+        ),
         Some(pinned) => bail!(
             "chart {reference}:{version} now points at {current}, not the pinned {pinned}: its content changed under the same version; review it, then accept it with --chart-digest {current} (or write that digest into deploy/chart.yaml)"
         ),
@@ -266,7 +278,8 @@ mod tests {
             Source::Oci {
                 reference: "oci://127.0.0.1:5000/charts/kubernetes-mcp-server".into(),
                 version: "0.1.0".into(),
-                digest: Some(d)
+                digest: Some(d),
+                from_image: false
             }
         );
         assert!(source(None, None, Some("sha256:xyz"))

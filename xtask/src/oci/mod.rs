@@ -3,7 +3,9 @@
 
 pub(crate) mod binaries;
 pub(crate) mod chart;
+pub(crate) mod chart_push;
 pub(crate) mod docker_config;
+pub(crate) mod index;
 pub(crate) mod layer_scan;
 pub(crate) mod reference;
 pub(crate) mod registry;

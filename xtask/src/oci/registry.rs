@@ -16,7 +16,12 @@ use sha2::Digest;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Remote {
     Absent,
-    Present { digest: String, platforms: Vec<String> },
+    /// `chart`: the chart `image` pushed with it, as the index's annotation names it.
+    Present {
+        digest: String,
+        platforms: Vec<String>,
+        chart: Option<String>,
+    },
 }
 
 pub struct Registry {
@@ -34,7 +39,12 @@ pub(super) struct RawManifest {
     pub(super) config: Option<RawDescriptor>,
     #[serde(default)]
     pub(super) layers: Option<Vec<RawDescriptor>>,
+    #[serde(default)]
+    pub(super) annotations: std::collections::BTreeMap<String, String>,
 }
+
+/// The image index's annotation naming the chart `image` pushed with it, by tag and digest.
+pub const CHART_ANNOTATION: &str = "kmcp-xtask.chart";
 
 /// The media type of a helm chart's content layer in an OCI chart.
 const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -114,6 +124,7 @@ impl Registry {
         };
         let manifest: RawManifest = serde_json::from_slice(&bytes)
             .map_err(|e| anyhow!("registry {} sent a manifest for {image} that is not JSON: {e}", image.registry))?;
+        let chart = manifest.annotations.get(CHART_ANNOTATION).cloned();
         let mut platforms: Vec<String> = match (manifest.manifests, manifest.config) {
             (Some(entries), _) => entries.iter().filter_map(|e| e.platform.as_ref()?.name()).collect(),
             (None, Some(config)) => {
@@ -132,7 +143,7 @@ impl Registry {
         };
         platforms.sort();
         platforms.dedup();
-        Ok(Remote::Present { digest, platforms })
+        Ok(Remote::Present { digest, platforms, chart })
     }
 
     /// The digest a tag points at, for deploys pinned by digest.

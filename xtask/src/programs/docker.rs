@@ -5,11 +5,12 @@ use crate::programs::shell::{require_program, Shell};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
+/// One platform's build, pushed by digest to `repository` (no tag).
 pub struct Build<'a> {
     pub fork: &'a std::path::Path,
-    pub platforms: &'a [String],
-    pub tags: Vec<String>,
-    pub labels: Vec<String>,
+    pub platform: &'a str,
+    pub repository: String,
+    pub labels: &'a [String],
 }
 
 /// What `docker buildx --debug inspect` says of the builder a build would use (the current one,
@@ -85,18 +86,39 @@ pub fn login(sh: &Shell, registry: &str, user: &str, token: &str) -> Result<()> 
     })
 }
 
-pub fn build_and_push(sh: &Shell, build: &Build<'_>) -> Result<()> {
-    let platforms = build.platforms.join(",");
-    let mut args = vec!["buildx".to_string(), "build".into(), "--platform".into(), platforms];
-    for t in &build.tags {
-        args.extend(["--tag".to_string(), t.clone()]);
+/// `buildx build` of one platform, pushed by digest only: no tag moves. The platform's
+/// arguments go in as `--build-arg`, so a Dockerfile whose `ARG TARGETARCH` has a default (as
+/// upstream's has: podman fills it per platform, BuildKit does not) builds for that platform.
+/// The pushed manifest's digest; `None` under `--dry-run`.
+pub fn build_by_digest(sh: &Shell, build: &Build<'_>) -> Result<Option<String>> {
+    let platform = build.platform;
+    let mut parts = platform.split('/');
+    let (os, arch, variant) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let dir = tempfile::tempdir().context("cannot make a temporary directory for buildx's metadata")?;
+    let metadata = dir.path().join("metadata.json");
+    let mut args: Vec<String> = ["buildx", "build", "--platform", platform].map(String::from).to_vec();
+    for (name, value) in
+        [("TARGETPLATFORM", platform), ("TARGETOS", os), ("TARGETARCH", arch), ("TARGETVARIANT", variant)]
+    {
+        args.extend(["--build-arg".into(), format!("{name}={value}")]);
     }
-    for l in &build.labels {
+    for l in build.labels {
         args.extend(["--label".to_string(), l.clone()]);
     }
-    args.push("--push".into());
+    let output = format!("type=image,name={},push-by-digest=true,name-canonical=true,push=true", build.repository);
+    args.extend(["--output".into(), output, "--metadata-file".into(), metadata.display().to_string()]);
     args.push(build.fork.display().to_string());
-    sh.run(cmd!(sh.sh, "docker {args...}")).context("docker buildx build failed (its output is above)")
+    sh.run(cmd!(sh.sh, "docker {args...}"))
+        .with_context(|| format!("docker buildx build for {platform} failed (its output is above)"))?;
+    if !metadata.exists() {
+        return Ok(None); // a dry run
+    }
+    let text = std::fs::read_to_string(&metadata).context("buildx wrote no metadata file")?;
+    let json: serde_json::Value = serde_json::from_str(&text).context("buildx's metadata file is not JSON")?;
+    match json["containerimage.digest"].as_str() {
+        Some(d) => Ok(Some(d.to_string())),
+        None => bail!("buildx pushed {platform} but its metadata names no digest: {text}"),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@ impl Checkout {
         Ok(commit.id().to_string())
     }
 
+    /// HEAD's commit time (seconds since the epoch), as `SOURCE_DATE_EPOCH` would be.
+    pub fn head_time(&self) -> Result<i64> {
+        let head = self.repo.head().context("the fork has no commit yet: commit before building")?;
+        Ok(head.peel_to_commit().context("HEAD does not point at a commit")?.time().seconds())
+    }
+
     pub fn is_dirty(&self) -> Result<bool> {
         let mut opts = StatusOptions::new();
         opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);

@@ -4,5 +4,7 @@
 pub(crate) mod docker;
 pub(crate) mod git;
 pub(crate) mod helm;
+#[cfg(target_os = "linux")]
+pub(crate) mod pdeathsig;
 pub mod shell;
 pub(crate) mod signals;

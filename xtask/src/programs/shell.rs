@@ -24,7 +24,7 @@ impl Shell {
         match result {
             Ok(v) => Ok(Some(v)),
             Err(e) if self.dry_run => {
-                notes.push(format!("{e:#}"));
+                notes.push(crate::common::error_text::one_line(&e));
                 Ok(None)
             }
             Err(e) => Err(e),

@@ -29,7 +29,7 @@ pub struct Mode {
 pub(crate) fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>) -> bool {
     let (passed, detail) = match result {
         Ok(d) => (true, d),
-        Err(e) => (false, format!("{e:#}")),
+        Err(e) => (false, crate::common::error_text::one_line(&e)),
     };
     checks.push(Check { name: name.into(), passed, skipped: false, detail });
     passed

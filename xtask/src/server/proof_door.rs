@@ -70,7 +70,7 @@ pub(crate) async fn check_door(
 pub(crate) async fn admitted(cluster: &Cluster, args: &ClusterArgs) -> String {
     match policy(cluster, args).await {
         Ok(a) => format!("only from {a} (networkpolicy/{})", policy_name(&args.release)),
-        Err(e) => format!("{e:#}"),
+        Err(e) => crate::common::error_text::one_line(&e),
     }
 }
 
@@ -205,20 +205,12 @@ async fn answers(source: IpAddr, node: SocketAddr) -> bool {
     attempt.await.unwrap_or(false)
 }
 
-/// This machine's IPv4 addresses (the kernel's local routes in /proc/net/fib_trie).
+/// This machine's IPv4 addresses.
 fn local_addresses() -> Vec<IpAddr> {
-    let text = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
-    let mut out = Vec::new();
-    let mut last: Option<IpAddr> = None;
-    for line in text.lines() {
-        if let Some(addr) = line.trim_start().strip_prefix("|-- ") {
-            last = addr.trim().parse().ok();
-        } else if line.contains("/32 host LOCAL") {
-            if let Some(a) = last.filter(|a| !out.contains(a)) {
-                out.push(a);
-            }
-        }
-    }
+    let mut out: Vec<IpAddr> =
+        crate::common::interfaces::addresses().into_iter().map(|a| a.ip).filter(IpAddr::is_ipv4).collect();
+    out.sort();
+    out.dedup();
     out
 }
 

@@ -1,14 +1,18 @@
-//! `cargo xtask image`: build the fork for several platforms, tag `dev-<sha>` and `dev-latest`,
-//! push, and read the index back. A no-op when the registry already has the tag with every platform.
+//! `cargo xtask image`: build the fork for each platform (its platform arguments set), push each by
+//! digest and prove its binary, then assemble the index and tag it `dev-<sha>` and `dev-latest`.
+//! A no-op when the registry already has the tag with every platform.
 
 use crate::common::flags::{self, Platforms};
+use crate::common::platform::normalize;
+use crate::oci::chart::CHART_NAME;
+use crate::oci::chart_push::{package, version_for, FORK_CHART_DIR};
 use crate::oci::docker_config::{self, Credentials};
 use crate::oci::reference::{is_loopback_registry, ImageRef};
-use crate::oci::registry::{missing_platforms, Registry, Remote};
+use crate::oci::registry::{missing_platforms, Registry, Remote, CHART_ANNOTATION};
 use crate::programs::docker::{self, Build};
 use crate::programs::git::{self, Checkout};
 use crate::programs::shell::Shell;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -71,12 +75,15 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
 
     let wanted = format!("GET manifest {tagged} (platforms {})", platforms.join(","));
     let found = if args.force { None } else { sh.remote(&wanted, || registry.inspect(&tagged)).await? };
-    if let Some(Remote::Present { digest, platforms: found }) = found {
+    if let Some(Remote::Present { digest, platforms: found, chart }) = found {
         let missing = missing_platforms(&platforms, &found);
         if missing.is_empty() {
             let proven = prove(sh, &registry, &image.with_digest(&digest)).await?;
             println!("up to date: {tagged} already has {} ({digest})", found.join(", "));
             proven.iter().for_each(|l| println!("{l}"));
+            if let Some(chart) = chart {
+                println!("chart {chart}");
+            }
             println!("{}", image.with_digest(&digest));
             return Ok(());
         }
@@ -88,24 +95,36 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     if let Some(c) = credentials.as_ref().filter(|c| c.from_env) {
         docker::login(sh, &image.registry, &c.user, &c.token)?;
     }
-    let mut labels = Vec::new();
-    match origin.as_deref().and_then(git::https_url) {
-        Some(url) => labels.push(format!("org.opencontainers.image.source={url}")),
-        None => eprintln!("warning: the fork has no origin remote, so the image carries no source label"),
+    let labels = labels(origin.as_deref(), &sha, checkout.head_time()?)?;
+
+    // Each platform built and pushed by digest, then proven; no tag moves until all are.
+    let mut entries = Vec::new();
+    let mut proven = Vec::new();
+    for platform in platforms.iter().map(|p| normalize(p)) {
+        let build = Build { fork: &fork, platform: &platform, repository: image.name(), labels: &labels };
+        let Some(digest) = docker::build_by_digest(sh, &build)? else { continue };
+        let one = image.with_digest(&digest);
+        let what = format!("GET the config and entrypoint binary of {one} ({platform})");
+        let line = sh.remote(&what, || registry.prove_built(&one, &platform)).await;
+        proven.push(line_or_untouched(line.map(Option::unwrap_or_default), &tagged)?);
+        let what = format!("GET manifest {one}");
+        entries.extend(sh.remote(&what, || registry.entries_of(&one, &platform)).await?.unwrap_or_default());
     }
-    labels.push(format!("org.opencontainers.image.revision={sha}"));
-    labels.push(format!("org.opencontainers.image.created={}", rfc3339_now()));
-    let build = Build {
-        fork: &fork,
-        platforms: &platforms,
-        tags: vec![tagged.to_string(), image.with_tag("dev-latest").to_string()],
-        labels,
+    let chart = push_chart(sh, &registry, &fork, &image, &tag, checkout.head_time()?).await?;
+    let annotations = match &chart {
+        Some(c) => serde_json::json!({ CHART_ANNOTATION: c }),
+        None => serde_json::json!({}),
     };
-    docker::build_and_push(sh, &build)?;
+    let tags = [tag.as_str(), "dev-latest"];
+    let what = format!("PUT an index of {} as {} and {}", platforms.join(", "), tagged, image.with_tag("dev-latest"));
+    let pushed_index = sh.remote(&what, || registry.push_index(&image, entries, annotations, &tags)).await?;
+    if pushed_index.is_none() {
+        return Ok(());
+    }
 
     let check = format!("GET manifest {tagged} and check it holds {}", platforms.join(","));
     let Some(pushed) = sh.remote(&check, || registry.inspect(&tagged)).await? else { return Ok(()) };
-    let Remote::Present { digest, platforms: found } = pushed else {
+    let Remote::Present { digest, platforms: found, .. } = pushed else {
         bail!("the push reported success but {tagged} is not in the registry");
     };
     let missing = missing_platforms(&platforms, &found);
@@ -115,11 +134,55 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             missing.join(", ")
         );
     }
-    let proven = prove(sh, &registry, &image.with_digest(&digest)).await?;
     println!("pushed {tagged} with {}", found.join(", "));
     proven.iter().for_each(|l| println!("{l}"));
+    if let Some(chart) = chart {
+        println!("chart {chart}");
+    }
     println!("{}", image.with_digest(&digest));
     Ok(())
+}
+
+/// The fork's chart, when it has one, packaged for this tag and pushed next to the image as
+/// `<registry>/<owner>/charts/kubernetes-mcp-server:0.0.0-<tag>`: `oci://...:version@digest`.
+async fn push_chart(
+    sh: &Shell,
+    registry: &Registry,
+    fork: &std::path::Path,
+    image: &ImageRef,
+    tag: &str,
+    committed: i64,
+) -> Result<Option<String>> {
+    let dir = fork.join(FORK_CHART_DIR);
+    if !dir.join("Chart.yaml").is_file() {
+        eprintln!("note: the fork has no {FORK_CHART_DIR}: no chart is pushed with the image; `up` then needs --chart or a digest in deploy/chart.yaml");
+        return Ok(None);
+    }
+    let owner = image.repository.split('/').next().unwrap_or_default();
+    let chart = ImageRef::new(&image.registry, owner, &format!("charts/{CHART_NAME}"))?.with_tag(&version_for(tag));
+    let packaged = package(&dir, &version_for(tag), tag, committed.max(0) as u64)?;
+    let what = format!("PUT chart {chart} (the fork's {FORK_CHART_DIR}) and read it back");
+    let Some(digest) = sh.remote(&what, || registry.push_chart(&chart, packaged)).await? else { return Ok(None) };
+    Ok(Some(format!("oci://{chart}@{digest}")))
+}
+
+/// A platform's proof, or its failure with word that no tag was moved.
+fn line_or_untouched(line: Result<String>, tagged: &ImageRef) -> Result<String> {
+    line.map_err(|e| anyhow::anyhow!("{e:#} (no tag was moved: {tagged} and dev-latest are where they were)"))
+}
+
+/// The OCI labels: source (from the origin remote), revision, and created (the commit's time, so
+/// that one commit builds one config).
+fn labels(origin: Option<&str>, sha: &str, committed: i64) -> Result<Vec<String>> {
+    let mut labels = Vec::new();
+    match origin.and_then(git::https_url) {
+        Some(url) => labels.push(format!("org.opencontainers.image.source={url}")),
+        None => eprintln!("warning: the fork has no origin remote, so the image carries no source label"),
+    }
+    labels.push(format!("org.opencontainers.image.revision={sha}"));
+    let created = jiff::Timestamp::from_second(committed).context("the commit's time is out of range")?;
+    labels.push(format!("org.opencontainers.image.created={created}"));
+    Ok(labels)
 }
 
 /// `GHCR_TOKEN`/`GITHUB_TOKEN` (user `GHCR_USER`, else the owner) for ghcr.io only; for every
@@ -136,33 +199,4 @@ fn credentials(sh: &Shell, registry: &str, owner: &str) -> Result<Option<Credent
 async fn prove(sh: &Shell, registry: &Registry, image: &ImageRef) -> Result<Vec<String>> {
     let what = format!("GET each platform's config and entrypoint binary of {image}");
     Ok(sh.remote(&what, || registry.prove_platforms(image)).await?.unwrap_or_default())
-}
-
-/// The current UTC time as RFC 3339, e.g. `2026-11-25T01:48:27Z`.
-fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_shape() {
-        let t = rfc3339_now();
-        assert_eq!(t.len(), 20, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T", "{t}");
-    }
 }

@@ -33,9 +33,9 @@ pub async fn run(args: Args) -> Result<()> {
     let url = match (&args.url, &cluster) {
         (Some(u), _) => u.clone(),
         (None, Ok(c)) => default_url(c, &args.cluster, node_ip).await?,
-        (None, Err(e)) => bail!("{e:#}; or pass --url"),
+        (None, Err(e)) => bail!("{}; or pass --url", crate::common::error_text::one_line(e)),
     };
-    let cluster = cluster.as_ref().map_err(|e| format!("{e:#}"));
+    let cluster = cluster.as_ref().map_err(crate::common::error_text::one_line);
     let report = proof::verify(&url, cluster, &args.cluster, args.allow_from.as_ref()).await;
     proof::print(&report, args.json);
     if !report.passed {

@@ -83,6 +83,12 @@ pub fn base_images() -> &'static BaseImages {
         std::fs::create_dir_all(ctx.path().join("tmp")).unwrap();
         std::fs::copy("/bin/busybox", ctx.path().join("bin/busybox")).expect("Debian's busybox-static");
         std::os::unix::fs::symlink("busybox", ctx.path().join("bin/sh")).unwrap();
+        // Upstream's builder stage runs `make`: this machine's, with the libraries it loads.
+        for file in std::iter::once("/usr/bin/make".to_string()).chain(libraries_of("/usr/bin/make")) {
+            let to = ctx.path().join(file.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&file, &to).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
         let go = |what: &str| {
             let out = Command::new("go").args(["env", what]).output().expect("go");
             String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -94,7 +100,7 @@ pub fn base_images() -> &'static BaseImages {
         };
         std::fs::write(
             ctx.path().join("go.Dockerfile"),
-            "FROM scratch\nCOPY --from=tools bin /bin\nCOPY --from=tools tmp /tmp\nCOPY . /usr/local/go\nENV PATH=/usr/local/go/bin:/bin HOME=/tmp GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0\n",
+            "FROM scratch\nCOPY --from=tools / /\nCOPY . /usr/local/go\nENV PATH=/usr/local/go/bin:/bin:/usr/bin HOME=/tmp GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0\n",
         )
         .unwrap();
         // Only what `go build` needs of GOROOT (a third of it): no tests, docs or cmd sources.
@@ -116,43 +122,100 @@ pub fn base_images() -> &'static BaseImages {
     })
 }
 
+/// The shared libraries `ldd` says `binary` loads, by absolute path.
+fn libraries_of(binary: &str) -> Vec<String> {
+    let out = Command::new("ldd").arg(binary).output().expect("ldd");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace().filter(|w| w.starts_with('/')).map(String::from).collect()
+}
+
 const GOROOT_UNNEEDED: &str = "test\napi\ndoc\nmisc\nlib\nsrc/cmd\n**/testdata\n**/*_test.go\npkg/tool/*/cover\npkg/tool/*/fix\npkg/tool/*/vet\npkg/tool/*/preprofile\npkg/tool/*/cgo\n";
 
 /// The kinds of fork the tests build.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Fork {
-    /// Upstream's shape: a cross-compiling builder stage, `ARG TARGETOS` and `ARG TARGETARCH` plain.
+    /// Upstream's current shape, byte for byte but for the images in `FROM`: a cross-compiling
+    /// builder stage with `ARG TARGETOS=linux` / `ARG TARGETARCH=amd64` and `make build-multiarch`.
     Upstream,
-    /// The same with `ARG TARGETOS=linux` and `ARG TARGETARCH=amd64`: every platform gets amd64.
-    DefaultedArg,
+    /// The builder stage with plain `ARG TARGETOS` / `ARG TARGETARCH` (and `go build` itself).
+    PlainArg,
+    /// A builder stage that sets `GOARCH=amd64` by hand: every platform gets an x86-64 binary.
+    HardcodedArch,
     /// Upstream's shape, whose image also carries the real server for `$TARGETARCH`, which the
     /// entrypoint (the fork's own program) runs: an image for the test cluster.
     Deployable,
 }
 
-/// A git repository laid out like upstream's fork, committed; with its commit.
-pub fn fork(kind: Fork, origin: Option<&str>) -> (tempfile::TempDir, String) {
+/// Upstream's Dockerfile (`containers/kubernetes-mcp-server`, main, 2026-08), its `FROM` images
+/// replaced by the tests' own.
+const UPSTREAM_DOCKERFILE: &str = "FROM --platform=$BUILDPLATFORM {go} AS builder
+
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
+
+WORKDIR /app
+
+COPY go.mod go.sum ./
+RUN go mod download
+
+COPY ./ ./
+
+RUN make build-multiarch TARGETOS=${TARGETOS} TARGETARCH=${TARGETARCH}
+
+FROM {base}
+LABEL io.modelcontextprotocol.server.name=\"io.github.containers/kubernetes-mcp-server\"
+WORKDIR /app
+COPY --from=builder /app/kubernetes-mcp-server /app/kubernetes-mcp-server
+{server}USER 65532:65532
+ENTRYPOINT [\"/app/kubernetes-mcp-server\"]
+CMD [\"--port\", \"8080\"]
+EXPOSE 8080
+";
+
+/// The builder stage of the forks that run `go build` themselves.
+const OWN_BUILDER: &str = "FROM --platform=$BUILDPLATFORM {go} AS builder\nARG TARGETOS\nARG TARGETARCH\nWORKDIR /app\nCOPY go.mod ./\nCOPY cmd cmd\nRUN GOOS={os} GOARCH={arch} go build -trimpath -ldflags=\"-s -w\" -o /app/kubernetes-mcp-server ./cmd/kubernetes-mcp-server\n\nFROM {base}\nWORKDIR /app\nCOPY --from=builder /app/kubernetes-mcp-server /app/kubernetes-mcp-server\nUSER 65532:65532\nENTRYPOINT [\"/app/kubernetes-mcp-server\"]\nCMD [\"--port\", \"8080\"]\nEXPOSE 8080\n";
+
+/// `build-multiarch` as upstream's Makefile has it, with the flags a fork without git needs.
+const MAKEFILE: &str = "BINARY_NAME = kubernetes-mcp-server\nLD_FLAGS = -s -w\nCOMMON_BUILD_ARGS = -ldflags \"$(LD_FLAGS)\"\n\n.PHONY: build-multiarch\nbuild-multiarch: ## Build the project for a specific OS/ARCH (used by container multi-arch builds)\n\tCGO_ENABLED=0 GOOS=$(TARGETOS) GOARCH=$(TARGETARCH) go build $(COMMON_BUILD_ARGS) -o $(BINARY_NAME) ./cmd/kubernetes-mcp-server\n";
+
+fn dockerfile(kind: Fork) -> String {
     let images = base_images();
-    let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
-    let defaults = if kind == Fork::DefaultedArg { ("=linux", "=amd64") } else { ("", "") };
+    let (go, base) = (images.go.as_str(), images.base.as_str());
+    let own = |os: &str, arch: &str| {
+        OWN_BUILDER.replace("{go}", go).replace("{base}", base).replace("{os}", os).replace("{arch}", arch)
+    };
     let server = match kind {
-        Fork::Deployable => "COPY --chmod=755 server/kubernetes-mcp-server-${TARGETARCH} /app/server\n",
+        Fork::Deployable => "ARG TARGETARCH\nCOPY --chmod=755 server/kubernetes-mcp-server-${TARGETARCH} /app/server\n",
         _ => "",
     };
-    let dockerfile = format!(
-        "FROM --platform=$BUILDPLATFORM {go} AS builder\nARG TARGETOS{}\nARG TARGETARCH{}\nWORKDIR /src\nCOPY go.mod main.go ./\nRUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags=\"-s -w\" -o /out/kubernetes-mcp-server .\n\nFROM {base}\nARG TARGETARCH\nWORKDIR /app\nCOPY --from=builder /out/kubernetes-mcp-server /app/kubernetes-mcp-server\n{server}USER 65532:65532\nENTRYPOINT [\"/app/kubernetes-mcp-server\"]\nCMD [\"--port\", \"8080\"]\nEXPOSE 8080\n",
-        defaults.0,
-        defaults.1,
-        go = images.go,
-        base = images.base,
-    );
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-    write("Dockerfile", &dockerfile);
+    match kind {
+        Fork::Upstream | Fork::Deployable => {
+            UPSTREAM_DOCKERFILE.replace("{go}", go).replace("{base}", base).replace("{server}", server)
+        }
+        Fork::PlainArg => own("$TARGETOS", "$TARGETARCH"),
+        Fork::HardcodedArch => own("linux", "amd64"),
+    }
+}
+
+/// A git repository laid out like upstream's fork, committed; with its commit.
+pub fn fork(kind: Fork, origin: Option<&str>) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap()
+    };
+    write("Dockerfile", &dockerfile(kind));
+    write("Makefile", MAKEFILE);
     write("go.mod", "module example.com/fork\n\ngo 1.24\n");
-    write("main.go", LAUNCHER);
+    write("go.sum", "");
+    write("cmd/kubernetes-mcp-server/main.go", LAUNCHER);
     write("README.md", "A fork laid out like kubernetes-mcp-server's, made by a test.\n");
     write(".gitignore", "server/\n");
+    // Upstream's own line, and `.git`, so that the build steps stay in BuildKit's cache across forks.
+    write(".dockerignore", "_output/\n.git\n");
+    super::copy_dir(&super::deploy::chart_dir(), &dir.path().join("charts/kubernetes-mcp-server"));
     if kind == Fork::Deployable {
         std::fs::create_dir_all(dir.path().join("server")).unwrap();
         for arch in ["amd64", "arm64"] {

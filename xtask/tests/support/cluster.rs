@@ -82,11 +82,17 @@ impl TestCluster {
     /// A kubeconfig for a cluster admin of this test's own, so that the audit log tells its
     /// requests apart (on a given cluster: the given kubeconfig).
     pub fn admin_as(&self, user: &str, dir: &Path) -> PathBuf {
+        self.user_as(user, "system:masters", dir)
+    }
+
+    /// A kubeconfig for `user` in `groups` (comma separated; empty: only what every
+    /// authenticated user may, such as reading `/version`).
+    pub fn user_as(&self, user: &str, groups: &str, dir: &Path) -> PathBuf {
         let Some(cluster_dir) = &self.dir else { return self.kubeconfig.clone() };
         let out = dir.join(format!("{user}.kubeconfig"));
         let bin = std::env::var_os("KMCP_TESTCLUSTER_BIN").expect("KMCP_TESTCLUSTER_BIN is set by cargo xtask test");
         let ok = std::process::Command::new(bin)
-            .args(["kubeconfig", "-group", "system:masters", "-user", user, "-dir"])
+            .args(["kubeconfig", "-group", groups, "-user", user, "-dir"])
             .arg(cluster_dir)
             .arg("-out")
             .arg(&out)

@@ -73,7 +73,9 @@ pub fn push_chart(dir: &Path, repo: &str) -> (String, String) {
         .output()
         .unwrap();
     assert!(status.status.success(), "helm package: {}", String::from_utf8_lossy(&status.stderr));
-    let tgz = out.path().join(format!("kubernetes-mcp-server-{}.tgz", chart_version()));
+    let meta = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap();
+    let version = meta.lines().find_map(|l| l.strip_prefix("version: ")).unwrap().trim();
+    let tgz = out.path().join(format!("kubernetes-mcp-server-{version}.tgz"));
     let target = format!("oci://{}/{repo}", registry());
     let status = std::process::Command::new(&helm)
         .arg("push")

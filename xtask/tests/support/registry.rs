@@ -45,7 +45,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("docker-registry is not installed: run the tests with `cargo xtask test`");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
             std::thread::sleep(Duration::from_millis(20));
@@ -296,6 +296,7 @@ pub fn config_of(host: &str, repository: &str, tag: &str, arch: &str) -> serde_j
 
 /// The repositories a registry holds.
 pub fn catalog(host: &str) -> Vec<String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let body: serde_json::Value =

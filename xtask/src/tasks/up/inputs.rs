@@ -6,7 +6,6 @@ use crate::common::flags::{self, PortRange};
 use crate::oci::chart;
 use crate::oci::reference::ImageRef;
 use crate::plan::data::DryRun;
-use crate::programs::shell::Shell;
 use crate::server::mode::ServerMode;
 use anyhow::{bail, Context, Result};
 use std::net::IpAddr;
@@ -96,11 +95,14 @@ pub(super) struct Inputs {
     pub(super) release: String,
     pub(super) image: ImageRef,
     pub(super) chart: chart::Source,
+    /// No chart flag and no digest in `deploy/chart.yaml`: the chart is the one the image's index
+    /// names (the fork's own, pushed by `image`), when it names one.
+    pub(super) chart_from_image: bool,
     pub(super) mode: ServerMode,
 }
 
 impl Inputs {
-    pub(super) fn from_args(sh: &Shell, args: &Args) -> Result<Inputs> {
+    pub(super) fn from_args(args: &Args) -> Result<Inputs> {
         if let Some(p) = args.node_port {
             let range = args.nodeport_range;
             if !range.contains(p) {
@@ -110,7 +112,7 @@ impl Inputs {
         args.cluster.check()?;
         Ok(Inputs {
             node_port: args.node_port.map(i32::from),
-            allow_from: allow_from::resolve(sh, args.allow_from.as_ref(), args.node_ip)?,
+            allow_from: allow_from::resolve(args.allow_from.as_ref(), args.node_ip)?,
             pull_secret: args.pull_secret,
             release: args.cluster.release.clone(),
             image: image_ref(args)?,
@@ -119,6 +121,10 @@ impl Inputs {
                 args.chart_version.as_deref(),
                 args.chart_digest.as_deref().filter(|d| !d.is_empty()),
             )?,
+            chart_from_image: args.chart.is_none()
+                && args.chart_version.is_none()
+                && args.chart_digest.as_deref().is_none_or(str::is_empty)
+                && !chart::pin_has_digest(),
             mode: ServerMode {
                 port: args.port,
                 log_level: args.log_level,

@@ -25,7 +25,7 @@ use report::report;
 
 /// `carry_out` says, for a plan, whether to carry it out (`main` prints it under `--dry-run`).
 pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<bool>) -> Result<()> {
-    let input = Inputs::from_args(sh, &args)?;
+    let input = Inputs::from_args(&args)?;
     warn_about_mode(&args);
     let mut notes = Vec::new();
     // The cluster and the registries at once; their answers (and errors) in this order.

@@ -38,7 +38,10 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
         println!("changed: {}", done.changes.join(", "));
         // kube-proxy programs a new NodePort a moment after the pod is ready: print a URL that answers.
         if let Err(e) = crate::server::mcp::health(&url).await {
-            eprintln!("note: {e:#} (from this machine; the laptop may still reach it)");
+            eprintln!(
+                "note: {} (from this machine; the laptop may still reach it)",
+                crate::common::error_text::one_line(&e)
+            );
         }
     }
     println!("mode: {}", live.mode().describe());

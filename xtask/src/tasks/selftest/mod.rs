@@ -1,0 +1,33 @@
+//! `cargo xtask test`: what it takes and the versions of the parts it prepares; the preparing and
+//! the run itself (`prepare`) need Linux (network and mount namespaces, cgroups).
+
+#[cfg(target_os = "linux")]
+mod prepare;
+
+use crate::programs::shell::Shell;
+use anyhow::Result;
+
+/// The real server binary the tests run (npm package of the same version).
+pub const SERVER_VERSION: &str = "0.0.67";
+/// The arm64 binary the test images carry (npm has no 0.0.67 for linux-arm64); never run here.
+pub const SERVER_VERSION_ARM64: &str = "0.0.66";
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests
+    #[arg(long)]
+    pub(crate) bench: bool,
+    /// Extra arguments for `cargo test` (e.g. a test name filter)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) cargo_args: Vec<String>,
+}
+
+/// Prepares the parts, starts the cluster and runs the tests (or the benchmarks).
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    return prepare::run(sh, args);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (sh, args);
+        anyhow::bail!("cargo xtask test needs Linux (the test node lives in network and mount namespaces of its own): run it on a Linux machine")
+    }
+}
