@@ -71,7 +71,10 @@ fn cycle(helm: Helm) {
         assert!(noop.len() <= 12, "a no-op up made {} requests: {noop:?}", noop.len());
     }
 
-    d.run("down", &["--keep-port"]).assert_ok();
+    let out = d.run("down", &["--keep-port"]);
+    assert!(out.assert_ok().stderr.contains("until the pods app.kubernetes.io/instance="), "{}", out.stderr);
+    let pods = d.get(&format!("/api/v1/namespaces/{}/pods", d.ns)).unwrap();
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(0), "down ends when its pods are gone: {pods}");
     let out = up(&[]);
     out.assert_ok();
     assert_eq!(url_of(&out.stdout), url, "down --keep-port then up serves on the same URL");

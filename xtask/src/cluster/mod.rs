@@ -12,6 +12,7 @@ pub(crate) mod lock;
 pub(crate) mod manifests;
 pub(crate) mod namespace_contents;
 pub(crate) mod pod_trouble;
+pub(crate) mod pods_gone;
 #[cfg(target_os = "linux")]
 pub(crate) mod process_tree;
 pub(crate) mod pull_secret;

@@ -135,6 +135,11 @@ pub(crate) enum Action {
     ForgetState {
         config_map: String,
     },
+    /// Wait until the pods of the uninstalled release are gone (not merely terminating).
+    WaitPodsGone {
+        selector: String,
+        timeout_secs: u64,
+    },
     /// Delete the namespace, with what it holds, and wait until it is gone.
     DeleteNamespace {
         namespace: String,
@@ -208,6 +213,9 @@ impl Step {
                 node_port.map_or("(none recorded)".to_string(), |p| p.to_string())
             ),
             Action::ForgetState { config_map } => format!("delete configmap/{config_map} (the recorded nodePort)"),
+            Action::WaitPodsGone { selector, timeout_secs } => {
+                format!("wait up to {timeout_secs}s until the pods {selector} are gone")
+            }
             Action::DeleteNamespace { namespace, timeout_secs, .. } => {
                 format!("delete namespace/{namespace} and wait up to {timeout_secs}s until it is gone")
             }

@@ -9,7 +9,7 @@ use crate::plan::data::{Action, Plan, Step};
 use crate::programs::shell::Shell;
 use crate::programs::signals;
 use crate::server::deployed::{self, Live};
-use crate::{cluster::address, cluster::lock, cluster::rollout, oci::chart, programs::helm};
+use crate::{cluster::address, cluster::lock, cluster::pods_gone, cluster::rollout, oci::chart, programs::helm};
 use anyhow::{anyhow, bail, Context, Result};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, Patch, PatchParams};
@@ -202,6 +202,13 @@ impl Run<'_> {
                 state::forget(self.cluster, ns, release).await?;
                 self.changed(format!("configmap/{config_map}"));
             }
+            Action::WaitPodsGone { selector, timeout_secs } => tokio::select! {
+                gone = pods_gone::wait(self.cluster, &self.plan.namespace, selector, Duration::from_secs(*timeout_secs)) => gone?,
+                signal = signals::next() => bail!(
+                    "interrupted by {} while waiting for the pods {selector} to go (they go on terminating)",
+                    signals::name(signal)
+                ),
+            },
             Action::DeleteNamespace { namespace, timeout_secs, .. } => {
                 let namespaces: Api<Namespace> = Api::all(self.cluster.client.clone());
                 namespaces.delete(namespace, &Default::default()).await?;

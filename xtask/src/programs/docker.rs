@@ -47,7 +47,9 @@ fn parse(inspect: &str) -> Builder {
 /// it can reach a registry on this machine's loopback. Platforms the builder lists are what it
 /// runs natively, not what it can cross-compile: they refuse nothing.
 pub fn preflight(sh: &Shell, platforms: &[String], loopback_registry: Option<&str>) -> Result<()> {
-    require_program("docker", "install Docker with the buildx plugin")?;
+    if !sh.is_dry_run() {
+        require_program("docker", "install Docker with the buildx plugin")?;
+    }
     let Some(out) = sh.probe(cmd!(sh.sh, "docker buildx --debug inspect"))? else { return Ok(()) };
     if !out.status.success() {
         bail!("`docker buildx` is not available: install the Docker buildx plugin (`docker buildx inspect` failed)");

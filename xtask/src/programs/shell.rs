@@ -18,6 +18,11 @@ impl Shell {
         Ok(Shell { sh: xshell::Shell::new().context("cannot set up the command shell")?, dry_run })
     }
 
+    /// Whether this run only says what it would do.
+    pub(crate) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
     /// What a plan needs but cannot get (an unreachable cluster, an unresolved chart): an error
     /// for a real run; a dry run notes it and plans without it.
     pub(crate) fn unless_dry_run<T>(&self, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {

@@ -33,7 +33,8 @@ pub struct Args {
     /// Keep the recorded nodePort, so the next `up` serves on the same URL
     #[arg(long)]
     pub(crate) keep_port: bool,
-    /// Fail at once, instead of waiting, when another `up` or `down` holds the lock
+    /// Wait for nothing: fail at once when another `up` or `down` holds the lock, and end without
+    /// waiting for the release's pods to go
     #[arg(long)]
     pub(crate) no_wait: bool,
     #[command(flatten)]
@@ -106,6 +107,9 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, notes: &[Strin
     let release_marked = !recorded.owned && crate::cluster::release_mark::marked(cluster, ns, release).await?;
     let mut steps: Vec<Step> =
         release_step(sh, cluster, args, (&recorded, release_marked), &mut plan.notes).await?.into_iter().collect();
+    if !steps.is_empty() {
+        steps.extend(pods_step(args, &mut plan.notes));
+    }
     steps.extend(object_steps(cluster, ns, release, &mut plan.notes).await?);
     steps.extend(record_step(args, &recorded, &mut plan.notes));
     let delete_namespace = args.delete_namespace && ours;
@@ -178,6 +182,18 @@ async fn release_step(
             None
         }
     })
+}
+
+/// After the uninstall, the release's pods waited for until they are gone (`--no-wait`: not,
+/// and the plan says so).
+fn pods_step(args: &Args, notes: &mut Vec<String>) -> Option<Step> {
+    let selector = format!("app.kubernetes.io/instance={}", args.cluster.release);
+    if args.no_wait {
+        notes.push(format!("--no-wait: not waiting for the pods {selector} to go; they may still be terminating"));
+        return None;
+    }
+    let reason = "helm uninstall returns while the pods terminate: `down` ends when they are gone".to_string();
+    Some(Step::new(Action::WaitPodsGone { selector, timeout_secs: WAIT_SECS }, reason, vec![]))
 }
 
 /// The objects of `deploy/rbac.yaml` and the NetworkPolicy that carry this instance's mark, the
