@@ -332,4 +332,8 @@ fn owner_comes_from_flag_then_env_then_origin() {
     );
     let out = xtask(&buildx).env("MCP_FORK_DIR", fork.path()).run(["image", "--registry", &registry.host, "--dry-run"]);
     assert!(out.assert_ok().stdout.contains(&format!("/carol/kubernetes-mcp-server:{tag}")));
+    let out =
+        xtask(&buildx).env("MCP_FORK_DIR", fork.path()).env("MCP_REGISTRY", &registry.host).run(["image", "--dry-run"]);
+    let pushed_to = format!("{}/carol/kubernetes-mcp-server:{tag}", registry.host);
+    assert!(out.assert_ok().stdout.contains(&pushed_to), "MCP_REGISTRY chooses the registry: {}", out.stdout);
 }

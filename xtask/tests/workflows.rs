@@ -24,6 +24,12 @@ fn ci_runs_fmt_clippy_and_the_readme_test_command() {
     assert!(readme.contains("```sh\ncargo xtask test\n```"));
     let ci_run = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
     assert!(ci_run.lines().any(|l| l == "cargo xtask test"));
+    let mac = &ci["jobs"]["macos"];
+    assert_eq!(mac["runs-on"], "macos-latest");
+    let steps = runs(mac).join("\n");
+    for cmd in ["cargo build -p xtask", "cargo test -p xtask --lib", "cargo xtask image --fork \"$fork\" --dry-run"] {
+        assert!(steps.contains(cmd), "macos: {cmd} missing");
+    }
 }
 
 #[test]
@@ -32,6 +38,8 @@ fn image_builds_on_main_and_on_demand_with_package_write() {
     assert_eq!(image["on"]["push"]["branches"][0], "main");
     let inputs = &image["on"]["workflow_dispatch"]["inputs"];
     assert!(inputs.get("fork_repository").is_some() && inputs.get("fork_ref").is_some());
+    assert!(inputs.get("registry").is_some(), "the workflow can push to another registry");
+    assert!(image["jobs"]["image"]["env"]["MCP_REGISTRY"].as_str().unwrap().contains("inputs.registry"));
     assert_eq!(image["permissions"]["packages"], "write");
     let job = &image["jobs"]["image"];
     let steps = job["steps"].as_array().unwrap();
@@ -51,6 +59,7 @@ fn e2e_runs_up_verify_up_down_down_on_k0s() {
     assert!(e2e["on"].get("workflow_dispatch").is_some());
     assert_eq!(e2e["on"]["workflow_run"]["workflows"][0], "image");
     let job = &e2e["jobs"]["e2e"];
+    assert!(job["env"].get("KMCP_CHART_DIGEST").is_none(), "the chart comes with the image: no variable to set");
     let steps = runs(job);
     let order = [
         "k0s install controller --single",

@@ -4,49 +4,38 @@
 use crate::cluster::manifests::{owned_metadata, Object};
 use crate::common::interfaces::Local;
 use anyhow::{anyhow, bail, Result};
+use ipnet::IpNet;
 use serde_json::json;
 use std::fmt;
 use std::net::IpAddr;
 
-/// A network, `ADDRESS/PREFIX`, held by its first address.
+/// A network, `ADDRESS/PREFIX`, held by its first address (an `ipnet` network, truncated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
-    /// The network `addr/prefix` lies in.
-    pub fn network_of(addr: IpAddr, prefix: u8) -> Cidr {
-        let addr = match addr {
-            IpAddr::V4(a) => {
-                let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
-                IpAddr::V4((u32::from(a) & mask).into())
-            }
-            IpAddr::V6(a) => {
-                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
-                IpAddr::V6((u128::from(a) & mask).into())
-            }
-        };
-        Cidr { addr, prefix }
+    /// The network `addr/prefix` lies in; `None` for a prefix too long for the address.
+    pub fn network_of(addr: IpAddr, prefix: u8) -> Option<Cidr> {
+        Some(Cidr(IpNet::new(addr, prefix).ok()?.trunc()))
     }
 
+    /// Whether `ip` is in the network, an IPv4-mapped IPv6 address judged as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        ip.is_ipv4() == self.addr.is_ipv4() && Cidr::network_of(ip, self.prefix).addr == self.addr
+        self.0.contains(&ip)
     }
 
     pub fn is_everything(&self) -> bool {
-        self.prefix == 0
+        self.0.prefix_len() == 0
     }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
@@ -65,13 +54,7 @@ pub fn parse(text: &str) -> Result<AllowFrom> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || anyhow!("invalid network '{part}': write it as ADDRESS/PREFIX, e.g. --allow-from 10.8.0.0/24");
-        let (addr, prefix) = part.split_once('/').ok_or_else(bad)?;
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        if prefix > if addr.is_ipv4() { 32 } else { 128 } {
-            return Err(bad());
-        }
-        let cidr = Cidr::network_of(addr, prefix);
+        let cidr = Cidr(part.parse::<IpNet>().map_err(|_| bad())?.trunc());
         if !out.contains(&cidr) {
             out.push(cidr);
         }
@@ -104,7 +87,7 @@ pub fn resolve(given: Option<&AllowFrom>, node_ip: Option<IpAddr>) -> Result<All
 /// The interface and network of `ip` among this machine's addresses.
 fn local_network(addresses: &[Local], ip: IpAddr) -> Option<(String, Cidr)> {
     let found = addresses.iter().find(|a| a.ip == ip)?;
-    Some((found.interface.clone(), Cidr::network_of(found.ip, found.prefix)))
+    Some((found.interface.clone(), Cidr::network_of(found.ip, found.prefix)?))
 }
 
 /// The NetworkPolicy's name for a release.

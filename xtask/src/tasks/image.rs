@@ -40,7 +40,7 @@ pub struct Args {
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct NameArgs {
     /// Registry host
-    #[arg(long, value_name = "HOST[:PORT]", default_value = "ghcr.io")]
+    #[arg(long, env = "MCP_REGISTRY", value_name = "HOST[:PORT]", default_value = "ghcr.io")]
     pub(crate) registry: String,
     /// Image owner [default: GITHUB_REPOSITORY_OWNER, else the owner of the fork's origin remote]
     #[arg(long, value_name = "NAME")]

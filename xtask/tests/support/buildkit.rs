@@ -213,8 +213,9 @@ pub fn fork(kind: Fork, origin: Option<&str>) -> (tempfile::TempDir, String) {
     write("cmd/kubernetes-mcp-server/main.go", LAUNCHER);
     write("README.md", "A fork laid out like kubernetes-mcp-server's, made by a test.\n");
     write(".gitignore", "server/\n");
-    // Upstream's own line, and `.git`, so that the build steps stay in BuildKit's cache across forks.
-    write(".dockerignore", "_output/\n.git\n");
+    // Upstream's own line; `.git` and the Dockerfile (it names this run's registry port) left out
+    // of `COPY ./ ./`, so that the build steps stay in BuildKit's cache across forks and runs.
+    write(".dockerignore", "_output/\n.git\nDockerfile\n");
     super::copy_dir(&super::deploy::chart_dir(), &dir.path().join("charts/kubernetes-mcp-server"));
     if kind == Fork::Deployable {
         std::fs::create_dir_all(dir.path().join("server")).unwrap();

@@ -58,7 +58,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
             result?;
             anyhow::bail!("the test cluster left the host changed ({} differences above)", changes.len());
         }
-        eprintln!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, cgroups)");
+        eprintln!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, kernel tunables, cgroups)");
     }
     result
 }

@@ -16,9 +16,12 @@ use std::time::Duration;
 pub struct Args {
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
-    /// Image to deploy, by tag or digest [default: ghcr.io/<owner>/kubernetes-mcp-server:dev-latest]
+    /// Image to deploy, by tag or digest [default: <registry>/<owner>/kubernetes-mcp-server:dev-latest]
     #[arg(long, value_name = "REF")]
     pub(crate) image: Option<String>,
+    /// Registry of the default --image (where `cargo xtask image` pushed)
+    #[arg(long, env = "MCP_REGISTRY", value_name = "HOST[:PORT]", default_value = "ghcr.io")]
+    pub(crate) registry: String,
     /// Owner for the default --image [default: GITHUB_REPOSITORY_OWNER, else the fork's origin owner]
     #[arg(long, value_name = "NAME")]
     pub(crate) owner: Option<String>,
@@ -136,14 +139,14 @@ impl Inputs {
     }
 }
 
-/// The image to deploy: `--image`, else `ghcr.io/<owner>/kubernetes-mcp-server:dev-latest`.
+/// The image to deploy: `--image`, else `<registry>/<owner>/kubernetes-mcp-server:dev-latest`.
 fn image_ref(args: &Args) -> Result<ImageRef> {
     if let Some(i) = &args.image {
         return ImageRef::parse(i);
     }
     let origin =
         args.fork.as_deref().and_then(|f| crate::programs::git::Checkout::open(f).ok()).and_then(|c| c.origin_url());
-    let image = ImageRef::owned("ghcr.io", args.owner.as_deref(), "kubernetes-mcp-server", origin.as_deref());
+    let image = ImageRef::owned(&args.registry, args.owner.as_deref(), "kubernetes-mcp-server", origin.as_deref());
     Ok(image.context("no --image given")?.with_tag("dev-latest"))
 }
 
