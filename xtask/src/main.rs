@@ -19,7 +19,7 @@ enum Task {
     /// Build the fork's image for linux/amd64 and linux/arm64, tag dev-<sha> and dev-latest, push it
     Image(image::Args),
     /// Deploy the image into the cluster with the upstream chart and print its NodePort URL
-    Up(up::Args),
+    Up(Box<up::Args>),
     /// Remove the release and everything `up` applied (the namespace only with --delete-namespace)
     Down(down::Args),
     /// Show the release, image, mode, pods, nodePort and URL
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         let sh = Shell::new(flags.dry_run)?;
         match cli.task {
             Task::Image(args) => image::run(&sh, args).await,
-            Task::Up(args) => up::run(&sh, args, |plan| carry_out(flags, plan)).await,
+            Task::Up(args) => up::run(&sh, *args, |plan| carry_out(flags, plan)).await,
             Task::Down(args) => down::run(&sh, args, |plan| carry_out(flags, plan)).await,
             Task::Status(args) => status::run(&sh, args).await,
             Task::Verify(args) => verify::run(args).await,

@@ -13,13 +13,7 @@ impl Registry {
     /// entries when it is an index (the platform's manifest and buildx's attestation), else one
     /// entry for the manifest with the platform it was built for.
     pub async fn entries_of(&self, image: &ImageRef, platform: &str) -> Result<Vec<Value>> {
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&to_reference(image), &self.auth, ACCEPTED)
-            .await
-            .map_err(|e| self.explain(e, image))?;
-        let manifest: Value =
-            serde_json::from_slice(&bytes).with_context(|| format!("the manifest of {image} is not JSON"))?;
+        let (manifest, digest, size) = self.manifest_json(image).await?;
         if let Some(entries) = manifest["manifests"].as_array() {
             return Ok(entries.clone());
         }
@@ -30,20 +24,26 @@ impl Registry {
         if let Some(variant) = parts.next() {
             platform["variant"] = json!(variant);
         }
-        Ok(vec![json!({"mediaType": media_type, "digest": digest, "size": bytes.len(), "platform": platform})])
+        Ok(vec![json!({"mediaType": media_type, "digest": digest, "size": size, "platform": platform})])
     }
 
     /// The digest of the manifest `image` names, and the annotation `key` of it (an index's).
     pub async fn annotation(&self, image: &ImageRef, key: &str) -> Result<(String, Option<String>)> {
+        let (manifest, digest, _) = self.manifest_json(image).await?;
+        let digest = image.digest.clone().unwrap_or(digest);
+        Ok((digest, manifest["annotations"][key].as_str().map(String::from)))
+    }
+
+    /// The manifest (or index) `image` names, as JSON, with its digest and size.
+    async fn manifest_json(&self, image: &ImageRef) -> Result<(Value, String, usize)> {
         let (bytes, digest) = self
             .client
             .pull_manifest_raw(&to_reference(image), &self.auth, ACCEPTED)
             .await
             .map_err(|e| self.explain(e, image))?;
-        let manifest: Value =
+        let manifest =
             serde_json::from_slice(&bytes).with_context(|| format!("the manifest of {image} is not JSON"))?;
-        let digest = image.digest.clone().unwrap_or(digest);
-        Ok((digest, manifest["annotations"][key].as_str().map(String::from)))
+        Ok((manifest, digest, bytes.len()))
     }
 
     /// Pushes an OCI index of `entries` by its digest, then points each of `tags` at it; returns
