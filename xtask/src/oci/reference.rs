@@ -1,4 +1,6 @@
 //! Image references: validation of registry, owner and name, and parsing `--image REF`.
+//! Parsed here, not by oci-client's `Reference`: that compiles its reference regular expression
+//! in every process, which took `up`'s no-op from 29 ms to 172 ms (measured with the bench).
 
 use anyhow::{bail, Result};
 use std::fmt;
@@ -42,28 +44,41 @@ impl ImageRef {
         Ok(ImageRef { registry: registry.to_string(), repository: format!("{owner}/{name}"), tag: None, digest: None })
     }
 
-    /// Parses `HOST[:PORT]/PATH[:TAG][@sha256:HEX]` as oci-client reads references; on top, the
-    /// registry host is required (no Docker Hub default) and so is a tag or a sha256 digest (no
-    /// `latest` default).
+    /// Parses `HOST[:PORT]/PATH[:TAG][@sha256:HEX]`; the registry host is required.
     pub fn parse(text: &str) -> Result<ImageRef> {
         let bad = |why: &str| {
             anyhow::anyhow!("invalid image reference '{text}': {why} (expected REGISTRY/OWNER/NAME:TAG or REGISTRY/OWNER/NAME@sha256:DIGEST)")
         };
-        let parsed = oci_client::Reference::try_from(text).map_err(|e| bad(&e.to_string()))?;
-        if !text.starts_with(&format!("{}/", parsed.registry())) {
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => {
+                let hex = digest.strip_prefix("sha256:").ok_or_else(|| bad("the digest must start with sha256:"))?;
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                    return Err(bad("the digest must be sha256: and 64 lower-case hex digits"));
+                }
+                (rest, Some(digest.to_string()))
+            }
+            None => (text, None),
+        };
+        let (registry, path) = rest.split_once('/').ok_or_else(|| bad("no registry host"))?;
+        if !valid_registry(registry) || !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
             return Err(bad("no registry host"));
         }
-        let named = text.split('@').next().unwrap_or_default();
-        let tag = named.rsplit('/').next().is_some_and(|last| last.contains(':')).then(|| parsed.tag()).flatten();
-        let digest = parsed.digest().map(str::to_string);
-        if digest.as_deref().is_some_and(|d| !d.starts_with("sha256:")) {
-            return Err(bad("the digest must start with sha256:"));
+        let (path, tag) = match path.rsplit_once(':') {
+            Some((p, t)) => (p, Some(t.to_string())),
+            None => (path, None),
+        };
+        if path.is_empty() || !path.split('/').all(valid_path_component) {
+            return Err(bad("the repository must be lower-case letters, digits and . _ - separated by /"));
+        }
+        if let Some(t) = &tag {
+            if !valid_tag(t) {
+                return Err(bad("invalid tag"));
+            }
         }
         if tag.is_none() && digest.is_none() {
             return Err(bad("no tag or digest"));
         }
-        let (registry, repository) = (parsed.registry().to_string(), parsed.repository().to_string());
-        Ok(ImageRef { registry, repository, tag: tag.map(str::to_string), digest })
+        Ok(ImageRef { registry: registry.to_string(), repository: path.to_string(), tag, digest })
     }
 
     pub fn with_tag(&self, tag: &str) -> ImageRef {
@@ -140,6 +155,13 @@ fn valid_path_component(c: &str) -> bool {
 
 fn is_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && (t.as_bytes()[0].is_ascii_alphanumeric() || t.starts_with('_'))
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 #[cfg(test)]
