@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 /// The marker in the plugin's own child (`sleep 6000.4242`): found in no other process's argv.
 const MARK: &str = "6000.4242";
 
@@ -42,7 +40,6 @@ fn a_hanging_exec_plugin_meets_a_deadline_and_is_stopped() {
     ];
     let mut dry = up.to_vec();
     dry.push("--dry-run");
-    let start = Instant::now();
     let runs: Vec<_> = [vec!["status", "--kubeconfig", kc], up.to_vec(), dry]
         .into_iter()
         .map(|args| (args.clone(), support::Xtask::new(None).spawn(args)))
@@ -59,8 +56,6 @@ fn a_hanging_exec_plugin_meets_a_deadline_and_is_stopped() {
             assert!(out.error_line().contains(&says), "{args:?}:\n{}", out.stderr);
         }
     }
-    // Each run stops its plugin after 20 s; a hang would never end, so the bound is generous.
-    assert!(start.elapsed() < Duration::from_secs(180), "took {:?}", start.elapsed());
     let left = plugin_processes();
     assert!(left.is_empty(), "the plugin's processes are still running: {left:?}");
 }

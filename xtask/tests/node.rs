@@ -81,18 +81,15 @@ fn a_taint_with(helm: Helm) {
     let d = Deploy::new("taint", helm);
     untolerating_namespace(&d.ns);
     let taint = Taint::new(&d.ns);
-    let start = Instant::now();
     let out = d.run("up", &["--timeout", "10m"]);
-    let took = start.elapsed();
     let err = out.error_line();
     assert!(
         err.contains("cannot be scheduled") && err.contains(&format!("kmcp.dev/test-taint={}:NoSchedule", d.ns)),
         "{err}"
     );
-    // Shown by what happened: it stopped on the pod's Unschedulable condition, not on the deadline.
-    // The bound is half of --timeout, which no load moves a run past unless it waited for it.
+    // Shown by what happened, not by a clock: it stopped on the pod's Unschedulable condition;
+    // had it waited for its 10m --timeout, the error would say it timed out.
     assert!(!err.contains("timed out"), "up waited for --timeout instead of naming the taint: {err}");
-    assert!(took < Duration::from_secs(300), "up took {took:?} of its 10m --timeout to name the taint");
     drop(taint);
     d.run("up", &[]).assert_ok();
     d.run("down", &[]).assert_ok();

@@ -370,12 +370,10 @@ fn an_api_that_stops_answering_during_the_rollout_is_a_deadline(helm: Helm) {
             break;
         }
     }
-    let start = std::time::Instant::now();
     relay.freeze();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let out = running.finish();
-    let took = start.elapsed();
     assert_ne!(out.code, 0);
     let err =
         rest.lines().rev().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{seen}{rest}")).to_string();
@@ -383,9 +381,8 @@ fn an_api_that_stops_answering_during_the_rollout_is_a_deadline(helm: Helm) {
         err.contains("waiting for deployment/kubernetes-mcp-server rollout: the API server stopped answering"),
         "{err}"
     );
-    // Without a deadline the run would hang on the frozen API for ever; any bound a few times
-    // --timeout shows the deadline held, and no load moves a run that far.
-    assert!(took.as_secs() < 120, "--timeout 20s took {took:?}");
+    // The deadline, not a clock, ended it: the error says --timeout gave up.
+    assert!(err.contains("gave up after 20s (--timeout)"), "{err}");
     drop(relay);
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
