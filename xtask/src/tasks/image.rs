@@ -95,7 +95,8 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     if let Some(c) = credentials.as_ref().filter(|c| c.from_env) {
         docker::login(sh, &image.registry, &c.user, &c.token)?;
     }
-    let labels = labels(origin.as_deref(), &sha, checkout.head_time()?)?;
+    let committed = checkout.head_time()?;
+    let labels = labels(origin.as_deref(), &sha, committed)?;
 
     // Each platform built and pushed by digest, then proven; no tag moves until all are.
     let mut entries = Vec::new();
@@ -110,7 +111,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         let what = format!("GET manifest {one}");
         entries.extend(sh.remote(&what, || registry.entries_of(&one, &platform)).await?.unwrap_or_default());
     }
-    let chart = push_chart(sh, &registry, &fork, &image, &tag, checkout.head_time()?).await?;
+    let chart = push_chart(sh, &registry, &fork, &image, &tag, committed).await?;
     let annotations = match &chart {
         Some(c) => serde_json::json!({ CHART_ANNOTATION: c }),
         None => serde_json::json!({}),
