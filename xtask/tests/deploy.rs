@@ -388,18 +388,21 @@ fn up_waits_for_a_namespace_still_terminating(helm: Helm) {
 }
 
 both_helms!(
-    up_waits_for_a_namespace_still_terminating,
-    bad_input_gives_one_clear_line_before_any_change,
-    dry_run_prints_the_plan_and_changes_nothing,
     up_deploys_and_a_second_up_changes_nothing,
     a_new_push_rolls_forward,
     down_removes_what_up_applied_and_twice_is_fine,
     keep_port_survives_down_and_plain_down_forgets_it,
-    node_port_flag_pins_and_is_checked_before_any_change,
-    node_ip_defaults_to_internal_ip_with_a_warning,
     another_release_name_moves_everything,
-    two_namespaces_keep_their_own_rbac,
-    status_shows_one_screen,
-    drifted_rbac_is_put_back_without_helm,
     the_registry_token_never_appears_in_up_output,
+);
+
+one_helm!(
+    bad_input_gives_one_clear_line_before_any_change: V3,
+    dry_run_prints_the_plan_and_changes_nothing: V4,
+    node_port_flag_pins_and_is_checked_before_any_change: V3,
+    node_ip_defaults_to_internal_ip_with_a_warning: V4,
+    two_namespaces_keep_their_own_rbac: V3,
+    status_shows_one_screen: V4,
+    drifted_rbac_is_put_back_without_helm: V3,
+    up_waits_for_a_namespace_still_terminating: V4,
 );

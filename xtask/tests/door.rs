@@ -290,9 +290,9 @@ fn a_service_made_cluster_ip_is_put_back(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-both_helms!(
-    secrets_only_with_a_helm_toolset,
-    only_the_allowed_network_reaches_the_server,
-    verify_proves_the_door,
-    a_service_made_cluster_ip_is_put_back,
+one_helm!(
+    secrets_only_with_a_helm_toolset: V4,
+    only_the_allowed_network_reaches_the_server: V3,
+    verify_proves_the_door: V4,
+    a_service_made_cluster_ip_is_put_back: V3,
 );

@@ -223,9 +223,9 @@ fn server_process(pod_uid: &str) -> Option<u32> {
     })
 }
 
-both_helms!(
-    node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client,
-    a_memory_limit_far_too_small_is_named_oomkilled,
-    a_registry_that_wants_credentials_refuses_a_pod_without_them,
-    the_read_only_root_filesystem_is_in_force_while_the_server_serves,
+one_helm!(
+    node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client: V4,
+    a_memory_limit_far_too_small_is_named_oomkilled: V3,
+    a_registry_that_wants_credentials_refuses_a_pod_without_them: V4,
+    the_read_only_root_filesystem_is_in_force_while_the_server_serves: V3,
 );

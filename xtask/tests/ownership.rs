@@ -182,5 +182,8 @@ both_helms!(
     adopt_takes_another_deployments_objects_only_when_told_whose,
     a_plain_helm_release_is_not_taken_over,
     a_record_or_lock_without_the_mark_is_not_taken_over,
-    delete_namespace_names_every_object_that_is_not_ours,
+);
+
+one_helm!(
+    delete_namespace_names_every_object_that_is_not_ours: V3,
 );

@@ -389,15 +389,18 @@ fn an_api_that_stops_answering_during_the_rollout_is_a_deadline(helm: Helm) {
 
 both_helms!(
     a_held_lock_makes_a_second_run_wait_or_fail,
-    an_api_that_stops_answering_during_the_rollout_is_a_deadline,
-    a_namespace_that_existed_survives_down,
-    a_namespace_up_created_goes_only_without_foreign_objects,
-    a_users_cluster_role_is_not_taken_over,
     credentials_stay_with_their_registry,
     concurrent_ups_end_in_a_truthful_state,
     up_racing_down_ends_consistent,
     the_lock_holds_while_helm_runs_longer_than_the_lease,
-    a_hand_edited_deployment_is_put_back,
     a_helm_killed_mid_upgrade_is_recovered,
-    input_and_time_limits,
+);
+
+one_helm!(
+    an_api_that_stops_answering_during_the_rollout_is_a_deadline: V3,
+    a_namespace_that_existed_survives_down: V4,
+    a_namespace_up_created_goes_only_without_foreign_objects: V3,
+    a_users_cluster_role_is_not_taken_over: V4,
+    a_hand_edited_deployment_is_put_back: V3,
+    input_and_time_limits: V4,
 );

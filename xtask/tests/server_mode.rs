@@ -96,8 +96,8 @@ fn changing_the_mode_is_a_change_and_keeping_it_is_not(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-both_helms!(
-    default_deployment_is_read_only_and_cannot_409,
-    opted_out_deployment_shows_write_tools_and_reproduces_the_409,
-    changing_the_mode_is_a_change_and_keeping_it_is_not,
+one_helm!(
+    default_deployment_is_read_only_and_cannot_409: V3,
+    opted_out_deployment_shows_write_tools_and_reproduces_the_409: V4,
+    changing_the_mode_is_a_change_and_keeping_it_is_not: V3,
 );

@@ -300,13 +300,13 @@ fn an_unreachable_server_fails_but_rbac_is_still_reported(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-both_helms!(
-    a_good_deployment_passes_every_check,
-    the_agent_reads_everywhere_and_cannot_write,
-    a_write_grant_fails_verify,
-    rights_beyond_reading_fail_verify,
-    write_tools_on_a_read_only_deployment_fail_verify,
-    missing_read_access_fails_verify,
-    write_tools_are_named_when_the_operator_opted_in,
-    an_unreachable_server_fails_but_rbac_is_still_reported,
+one_helm!(
+    a_good_deployment_passes_every_check: V3,
+    the_agent_reads_everywhere_and_cannot_write: V4,
+    a_write_grant_fails_verify: V3,
+    rights_beyond_reading_fail_verify: V4,
+    write_tools_on_a_read_only_deployment_fail_verify: V3,
+    missing_read_access_fails_verify: V4,
+    write_tools_are_named_when_the_operator_opted_in: V3,
+    an_unreachable_server_fails_but_rbac_is_still_reported: V4,
 );

@@ -94,12 +94,21 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         for (reason, message) in &waiting {
             match reason.as_str() {
                 "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
-                    fatal = true;
                     let lower = message.to_lowercase();
                     let refused = ["401", "403", "unauthorized", "authorization failed", "no basic auth", "forbidden"];
-                    let hint = match refused.iter().any(|w| lower.contains(w)) {
-                        true => "the registry wants credentials the node does not have: run up with --pull-secret (a pull secret made from your registry credentials), or make the package public",
-                        false => "check the image exists and the node may pull it: make the GHCR package public or run up with --pull-secret",
+                    let refused = refused.iter().any(|w| lower.contains(w));
+                    let with_secret =
+                        pod.spec.as_ref().is_some_and(|s| s.image_pull_secrets.iter().flatten().next().is_some());
+                    // The kubelet pulls without a pull secret it has not read yet: a Secret made
+                    // just before the pod can miss the first pull, so only a second refusal counts.
+                    if refused && with_secret && failed_pulls(&events.items) < 2 {
+                        continue;
+                    }
+                    fatal = true;
+                    let hint = match (refused, with_secret) {
+                        (true, false) => "the registry wants credentials the node does not have: run up with --pull-secret (a pull secret made from your registry credentials), or make the package public",
+                        (true, true) => "the registry refuses the pull secret's credentials: log in again with a token that may read the package (docker login), then run up with --pull-secret",
+                        _ => "check the image exists and the node may pull it: make the GHCR package public or run up with --pull-secret",
                     };
                     summary.get_or_insert(format!(
                         "pod {pod_name} cannot pull image {image} ({reason}: {message}); {hint}"
@@ -129,6 +138,16 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         }
     });
     Ok(Diagnosis { summary, details, fatal })
+}
+
+/// How many times the kubelet failed to pull the pod's image, by its events.
+fn failed_pulls(events: &[Event]) -> i32 {
+    events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Failed"))
+        .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with("Failed to pull image")))
+        .map(|e| e.count.unwrap_or(1).max(1))
+        .sum()
 }
 
 /// The port in a probe failure like `dial tcp 10.244.0.5:8686: connect: connection refused`.

@@ -275,21 +275,3 @@ impl Deploy {
         })
     }
 }
-
-/// One test per helm major: `both_helms!(name)` runs `fn name(helm: Helm)` as `name::helm3` and
-/// `name::helm4`.
-#[macro_export]
-macro_rules! both_helms {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            #[test]
-            fn helm3() {
-                super::$name($crate::support::deploy::Helm::V3)
-            }
-            #[test]
-            fn helm4() {
-                super::$name($crate::support::deploy::Helm::V4)
-            }
-        })*
-    };
-}

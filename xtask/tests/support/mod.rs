@@ -6,6 +6,7 @@
 pub mod buildkit;
 pub mod cluster;
 pub mod deploy;
+pub mod helms;
 pub mod http;
 pub mod mcp_client;
 pub mod node;
