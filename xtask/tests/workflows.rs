@@ -60,11 +60,14 @@ fn e2e_runs_up_verify_up_down_down_on_k0s() {
     assert_eq!(e2e["on"]["workflow_run"]["workflows"][0], "image");
     let job = &e2e["jobs"]["e2e"];
     assert!(job["env"].get("KMCP_CHART_DIGEST").is_none(), "the chart comes with the image: no variable to set");
+    // The runner's own k0s node by default; a given cluster's address and network from variables.
+    assert_eq!(job["env"]["MCP_NODE_IP"], "${{ vars.MCP_NODE_IP || '127.0.0.1' }}");
+    assert_eq!(job["env"]["MCP_ALLOW_FROM"], "${{ vars.MCP_ALLOW_FROM || '127.0.0.0/8' }}");
     let steps = runs(job);
     let order = [
         "k0s install controller --single",
-        "cargo xtask up --node-ip 127.0.0.1 --verify",
-        "cargo xtask up --node-ip 127.0.0.1 |",
+        "cargo xtask up --verify",
+        "cargo xtask up |",
         "grep -q '^up to date: nothing changed'",
         "cargo xtask down\n",
         "grep -q '^nothing to do'",

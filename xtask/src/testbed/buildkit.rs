@@ -12,37 +12,26 @@ use xshell::cmd;
 pub const BUILDKIT: &str = "v0.34.2";
 pub const BUILDX: &str = "v0.38.2";
 
-/// `buildkitd` from `testcluster/buildkitd/` (a module of our own: `go install` refuses BuildKit's
-/// module for its exclude directives), and buildx with `go install`.
+/// `buildkitd` and the buildx plugin, built together by one `go build` in
+/// `testcluster/buildkitd/` (see its `tools.go`), statically.
 pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
-    let buildkitd = root.join(format!("target/tools/buildkitd-{BUILDKIT}/buildkitd"));
-    if !buildkitd.is_file() {
+    let dir = root.join(format!("target/tools/buildkitd-{BUILDKIT}-buildx-{BUILDX}"));
+    let (buildkitd, buildx) = (dir.join("buildkitd"), dir.join("buildx"));
+    if !buildkitd.is_file() || !buildx.is_file() {
         super::parts::require_go()?;
-        eprintln!("building buildkitd {BUILDKIT} from testcluster/buildkitd/");
+        eprintln!("building buildkitd {BUILDKIT} and the buildx plugin {BUILDX} from testcluster/buildkitd/");
         let _env = super::parts::go_env(sh, root);
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let _dir = sh.sh.push_dir(root.join("testcluster/buildkitd"));
         let tags = "osusergo netgo static_build";
-        let ldflags = format!("-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT}");
-        let package = "github.com/moby/buildkit/cmd/buildkitd";
+        let ldflags = format!(
+            "-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT} -X github.com/docker/buildx/version.Version={BUILDX}"
+        );
+        let packages = ["github.com/moby/buildkit/cmd/buildkitd", "github.com/docker/buildx/cmd/buildx"];
+        let out = format!("{}/", dir.display());
         super::go_cache::dropping_added(sh, root, tags, || {
-            sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {buildkitd} {package}"))
-                .context("cannot build buildkitd (go build's output is above)")
-        })?;
-    }
-    let dir = root.join(format!("target/tools/buildx-{BUILDX}"));
-    let buildx = dir.join("buildx");
-    if !buildx.is_file() {
-        super::parts::require_go()?;
-        eprintln!("building the buildx plugin {BUILDX} with go install");
-        let _env = super::parts::go_env(sh, root);
-        let _static = sh.sh.push_env("CGO_ENABLED", "0");
-        let _bin = sh.sh.push_env("GOBIN", &dir);
-        let ldflags = format!("-s -w -X github.com/docker/buildx/version.Version={BUILDX}");
-        let package = format!("github.com/docker/buildx/cmd/buildx@{BUILDX}");
-        super::go_cache::dropping_added(sh, root, "", || {
-            sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
-                .context("cannot build buildx (go install's output is above)")
+            sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {out} {packages...}"))
+                .context("cannot build buildkitd and buildx (go build's output is above)")
         })?;
     }
     Ok((buildkitd, buildx))

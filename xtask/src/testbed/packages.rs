@@ -7,8 +7,9 @@ use xshell::cmd;
 
 /// Debian's packages the tests run: a real registry, the node's runtime (containerd, runc, the
 /// CNI plugins) with the tools kube-proxy and kube-router call (iptables, ipset, conntrack), and
-/// the static busybox the `image` tests' base images carry (runc serves BuildKit too).
-const PACKAGES: [(&str, &str); 8] = [
+/// the static busybox the `image` tests' base images carry (runc serves BuildKit too), and jq, which
+/// e2e.yml runs (the workflow tests run it with act).
+const PACKAGES: [(&str, &str); 9] = [
     ("docker-registry", "docker-registry"),
     ("containerd", "containerd"),
     ("runc", "runc"),
@@ -17,6 +18,7 @@ const PACKAGES: [(&str, &str); 8] = [
     ("ipset", "ipset"),
     ("conntrack", "conntrack"),
     ("busybox", "busybox-static"),
+    ("jq", "jq"),
 ];
 
 pub(crate) fn ensure(sh: &Shell) -> Result<()> {

@@ -3,6 +3,7 @@
 //! a runner for the real xtask binary.
 #![allow(dead_code)]
 
+pub mod act;
 pub mod buildkit;
 pub mod cluster;
 pub mod deploy;

@@ -4,7 +4,7 @@
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64};
 use crate::programs::shell::Shell;
 use crate::testbed::host_state::HostState;
-use crate::testbed::{buildkit, packages, parts};
+use crate::testbed::{act, buildkit, packages, parts};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
@@ -31,9 +31,14 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         let _dir = sh.sh.push_dir(&root);
         sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
     }
-    let helm3 = parts::build_helm(sh, &root, parts::HELM3)?;
-    let helm4 = parts::build_helm(sh, &root, parts::HELM4)?;
+    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
+    // network, iptables, mounts and cgroups exactly as it found them.
+    let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
+    let cluster = if local { Some(parts::build_cluster(sh, &root)?) } else { None };
+    let helm3 = parts::build_helm3(sh, &root)?;
+    let helm4 = parts::build_helm4(sh, &root)?;
     let (buildkitd, buildx) = buildkit::build(sh, &root)?;
+    let act = act::build(sh, &root)?;
     let _env = [
         sh.sh.push_env("KMCP_BUILDX", &buildx),
         sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
@@ -41,14 +46,12 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         sh.sh.push_env("KMCP_INSPECTOR", &inspector),
         sh.sh.push_env("KMCP_HELM3", &helm3),
         sh.sh.push_env("KMCP_HELM4", &helm4),
+        sh.sh.push_env("KMCP_ACT", &act),
     ];
     let registry = parts::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
     let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
-    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
-    // network, iptables, mounts and cgroups exactly as it found them.
-    let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
     let before = if local { Some(HostState::read(sh)?) } else { None };
-    let result = with_cluster(sh, &root, (&registry.host, local), &buildkitd, &args, early);
+    let result = with_cluster(sh, &root, (&registry.host, cluster), &buildkitd, &args, early);
     if let Some(before) = before {
         let changes = before.changes(&HostState::read(sh)?);
         if !changes.is_empty() {
@@ -68,15 +71,14 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
 fn with_cluster(
     sh: &Shell,
     root: &Path,
-    (registry, local): (&str, bool),
+    (registry, cluster): (&str, Option<parts::ClusterParts>),
     buildkitd: &Path,
     args: &Args,
     early: Option<EarlyBuild>,
 ) -> Result<()> {
-    let _cluster = match local {
-        false => None,
-        true => {
-            let parts = parts::build_cluster(sh, root)?;
+    let _cluster = match cluster {
+        None => None,
+        Some(parts) => {
             let dir = root.join("target/kmcp-testcluster");
             Some((parts::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
         }
