@@ -271,8 +271,6 @@ fn a_local_chart_directory_is_deployed_by_content(helm: Helm) {
 both_helms!(
     the_chart_ingress_fails_without_a_host,
     the_chart_is_pinned_by_content,
-    content_without_extra_args_still_runs_read_only_and_stateless,
-    a_chart_that_loses_the_mode_fails_up,
     a_long_release_name_works_end_to_end,
     a_local_chart_directory_is_deployed_by_content,
 );
@@ -280,4 +278,6 @@ both_helms!(
 one_helm!(
     port_mismatch_rollout_is_diagnosed: V3,
     image_pull_failure_names_the_image: V4,
+    content_without_extra_args_still_runs_read_only_and_stateless: V4,
+    a_chart_that_loses_the_mode_fails_up: V3,
 );

@@ -391,7 +391,6 @@ both_helms!(
     up_deploys_and_a_second_up_changes_nothing,
     a_new_push_rolls_forward,
     down_removes_what_up_applied_and_twice_is_fine,
-    keep_port_survives_down_and_plain_down_forgets_it,
     another_release_name_moves_everything,
     the_registry_token_never_appears_in_up_output,
 );
@@ -405,4 +404,5 @@ one_helm!(
     status_shows_one_screen: V4,
     drifted_rbac_is_put_back_without_helm: V3,
     up_waits_for_a_namespace_still_terminating: V4,
+    keep_port_survives_down_and_plain_down_forgets_it: V4,
 );

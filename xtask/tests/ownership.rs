@@ -181,9 +181,9 @@ both_helms!(
     a_lost_record_is_made_good_by_the_release_mark,
     adopt_takes_another_deployments_objects_only_when_told_whose,
     a_plain_helm_release_is_not_taken_over,
-    a_record_or_lock_without_the_mark_is_not_taken_over,
 );
 
 one_helm!(
     delete_namespace_names_every_object_that_is_not_ours: V3,
+    a_record_or_lock_without_the_mark_is_not_taken_over: V4,
 );
