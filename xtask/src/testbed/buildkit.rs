@@ -1,7 +1,9 @@
-//! The real BuildKit daemon and buildx plugin the `image` tests build with: each built from Go at a
-//! pinned version and cached under `target/`; the daemon runs with its OCI worker on Debian's runc,
+//! The real BuildKit daemon and buildx plugin the `image` tests build with, and helm 4, which
+//! shares most of their libraries: built from Go at pinned versions in one module and cached under
+//! `target/`; the daemon runs with its OCI worker on Debian's runc,
 //! its state and socket under `target/`, in a mount namespace of its own.
 
+use super::parts::HELM4;
 use crate::programs::shell::Shell;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -12,29 +14,41 @@ use xshell::cmd;
 pub const BUILDKIT: &str = "v0.34.2";
 pub const BUILDX: &str = "v0.38.2";
 
-/// `buildkitd` and the buildx plugin, built together by one `go build` in
-/// `testcluster/buildkitd/` (see its `tools.go`), statically.
-pub(crate) fn build(sh: &Shell, root: &Path) -> Result<(PathBuf, PathBuf)> {
-    let dir = root.join(format!("target/tools/buildkitd-{BUILDKIT}-buildx-{BUILDX}"));
-    let (buildkitd, buildx) = (dir.join("buildkitd"), dir.join("buildx"));
-    if !buildkitd.is_file() || !buildx.is_file() {
+/// What `testcluster/buildkitd/` builds (see its `tools.go`), all statically, with one `go build`.
+pub(crate) struct Tools {
+    pub buildkitd: PathBuf,
+    pub buildx: PathBuf,
+    pub helm4: PathBuf,
+}
+
+/// `buildkitd`, the buildx plugin and helm 4, built together in `testcluster/buildkitd/`.
+pub(crate) fn build(sh: &Shell, root: &Path) -> Result<Tools> {
+    let dir = root.join(format!("target/tools/buildkitd-{BUILDKIT}-buildx-{BUILDX}-helm-{HELM4}"));
+    let tools = Tools { buildkitd: dir.join("buildkitd"), buildx: dir.join("buildx"), helm4: dir.join("helm") };
+    if [&tools.buildkitd, &tools.buildx, &tools.helm4].iter().any(|p| !p.is_file()) {
         super::parts::require_go()?;
-        eprintln!("building buildkitd {BUILDKIT} and the buildx plugin {BUILDX} from testcluster/buildkitd/");
+        eprintln!(
+            "building buildkitd {BUILDKIT}, the buildx plugin {BUILDX} and helm {HELM4} from testcluster/buildkitd/"
+        );
         let _env = super::parts::go_env(sh, root);
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let _dir = sh.sh.push_dir(root.join("testcluster/buildkitd"));
         let tags = "osusergo netgo static_build";
         let ldflags = format!(
-            "-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT} -X github.com/docker/buildx/version.Version={BUILDX}"
+            "-s -w -X github.com/moby/buildkit/version.Version={BUILDKIT} -X github.com/docker/buildx/version.Version={BUILDX} -X helm.sh/helm/v4/internal/version.version={HELM4}"
         );
-        let packages = ["github.com/moby/buildkit/cmd/buildkitd", "github.com/docker/buildx/cmd/buildx"];
+        let packages = [
+            "github.com/moby/buildkit/cmd/buildkitd",
+            "github.com/docker/buildx/cmd/buildx",
+            "helm.sh/helm/v4/cmd/helm",
+        ];
         let out = format!("{}/", dir.display());
         super::go_cache::dropping_added(sh, root, tags, || {
             sh.run(cmd!(sh.sh, "go build -trimpath -tags {tags} -ldflags {ldflags} -o {out} {packages...}"))
-                .context("cannot build buildkitd and buildx (go build's output is above)")
+                .context("cannot build buildkitd, buildx and helm 4 (go build's output is above)")
         })?;
     }
-    Ok((buildkitd, buildx))
+    Ok(tools)
 }
 
 /// The running daemon; stopped, and the cgroups its builds left removed, when dropped.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use xshell::cmd;
 
 /// The helm releases the tests deploy with: the newest 3.x that matches the control plane's
-/// client-go line (built in its module), and the newest 4.x.
+/// client-go line (built in its module), and the newest 4.x (built with BuildKit and buildx).
 pub const HELM3: &str = "v3.19.5";
 pub const HELM4: &str = "v4.3.1";
 
@@ -125,26 +125,6 @@ fn collect_sources(module: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<
         }
     }
     Ok(())
-}
-
-/// helm 4, built with `go install` from helm.sh/helm/v4.
-pub(crate) fn build_helm4(sh: &Shell, root: &Path) -> Result<PathBuf> {
-    let dir = root.join(format!("target/tools/helm-{HELM4}"));
-    let bin = dir.join("helm");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    require_go()?;
-    eprintln!("building helm {HELM4} from helm.sh/helm/v4");
-    let _env = go_env(sh, root);
-    let _bin = sh.sh.push_env("GOBIN", &dir);
-    let ldflags = format!("-s -w -X helm.sh/helm/v4/internal/version.version={HELM4}");
-    let package = format!("helm.sh/helm/v4/cmd/helm@{HELM4}");
-    super::go_cache::dropping_added(sh, root, "", || {
-        sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
-            .with_context(|| format!("cannot build helm {HELM4} with go install (its output is above)"))
-    })?;
-    Ok(bin)
 }
 
 /// helm 3, built in `testcluster/` (its `tools.go` pins it), after the cluster when there is one:

@@ -77,6 +77,13 @@ pub struct BaseImages {
 pub fn base_images() -> &'static BaseImages {
     static IMAGES: OnceLock<BaseImages> = OnceLock::new();
     IMAGES.get_or_init(|| {
+        // One test process at a time: two pushes of the same blob at once make the registry
+        // answer "provided digest did not match uploaded content". After the first, the blobs
+        // are there and the others' pushes skip them.
+        let lock_path = std::env::temp_dir().join(format!("kmcp-base-images-{}.lock", registry().replace(':', "_")));
+        let lock = std::fs::File::create(lock_path).unwrap();
+        // SAFETY: flock on a file this process holds open; released when `lock` is dropped.
+        assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0);
         let b = Buildx::new();
         let ctx = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(ctx.path().join("bin")).unwrap();
@@ -118,6 +125,7 @@ pub fn base_images() -> &'static BaseImages {
         b.docker(&[&go_build[..], &reproducible, &["-f", &go_file, "--output", &go_out, &goroot]].concat(), None);
         let base_build = ["buildx", "build", "--platform", "linux/amd64,linux/arm64"];
         b.docker(&[&base_build[..], &reproducible, &["-f", &base_file, "--output", &base_out, dir]].concat(), None);
+        drop(lock);
         images
     })
 }

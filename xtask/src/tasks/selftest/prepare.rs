@@ -36,8 +36,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
     let cluster = if local { Some(parts::build_cluster(sh, &root)?) } else { None };
     let helm3 = parts::build_helm3(sh, &root)?;
-    let helm4 = parts::build_helm4(sh, &root)?;
-    let (buildkitd, buildx) = buildkit::build(sh, &root)?;
+    let buildkit::Tools { buildkitd, buildx, helm4 } = buildkit::build(sh, &root)?;
     let act = act::build(sh, &root)?;
     let _env = [
         sh.sh.push_env("KMCP_BUILDX", &buildx),
