@@ -86,6 +86,7 @@ fn image_pushes_the_fork_and_e2e_deploys_it_to_the_test_cluster() {
     let summary = std::fs::read_to_string(&act.summary).unwrap();
     let fork_line = format!("Fork: `bob/kubernetes-mcp-server@main`, registry `{}`", registry());
     assert!(summary.contains(&fork_line), "{summary}");
+    assert!(!run.all.contains(&act.secret), "the secret appeared in act's output");
 
     // e2e after image succeeded: the given cluster (the k0s step skipped by the workflow's own
     // condition), every step passing, the test step recorded.
@@ -111,9 +112,11 @@ fn image_pushes_the_fork_and_e2e_deploys_it_to_the_test_cluster() {
     let run = act.run("workflow_run", "e2e.yml", "e2e", &vars, &env, &finished("failure"));
     assert!(run.ok, "{}", run.all);
     assert!(run.steps().is_empty(), "a step ran after a failed image run:\n{}", step_results(&run));
+    assert!(!run.all.contains(&act.secret), "the secret appeared in act's output");
 
     // On demand.
     let run = act.run("workflow_dispatch", "e2e.yml", "e2e", &vars, &env, &json!({"inputs": {}}));
     run.assert_succeeded();
     assert_step(&run, "down again has nothing to do", "success");
+    assert!(!run.all.contains(&act.secret), "the secret appeared in act's output");
 }
