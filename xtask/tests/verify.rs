@@ -24,7 +24,7 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     out.assert_ok();
     assert!(out.stdout.contains(&format!("verifying {url}")), "{}", out.stdout);
     let server =
-        format!("protocol 2025-06-18, server kubernetes-mcp-server v{}", xtask::tasks::selftest::SERVER_VERSION);
+        format!("protocol 2025-11-25, server kubernetes-mcp-server v{}", xtask::tasks::selftest::SERVER_VERSION);
     assert!(line(&out, "PASS MCP initialize").contains(&server));
     assert!(line(&out, "PASS MCP notifications/initialized").contains("HTTP 202"));
     assert!(line(&out, "PASS MCP tools/list").contains(" tools"));

@@ -1,12 +1,17 @@
 //! A small MCP client over streamable HTTP: `initialize`, `notifications/initialized`,
-//! `tools/list`, the standalone SSE stream (`GET`), and the health endpoint.
+//! `tools/list`, the standalone SSE stream (`GET`), and the health endpoint. Kept by hand rather
+//! than the official SDK (`rmcp`, which the tests use as an agent's client): `verify`'s checks are
+//! about the HTTP exchange itself (the 202 for `notifications/initialized`, whether the server
+//! issues an `Mcp-Session-Id`, GET's 405 or 409 that tells stateless from stateful), which `rmcp`
+//! handles inside its transport and does not show.
 
 use anyhow::{anyhow, bail, Context, Result};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// The newest protocol with `initialize`; a server that lacks it answers with the one it has.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
 
 pub struct Session {
     http: reqwest::Client,

@@ -1,26 +1,33 @@
-//! Talking to the deployed server as an agent would: `tools/call` over streamable HTTP, and the
-//! same through MCP Inspector's CLI (npm `@modelcontextprotocol/inspector --cli`).
+//! Talking to the deployed server as an agent would: `tools/call` through the official MCP SDK
+//! (`rmcp`), and the same through MCP Inspector's CLI (npm `@modelcontextprotocol/inspector --cli`):
+//! two clients nobody here wrote.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// Calls `tool` with `arguments`; the JSON-RPC result (`content`, `isError`).
+/// Calls `tool` with `arguments` as an agent would, through the official MCP SDK (`rmcp`):
+/// `initialize` at the newest protocol that has it (2025-11-25), `notifications/initialized`,
+/// `tools/call`. The tool's result (`content`, `isError`) as JSON.
 pub async fn call_tool(url: &str, tool: &str, arguments: Value) -> Value {
-    let session = xtask::server::mcp::Session::initialize(url).await.unwrap();
-    let client = reqwest::Client::new();
-    let mut request = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream")
-        .header("Mcp-Protocol-Version", xtask::server::mcp::PROTOCOL_VERSION);
-    if let Some(id) = &session.session_id {
-        request = request.header("Mcp-Session-Id", id);
-    }
-    let body =
-        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
-    let text = request.json(&body).send().await.unwrap().text().await.unwrap();
-    let message = text.lines().rev().find_map(|l| l.strip_prefix("data:")).map(str::trim).unwrap_or(text.trim());
-    let v: Value = serde_json::from_str(message).unwrap_or_else(|_| panic!("not JSON-RPC: {text}"));
-    v["result"].clone()
+    use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+    use rmcp::transport::{streamable_http_client::StreamableHttpClientTransportConfig, StreamableHttpClientTransport};
+    use rmcp::ServiceExt;
+    xtask::common::tls::init();
+    let config = ClientConfig::new(ClientCapabilities::default(), Implementation::new("kmcp-xtask-tests", "0"))
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+    let transport = StreamableHttpClientTransport::with_client(
+        reqwest::Client::new(),
+        StreamableHttpClientTransportConfig::with_uri(url),
+    );
+    let client = config.serve(transport).await.unwrap_or_else(|e| panic!("MCP initialize at {url}: {e}"));
+    let negotiated = client.peer_info().map(|i| i.protocol_version.to_string()).unwrap_or_default();
+    assert_eq!(negotiated, "2025-11-25", "the protocol the server and the SDK agree on");
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    let result = client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
+        .await
+        .unwrap_or_else(|e| panic!("tools/call {tool}: {e}"));
+    let _ = client.cancel().await;
+    serde_json::to_value(result).unwrap()
 }
 
 /// The text of a tool result.
