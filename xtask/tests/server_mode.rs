@@ -96,6 +96,37 @@ fn changing_the_mode_is_a_change_and_keeping_it_is_not(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
+/// `verify`'s client against the oldest server it is tried with (npm's newest at or before the
+/// v0.0.55 content, run here on loopback): it asks for 2025-11-25 and takes the 2025-06-18 the
+/// server has; the handshake, tool listing and stream probe work the same.
+#[test]
+fn the_client_speaks_to_a_server_of_the_v0_0_55_content() {
+    let binary = std::env::var("MCP_SERVER_BIN_OLDEST").expect("MCP_SERVER_BIN_OLDEST: run with `cargo xtask test`");
+    let port = support::registry::free_port();
+    let kubeconfig = support::cluster::cluster().kubeconfig.clone();
+    let child = std::process::Command::new(binary)
+        .args(["--port", &port.to_string(), "--read-only", "--kubeconfig"])
+        .arg(kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = support::KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the server never listened on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    support::block_on(async {
+        let mut session = Session::initialize(&format!("http://127.0.0.1:{port}/mcp")).await.unwrap();
+        assert_eq!(session.protocol_version, "2025-06-18");
+        assert_eq!(session.server_version, format!("v{}", xtask::tasks::selftest::SERVER_VERSION_OLDEST));
+        assert_eq!(session.initialized().await.unwrap(), 202);
+        let tools = session.list_tools().await.unwrap();
+        assert!(tools.iter().any(|t| t.name == "pods_list") && tools.iter().all(|t| t.read_only), "{tools:?}");
+    });
+}
+
 one_helm!(
     default_deployment_is_read_only_and_cannot_409: V3,
     opted_out_deployment_shows_write_tools_and_reproduces_the_409: V4,

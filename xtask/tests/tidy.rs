@@ -51,6 +51,7 @@ fn versions_live_in_one_place() {
     let versions = [
         (xtask::tasks::selftest::SERVER_VERSION, "xtask/src/tasks/selftest/mod.rs"),
         (xtask::tasks::selftest::SERVER_VERSION_ARM64, "xtask/src/tasks/selftest/mod.rs"),
+        (xtask::tasks::selftest::SERVER_VERSION_OLDEST, "xtask/src/tasks/selftest/mod.rs"),
         (xtask::testbed::parts::HELM3, "xtask/src/testbed/parts.rs"),
         (xtask::testbed::parts::HELM4, "xtask/src/testbed/parts.rs"),
     ];

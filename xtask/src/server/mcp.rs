@@ -11,15 +11,15 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The newest protocol with `initialize`; a server that lacks it answers with the one it has.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
+pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
 
 pub struct Session {
     http: reqwest::Client,
     pub(crate) url: String,
     pub session_id: Option<String>,
-    pub(crate) protocol_version: String,
+    pub protocol_version: String,
     pub server_name: String,
-    pub(crate) server_version: String,
+    pub server_version: String,
     next_id: u64,
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod act;
+pub mod act_standins;
 pub mod buildkit;
 pub mod cluster;
 pub mod deploy;

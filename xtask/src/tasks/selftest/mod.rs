@@ -11,6 +11,9 @@ use anyhow::Result;
 pub const SERVER_VERSION: &str = "0.0.67";
 /// The arm64 binary the test images carry (npm has no 0.0.67 for linux-arm64); never run here.
 pub const SERVER_VERSION_ARM64: &str = "0.0.66";
+/// The oldest server `verify`'s client is tried against: npm's newest at or before the v0.0.55
+/// content (it has no 0.0.55), which answers `initialize` with protocol 2025-06-18.
+pub const SERVER_VERSION_OLDEST: &str = "0.0.54";
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests

@@ -1,7 +1,7 @@
 //! `cargo xtask test` on Linux: install and build what the tests need on a fresh machine (registry,
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
-use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64};
+use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::programs::shell::Shell;
 use crate::testbed::host_state::HostState;
 use crate::testbed::{act, buildkit, packages, parts};
@@ -23,8 +23,9 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     };
     packages::ensure(sh)?;
     let deps = root.join("target/test-deps");
-    let server_amd64 = ensure_server_binary(sh, &deps, "amd64")?;
-    let server_arm64 = ensure_server_binary(sh, &deps, "arm64")?;
+    let server_amd64 = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION)?;
+    let server_arm64 = ensure_server_binary(sh, &deps, "arm64", SERVER_VERSION_ARM64)?;
+    let server_oldest = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION_OLDEST)?;
     let actionlint = ensure_actionlint(sh, &deps)?;
     let inspector = ensure_inspector(sh, &deps)?;
     {
@@ -42,6 +43,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         sh.sh.push_env("KMCP_BUILDX", &buildx),
         sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
         sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
+        sh.sh.push_env("MCP_SERVER_BIN_OLDEST", &server_oldest),
         sh.sh.push_env("KMCP_INSPECTOR", &inspector),
         sh.sh.push_env("KMCP_HELM3", &helm3),
         sh.sh.push_env("KMCP_HELM4", &helm4),
@@ -167,6 +169,7 @@ fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<()> {
         .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
         .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
         .collect();
+    let start = std::time::Instant::now();
     let children = binaries
         .iter()
         .map(|b| {
@@ -180,14 +183,15 @@ fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<()> {
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .with_context(|| format!("cannot run {}", b.display()))?;
-            Ok((b, child))
+            let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
+            Ok(std::thread::spawn(move || (name, child.wait_with_output(), start.elapsed().as_secs())))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut failed = Vec::new();
-    for (b, child) in children {
-        let out = child.wait_with_output()?;
-        let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
-        println!("---- {name}");
+    for child in children {
+        let (name, out, secs) = child.join().map_err(|_| anyhow::anyhow!("a test binary's waiter panicked"))?;
+        let out = out?;
+        println!("---- {name} (ended after {secs} s)");
         print!("{}", String::from_utf8_lossy(&out.stdout));
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
@@ -229,8 +233,7 @@ fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
 }
 
 /// The published server binary for `arch` (amd64, arm64): the tests' images carry both.
-fn ensure_server_binary(sh: &Shell, dir: &Path, arch: &str) -> Result<PathBuf> {
-    let version = if arch == "arm64" { SERVER_VERSION_ARM64 } else { SERVER_VERSION };
+fn ensure_server_binary(sh: &Shell, dir: &Path, arch: &str, version: &str) -> Result<PathBuf> {
     let bin = dir.join(format!("kubernetes-mcp-server-linux-{arch}-{version}"));
     if bin.is_file() {
         return Ok(bin);
