@@ -54,7 +54,7 @@ impl Registry {
     }
 }
 
-fn sha(data: &[u8]) -> String {
+pub fn sha(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
@@ -164,37 +164,6 @@ pub fn tag_digest(host: &str, repository: &str, tag: &str, basic: Option<(&str, 
     })
 }
 
-/// The server image's layer for one architecture: the real binary at `/app/kubernetes-mcp-server`
-/// (npm, prepared by `cargo xtask test`), as a gzipped tar built once and kept in `target/`; with
-/// its diff_id (the sha256 of the uncompressed tar).
-pub fn server_layer(arch: &str) -> (Vec<u8>, String) {
-    let bin = super::server::binary_for(arch);
-    let deps = bin.parent().unwrap().to_path_buf();
-    let layer = deps.join(format!("layer-{}.tar.gz", bin.file_name().unwrap().to_string_lossy()));
-    let diff_id = layer.with_extension("diffid");
-    if !diff_id.is_file() {
-        let stage = tempfile::tempdir_in(&deps).unwrap();
-        std::fs::create_dir_all(stage.path().join("app")).unwrap();
-        std::fs::copy(&bin, stage.path().join("app/kubernetes-mcp-server")).unwrap();
-        let tar = stage.path().join("layer.tar");
-        let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?} failed");
-        run(Command::new("tar")
-            .args(["--owner=0", "--group=0", "--mtime=2026-01-01", "-cf"])
-            .arg(&tar)
-            .arg("-C")
-            .arg(stage.path())
-            .arg("app"));
-        let id = sha(&std::fs::read(&tar).unwrap());
-        run(Command::new("gzip").args(["-n", "-1"]).arg(&tar));
-        std::fs::rename(stage.path().join("layer.tar.gz"), &layer).unwrap();
-        // Renamed into place, never written there: every test binary starts at once, and another
-        // one that found a diffid file half written read an empty diff_id (seen in a cold run).
-        std::fs::write(stage.path().join("diffid"), id).unwrap();
-        std::fs::rename(stage.path().join("diffid"), &diff_id).unwrap();
-    }
-    (std::fs::read(layer).unwrap(), std::fs::read_to_string(diff_id).unwrap())
-}
-
 /// How the image starts the server: upstream's ENTRYPOINT and CMD now, or before fe662c54.
 #[derive(Clone, Copy, Debug)]
 pub enum Entrypoint {
@@ -209,7 +178,7 @@ async fn push_server_platform(client: &Client, base: &Reference, arch: &str, ent
         Entrypoint::Current => (json!(["/app/kubernetes-mcp-server"]), json!(["--port", "8080"])),
         Entrypoint::OldPort8080 => (json!(["/app/kubernetes-mcp-server", "--port", "8080"]), json!(null)),
     };
-    let (layer, diff_id) = server_layer(arch);
+    let (layer, diff_id) = super::server::layer(arch);
     let config = serde_json::to_vec(&json!({
         "architecture": arch, "os": "linux",
         "config": {"Entrypoint": entrypoint, "Cmd": cmd, "User": "65532:65532", "WorkingDir": "/app",

@@ -1,7 +1,8 @@
-//! Where the real `kubernetes-mcp-server` binaries are (npm, prepared by `cargo xtask test`): the
-//! test images carry them.
+//! Where the real `kubernetes-mcp-server` binaries are (npm, prepared by `cargo xtask test`), and
+//! the image layer that carries one.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 /// The binary for this machine's architecture.
 pub fn binary() -> PathBuf {
@@ -27,4 +28,35 @@ pub fn binary_for(arch: &str) -> PathBuf {
     });
     assert!(path.is_file(), "{} is missing: run the tests with `cargo xtask test`, which fetches it", path.display());
     path
+}
+
+/// The server image's layer for one architecture: the real binary at `/app/kubernetes-mcp-server`
+/// (npm, prepared by `cargo xtask test`), as a gzipped tar built once and kept in `target/`; with
+/// its diff_id (the sha256 of the uncompressed tar).
+pub fn layer(arch: &str) -> (Vec<u8>, String) {
+    let bin = binary_for(arch);
+    let deps = bin.parent().unwrap().to_path_buf();
+    let layer = deps.join(format!("layer-{}.tar.gz", bin.file_name().unwrap().to_string_lossy()));
+    let diff_id = layer.with_extension("diffid");
+    if !diff_id.is_file() {
+        let stage = tempfile::tempdir_in(&deps).unwrap();
+        std::fs::create_dir_all(stage.path().join("app")).unwrap();
+        std::fs::copy(&bin, stage.path().join("app/kubernetes-mcp-server")).unwrap();
+        let tar = stage.path().join("layer.tar");
+        let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?} failed");
+        run(Command::new("tar")
+            .args(["--owner=0", "--group=0", "--mtime=2026-01-01", "-cf"])
+            .arg(&tar)
+            .arg("-C")
+            .arg(stage.path())
+            .arg("app"));
+        let id = super::registry::sha(&std::fs::read(&tar).unwrap());
+        run(Command::new("gzip").args(["-n", "-1"]).arg(&tar));
+        std::fs::rename(stage.path().join("layer.tar.gz"), &layer).unwrap();
+        // Renamed into place, never written there: every test binary starts at once, and another
+        // one that found a diffid file half written read an empty diff_id (seen in a cold run).
+        std::fs::write(stage.path().join("diffid"), id).unwrap();
+        std::fs::rename(stage.path().join("diffid"), &diff_id).unwrap();
+    }
+    (std::fs::read(layer).unwrap(), std::fs::read_to_string(diff_id).unwrap())
 }
