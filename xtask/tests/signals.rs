@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::deploy::{Deploy, Helm};
 
 fn helm_running(ns: &str) -> bool {
@@ -17,10 +17,13 @@ fn helm_running(ns: &str) -> bool {
     out.status.success()
 }
 
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
+/// Polls until `done`, or fails as soon as the tool has ended first: what ends the wait is an
+/// event, not a clock (the tool's own `--timeout` bounds it).
+fn wait_for(what: &str, tool: &mut std::process::Child, mut done: impl FnMut() -> bool) {
     while !done() {
-        assert!(start.elapsed().as_secs() < secs, "{what} within {secs} s");
+        if let Some(status) = tool.try_wait().unwrap() {
+            panic!("the tool ended ({status}) before {what}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -42,9 +45,9 @@ fn a_signal_waits_for_helm_and_says_where_the_release_is(helm: Helm) {
     let listing = || std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect::<Vec<_>>();
     d.xtask().env("TMPDIR", tmp.path()).run(d.args("up", &["--port", "9090", "--dry-run"])).assert_ok();
     assert!(listing().is_empty(), "a dry run wrote {:?}", listing());
-    let running = d.xtask().env("TMPDIR", tmp.path()).spawn(d.args("up", &["--port", "9090"]));
+    let mut running = d.xtask().env("TMPDIR", tmp.path()).spawn(d.args("up", &["--port", "9090"]));
     let pid = running.child.id();
-    wait_for("helm runs", 240, || helm_running(&d.ns));
+    wait_for("helm ran", &mut running.child, || helm_running(&d.ns));
     use std::os::unix::fs::PermissionsExt;
     let dirs = listing();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
@@ -71,11 +74,14 @@ fn a_signal_waits_for_helm_and_says_where_the_release_is(helm: Helm) {
 fn a_killed_up_takes_helm_with_it(helm: Helm) {
     let d = Deploy::new("sigkill", helm);
     d.run("up", &[]).assert_ok();
-    let running = d.xtask().spawn(d.args("up", &["--port", "9090"]));
-    wait_for("helm runs", 240, || helm_running(&d.ns));
+    let mut running = d.xtask().spawn(d.args("up", &["--port", "9090"]));
+    wait_for("helm ran", &mut running.child, || helm_running(&d.ns));
     kill("KILL", running.child.id());
     running.finish();
-    wait_for("helm ends with the tool", 120, || !helm_running(&d.ns));
+    // helm ends with the tool (or, had it already finished its upgrade, was gone before).
+    while helm_running(&d.ns) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = d.run("up", &["--port", "9090"]);
     out.assert_ok();
     assert!(out.stderr.contains("was left pending-upgrade") || out.stderr.contains("upgraded"), "{}", out.stderr);
@@ -94,9 +100,9 @@ fn a_rollout_that_creates_no_pod_says_why_and_ends_at_a_signal(helm: Helm) {
     let err = out.error_line();
     assert!(err.contains("timed out") && err.contains("FailedCreate") && err.contains("minimum cpu"), "{err}");
 
-    let running = d.xtask().spawn(d.args("up", &["--port", "9191", "--timeout", "10m"]));
+    let mut running = d.xtask().spawn(d.args("up", &["--port", "9191", "--timeout", "10m"]));
     let deployment = d.fullname();
-    wait_for("the new revision", 240, || {
+    wait_for("the new revision appeared", &mut running.child, || {
         !helm_running(&d.ns)
             && d.deployment().is_some_and(|x| x["spec"]["template"]["spec"]["containers"].to_string().contains("9191"))
     });
