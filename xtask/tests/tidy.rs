@@ -48,8 +48,8 @@ fn versions_live_in_one_place() {
         (xtask::tasks::selftest::SERVER_VERSION, "xtask/src/tasks/selftest/mod.rs"),
         (xtask::tasks::selftest::SERVER_VERSION_ARM64, "xtask/src/tasks/selftest/mod.rs"),
         (xtask::tasks::selftest::SERVER_VERSION_OLDEST, "xtask/src/tasks/selftest/mod.rs"),
-        (xtask::testbed::parts::HELM3, "xtask/src/testbed/parts.rs"),
-        (xtask::testbed::parts::HELM4, "xtask/src/testbed/parts.rs"),
+        (xtask::local::helm::HELM3, "xtask/src/local/helm.rs"),
+        (xtask::local::helm::HELM4, "xtask/src/local/helm.rs"),
     ];
     for (version, home) in versions {
         let yaml = format!("{}\"", version.trim_start_matches('v'));

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The folders of `xtask/src`, lowest first: a file may import files of its own layer and of the
 /// layers under it; a task's files are imported only by that task's own files.
-pub const LAYERS: [&str; 8] = ["common", "programs", "oci", "cluster", "server", "plan", "testbed", "tasks"];
+pub const LAYERS: [&str; 8] = ["common", "programs", "oci", "cluster", "server", "plan", "local", "tasks"];
 
 /// The module a file under `src` holds: `tasks/up/read.rs` is tasks::up::read, `tasks/up/mod.rs`
 /// is tasks::up, `lib.rs` and `main.rs` the crate's root.

@@ -2,6 +2,8 @@
 //! the run itself (`prepare`) need Linux (network and mount namespaces, cgroups).
 
 #[cfg(target_os = "linux")]
+mod act;
+#[cfg(target_os = "linux")]
 mod prepare;
 
 use crate::programs::shell::Shell;

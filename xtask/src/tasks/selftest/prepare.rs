@@ -1,10 +1,11 @@
 //! `cargo xtask test` on Linux: install and build what the tests need on a fresh machine (registry,
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
+use super::act;
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
+use crate::local::host_state::HostState;
+use crate::local::{buildkit, cluster, helm, packages, registry};
 use crate::programs::shell::Shell;
-use crate::testbed::host_state::HostState;
-use crate::testbed::{act, buildkit, packages, parts};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
@@ -35,8 +36,8 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
     // network, iptables, mounts and cgroups exactly as it found them.
     let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
-    let cluster = if local { Some(parts::build_cluster(sh, &root)?) } else { None };
-    let helm3 = parts::build_helm3(sh, &root)?;
+    let cluster = if local { Some(cluster::build_cluster(sh, &root)?) } else { None };
+    let helm3 = helm::build_helm3(sh, &root)?;
     let buildkit::Tools { buildkitd, buildx, helm4 } = buildkit::build(sh, &root)?;
     let act = act::build(sh, &root)?;
     let _env = [
@@ -49,7 +50,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         sh.sh.push_env("KMCP_HELM4", &helm4),
         sh.sh.push_env("KMCP_ACT", &act),
     ];
-    let registry = parts::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
+    let registry = registry::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
     let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
     let before = if local { Some(HostState::read(sh)?) } else { None };
     let result = with_cluster(sh, &root, (&registry.host, cluster), &buildkitd, &args, early);
@@ -72,7 +73,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
 fn with_cluster(
     sh: &Shell,
     root: &Path,
-    (registry, cluster): (&str, Option<parts::ClusterParts>),
+    (registry, cluster): (&str, Option<cluster::ClusterParts>),
     buildkitd: &Path,
     args: &Args,
     early: Option<EarlyBuild>,
@@ -81,7 +82,7 @@ fn with_cluster(
         None => None,
         Some(parts) => {
             let dir = root.join("target/kmcp-testcluster");
-            Some((parts::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
+            Some((cluster::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
         }
     };
     let buildkit = buildkit::RunningBuildkit::start(buildkitd, &root.join("target/kmcp-buildkit"))?;

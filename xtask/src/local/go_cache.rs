@@ -9,14 +9,14 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Where Go's build cache (`cache`) and module cache (`mod`) live.
-pub(super) fn dir(root: &Path) -> PathBuf {
+pub(crate) fn dir(root: &Path) -> PathBuf {
     root.join("target/go")
 }
 
 /// Runs `build` with Go's caches (and Go's environment already set), then removes
 /// what it added to them. The standard library, built with the same `tags` first, stays for the
 /// next build: each would otherwise compile it again (about 20 s).
-pub(super) fn dropping_added<T>(sh: &Shell, root: &Path, tags: &str, build: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn dropping_added<T>(sh: &Shell, root: &Path, tags: &str, build: impl FnOnce() -> Result<T>) -> Result<T> {
     let tags = match tags {
         "" => Vec::new(),
         tags => vec!["-tags", tags],

@@ -3,7 +3,7 @@
 //! `target/`; the daemon runs with its OCI worker on Debian's runc,
 //! its state and socket under `target/`, in a mount namespace of its own.
 
-use super::parts::HELM4;
+use super::helm::HELM4;
 use crate::programs::shell::Shell;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -26,11 +26,11 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<Tools> {
     let dir = root.join(format!("target/tools/buildkitd-{BUILDKIT}-buildx-{BUILDX}-helm-{HELM4}"));
     let tools = Tools { buildkitd: dir.join("buildkitd"), buildx: dir.join("buildx"), helm4: dir.join("helm") };
     if [&tools.buildkitd, &tools.buildx, &tools.helm4].iter().any(|p| !p.is_file()) {
-        super::parts::require_go()?;
+        super::go_build::require_go()?;
         eprintln!(
             "building buildkitd {BUILDKIT}, the buildx plugin {BUILDX} and helm {HELM4} from testcluster/buildkitd/"
         );
-        let _env = super::parts::go_env(sh, root);
+        let _env = super::go_build::go_env(sh, root);
         let _static = sh.sh.push_env("CGO_ENABLED", "0");
         let _dir = sh.sh.push_dir(root.join("testcluster/buildkitd"));
         let tags = "osusergo netgo static_build";

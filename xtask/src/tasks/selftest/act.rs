@@ -14,14 +14,14 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<PathBuf> {
     if act.is_file() {
         return Ok(act);
     }
-    super::parts::require_go()?;
+    crate::local::go_build::require_go()?;
     eprintln!("building act {ACT} (it runs the GitHub workflows in the tests) with go install");
-    let _env = super::parts::go_env(sh, root);
+    let _env = crate::local::go_build::go_env(sh, root);
     let _bin = sh.sh.push_env("GOBIN", &dir);
     let _static = sh.sh.push_env("CGO_ENABLED", "0");
     let ldflags = format!("-s -w -X main.version={}", ACT.trim_start_matches('v'));
     let package = format!("github.com/nektos/act@{ACT}");
-    super::go_cache::dropping_added(sh, root, "", || {
+    crate::local::go_cache::dropping_added(sh, root, "", || {
         sh.run(cmd!(sh.sh, "go install -trimpath -ldflags {ldflags} {package}"))
             .context("cannot build act (go install's output is above)")
     })?;

@@ -1,40 +1,15 @@
-//! What `cargo xtask test` builds from Go and runs for the tests: the local cluster with its real
-//! node (`testcluster/`, CoreDNS, kube-router), and the real helm 3 and helm 4 CLIs, each cached
-//! under `target/`.
+//! The local cluster, set up as k0s sets up a single node (`testcluster/`: the control plane, and
+//! a real node with kubelet, containerd, runc, the CNI plugins, kube-proxy, CoreDNS and
+//! kube-router), built from Go and cached under `target/`, started in network namespaces of its
+//! own and stopped with everything it made on the host.
 
-use crate::programs::shell::{require_program, Shell};
+use super::go_build::{go_env, require_go, source_key};
+use crate::programs::shell::Shell;
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xshell::cmd;
-
-/// The helm releases the tests deploy with: the newest 3.x that matches the control plane's
-/// client-go line (built in its module), and the newest 4.x (built with BuildKit and buildx).
-pub const HELM3: &str = "v3.19.5";
-pub const HELM4: &str = "v4.3.1";
-
-/// Go's caches live under `target/` so that a cached `target/` keeps warm runs short. Nothing is
-/// compiled with DWARF and every binary is linked without symbol tables (`-s -w`): a cold run
-/// compiles a tenth faster, links faster, and Go's build cache is a fifth smaller.
-pub(super) fn go_env<'a>(sh: &'a Shell, root: &Path) -> Vec<xshell::PushEnv<'a>> {
-    let go = super::go_cache::dir(root);
-    vec![
-        sh.sh.push_env("GOCACHE", go.join("cache")),
-        sh.sh.push_env("GOMODCACHE", go.join("mod")),
-        sh.sh.push_env("GOFLAGS", "-modcacherw -buildvcs=false -gcflags=all=-dwarf=false"),
-        sh.sh.push_env("GOTOOLCHAIN", "local"),
-    ]
-}
-
-pub(super) fn require_go() -> Result<()> {
-    require_program(
-        "go",
-        "install Go 1.24 or newer (https://go.dev/dl/); the tests build the control plane and helm with it",
-    )
-    .map(drop)
-}
 
 /// kube-router, whose NetworkPolicy firewall (k0s's default network provider) enforces policies
 /// on the test node.
@@ -97,53 +72,6 @@ pub(crate) fn build_cluster(sh: &Shell, root: &Path) -> Result<ClusterParts> {
 
 /// The Kubernetes release the cluster is built from (`testcluster/go.mod` requires it).
 const KUBERNETES: &str = "v1.34.4";
-
-/// A key for a Go module's sources: its `.go` files, `go.mod` and `go.sum`, without the modules
-/// nested in it.
-fn source_key(src: &Path) -> Result<String> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    collect_sources(src, src, &mut files)?;
-    files.sort();
-    let mut hash = Sha256::new();
-    for f in &files {
-        hash.update(f.strip_prefix(src).unwrap_or(f).to_string_lossy().as_bytes());
-        hash.update(std::fs::read(f)?);
-    }
-    Ok(crate::programs::git::hex(&hash.finalize())[..16].to_string())
-}
-
-fn collect_sources(module: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    if dir != module && dir.join("go.mod").is_file() {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_sources(module, &path, out)?;
-        } else if path.extension().is_some_and(|e| e == "go") || path.ends_with("go.mod") || path.ends_with("go.sum") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// helm 3, built in `testcluster/` (its `tools.go` pins it), after the cluster when there is one:
-/// the Kubernetes libraries they share are compiled by then. Rebuilt when the module changes.
-pub(crate) fn build_helm3(sh: &Shell, root: &Path) -> Result<PathBuf> {
-    let src = root.join("testcluster");
-    let bin = root.join(format!("target/tools/helm-{HELM3}-{}/helm", source_key(&src)?));
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    require_go()?;
-    eprintln!("building helm {HELM3} from helm.sh/helm/v3 in testcluster/");
-    let _env = go_env(sh, root);
-    let _dir = sh.sh.push_dir(&src);
-    let ldflags = format!("-s -w -X helm.sh/helm/v3/internal/version.version={HELM3}");
-    sh.run(cmd!(sh.sh, "go build -trimpath -ldflags {ldflags} -o {bin} helm.sh/helm/v3/cmd/helm"))
-        .with_context(|| format!("cannot build helm {HELM3} (go build's output is above)"))?;
-    Ok(bin)
-}
 
 /// The running cluster; stopped (pods, node, network namespaces and all) when dropped.
 pub(crate) struct RunningCluster {
@@ -216,50 +144,4 @@ impl Drop for RunningCluster {
 /// SIGTERM lets the cluster delete its pods, stop its node and remove what it made on the host.
 fn sigterm(pid: u32) {
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-}
-
-/// A registry on 127.0.0.1 shared by the test run (Debian's `docker-registry`): it holds the test
-/// chart, the server images and the node's own images, which the node pulls through a relay.
-pub(crate) struct RunningRegistry {
-    child: Child,
-    pub host: String,
-}
-
-impl RunningRegistry {
-    pub fn start(dir: &Path) -> Result<RunningRegistry> {
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.join("data").display()
-            ),
-        )?;
-        let log = std::fs::File::create(dir.join("registry.log"))?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start docker-registry")?;
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if start.elapsed() > Duration::from_secs(20) {
-                bail!("docker-registry did not listen on 127.0.0.1:{port} within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(RunningRegistry { child, host: format!("127.0.0.1:{port}") })
-    }
-}
-
-impl Drop for RunningRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
