@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use xtask::plan::data::{DryRun, Plan};
 use xtask::programs::shell::Shell;
-use xtask::tasks::{down, image, selftest, status, up, verify};
+use xtask::tasks::{dev, down, image, selftest, status, up, verify};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
 #[derive(Parser)]
@@ -26,6 +26,8 @@ enum Task {
     Status(status::Args),
     /// Prove a deployment: MCP handshake over the NodePort, and read-but-not-write RBAC
     Verify(verify::Args),
+    /// Try the fork on this Linux machine: a local registry, BuildKit and cluster, the image built, deployed and verified
+    Dev(dev::Args),
     /// Prepare what the tests need (local registry, server binary) and run them
     Test(selftest::Args),
 }
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
         Task::Down(args) => args.dry_run,
         Task::Image(args) => DryRun { dry_run: args.dry_run, json: false },
         Task::Status(args) => DryRun { dry_run: args.dry_run, json: false },
-        Task::Verify(_) | Task::Test(_) => DryRun::default(),
+        Task::Verify(_) | Task::Dev(_) | Task::Test(_) => DryRun::default(),
     };
     let result = runtime.block_on(async {
         let sh = Shell::new(flags.dry_run)?;
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             Task::Down(args) => down::run(&sh, args, |plan| carry_out(flags, plan)).await,
             Task::Status(args) => status::run(&sh, args).await,
             Task::Verify(args) => verify::run(args).await,
+            Task::Dev(args) => dev::run(&sh, args).await,
             Task::Test(args) => selftest::run(&sh, args),
         }
     });

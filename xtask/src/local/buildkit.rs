@@ -4,7 +4,7 @@
 //! its state and socket under `target/`, in a mount namespace of its own.
 
 use super::helm::HELM4;
-use crate::programs::shell::Shell;
+use crate::programs::shell::{start_background, Shell};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,13 +55,16 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<Tools> {
 pub(crate) struct RunningBuildkit {
     child: Child,
     pub socket: PathBuf,
+    cgroup: &'static str,
 }
 
 impl RunningBuildkit {
     /// Starts `buildkitd` with its state in `dir`; its build steps use the host's network, where
     /// the test registries listen on 127.0.0.1. Its cache is kept under 2 GB (BuildKit's default
     /// cap is 60% of the disk, and every run's images are new).
-    pub fn start(buildkitd: &Path, dir: &Path) -> Result<RunningBuildkit> {
+    /// Its build steps run in `<cgroup>/buildkit/<id>` (in every hierarchy): a name of its own for
+    /// each user of it, so that one's cleanup never removes another's.
+    pub fn start(buildkitd: &Path, dir: &Path, cgroup: &'static str) -> Result<RunningBuildkit> {
         std::fs::create_dir_all(dir)?;
         let socket = dir.join("buildkitd.sock");
         let _ = std::fs::remove_file(&socket);
@@ -69,23 +72,17 @@ impl RunningBuildkit {
         std::fs::write(
             &config,
             format!(
-                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {CGROUP:?}\ngc = true\nmaxUsedSpace = \"2GB\"\n[worker.containerd]\nenabled = false\n",
+                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {cgroup:?}\ngc = true\nmaxUsedSpace = \"2GB\"\n[worker.containerd]\nenabled = false\n",
                 dir.join("state").display().to_string(),
                 format!("unix://{}", socket.display()),
             ),
         )?;
         let log = std::fs::File::create(dir.with_extension("log"))?;
-        let child = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--"])
-            .arg(buildkitd)
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start buildkitd")?;
-        let mut running = RunningBuildkit { child, socket };
+        let mut command = Command::new("unshare");
+        command.args(["--mount", "--propagation", "private", "--"]).arg(buildkitd).arg("--config").arg(&config);
+        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let child = start_background(command)?;
+        let mut running = RunningBuildkit { child, socket, cgroup };
         let start = Instant::now();
         while std::os::unix::net::UnixStream::connect(&running.socket).is_err() {
             if let Some(status) = running.child.try_wait()? {
@@ -100,10 +97,6 @@ impl RunningBuildkit {
     }
 }
 
-/// The cgroup (in every hierarchy) under which the build steps' containers run, in
-/// `<CGROUP>/buildkit/<id>`.
-const CGROUP: &str = "kmcp-buildkit";
-
 impl Drop for RunningBuildkit {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
@@ -115,7 +108,7 @@ impl Drop for RunningBuildkit {
         let _ = self.child.wait();
         let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
         for h in hierarchies.flatten() {
-            let parent = h.path().join(CGROUP);
+            let parent = h.path().join(self.cgroup);
             for step in std::fs::read_dir(parent.join("buildkit")).into_iter().flatten().flatten() {
                 let _ = std::fs::remove_dir(step.path());
             }

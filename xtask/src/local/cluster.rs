@@ -4,7 +4,7 @@
 //! own and stopped with everything it made on the host.
 
 use super::go_build::{go_env, require_go, source_key};
-use crate::programs::shell::Shell;
+use crate::programs::shell::{start_background, Shell};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,30 +86,14 @@ impl RunningCluster {
         let log = std::fs::File::create(dir.with_extension("log"))?;
         let ready = dir.join("ready.json");
         let _ = std::fs::remove_file(&ready);
-        let bin = &parts.testcluster;
-        eprintln!(
-            "$ {} run -dir {} ...   (log: {})",
-            bin.display(),
-            dir.display(),
-            dir.with_extension("log").display()
-        );
-        let child = Command::new(bin)
-            .args(["run", "-dir"])
-            .arg(dir)
-            .args(["-registry", registry, "-pause"])
-            .arg(&parts.pause)
-            .arg("-coredns")
-            .arg(&parts.coredns)
-            .arg("-kube-router")
-            .arg(&parts.kube_router)
-            // The control plane, one process for every test at once, spent a third of its CPU in
-            // Go's collector: a larger heap between collections (test harness only, no behaviour).
-            .env("GOGC", "400")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start the cluster")?;
+        eprintln!("starting the cluster (log: {})", dir.with_extension("log").display());
+        let mut command = Command::new(&parts.testcluster);
+        command.args(["run", "-dir"]).arg(dir).args(["-registry", registry, "-pause"]).arg(&parts.pause);
+        command.arg("-coredns").arg(&parts.coredns).arg("-kube-router").arg(&parts.kube_router);
+        // The control plane, one process for every test at once, spent a third of its CPU in Go's
+        // collector: a larger heap between collections (no behaviour changes).
+        command.env("GOGC", "400").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let child = start_background(command)?;
         let mut running = RunningCluster { child, dir: dir.to_path_buf() };
         let start = Instant::now();
         while !ready.is_file() {

@@ -34,8 +34,23 @@ impl HostState {
         Ok(HostState(parts))
     }
 
+    /// `result`, unless `after` differs: then the differences, a line each, and an error that
+    /// `what` left the host changed (or `result`'s own error).
+    pub(crate) fn compare(&self, after: &HostState, what: &str, result: Result<()>) -> Result<()> {
+        let changes = self.changes(after);
+        for c in &changes {
+            eprintln!("{c}");
+        }
+        if !changes.is_empty() {
+            result?;
+            anyhow::bail!("{what} left the host changed ({} differences above)", changes.len());
+        }
+        println!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, kernel tunables, cgroups)");
+        result
+    }
+
     /// What differs in `after`, a line each (`+` appeared, `-` went).
-    pub(crate) fn changes(&self, after: &HostState) -> Vec<String> {
+    fn changes(&self, after: &HostState) -> Vec<String> {
         let mut lines = Vec::new();
         for (kind, before) in &self.0 {
             let now = &after.0[kind];

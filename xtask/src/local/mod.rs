@@ -6,9 +6,11 @@
 
 pub(crate) mod buildkit;
 pub(crate) mod cluster;
+pub(crate) mod environment;
 pub(crate) mod go_build;
 pub(crate) mod go_cache;
 pub mod helm;
 pub(crate) mod host_state;
 pub(crate) mod packages;
+pub(crate) mod record;
 pub(crate) mod registry;

@@ -21,19 +21,25 @@ const PACKAGES: [(&str, &str); 9] = [
     ("jq", "jq"),
 ];
 
-pub(crate) fn ensure(sh: &Shell) -> Result<()> {
-    let missing: Vec<&str> =
-        PACKAGES
-            .iter()
-            .filter(|(program, _)| {
+/// The packages whose program is not here.
+pub(crate) fn missing() -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .filter(
+            |(program, _)| {
                 if program.starts_with('/') {
                     !Path::new(program).exists()
                 } else {
                     find_program(program).is_none()
                 }
-            })
-            .map(|(_, package)| *package)
-            .collect();
+            },
+        )
+        .map(|(_, package)| *package)
+        .collect()
+}
+
+pub(crate) fn ensure(sh: &Shell) -> Result<()> {
+    let missing = missing();
     if missing.is_empty() {
         return Ok(());
     }
@@ -50,7 +56,7 @@ pub(crate) fn ensure(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }

@@ -1,22 +1,33 @@
 //! The local registry on 127.0.0.1 (Debian's `docker-registry`).
 
-use anyhow::{bail, Context, Result};
+use crate::programs::shell::start_background;
+use anyhow::{bail, Result};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// A registry on 127.0.0.1 shared by the test run (Debian's `docker-registry`): it holds the test
-/// chart, the server images and the node's own images, which the node pulls through a relay.
+/// A registry on 127.0.0.1 (Debian's `docker-registry`): it holds the images and charts the
+/// cluster deploys and the node's own images, which the node pulls through a relay.
 pub(crate) struct RunningRegistry {
     child: Child,
     pub host: String,
 }
 
+/// What a start does with the registry's directory.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Contents {
+    /// Emptied first, on a port of its own (the tests).
+    Fresh,
+    /// Kept, on the port it had (`dev`: the images' indexes name their charts by `127.0.0.1:PORT`);
+    /// emptied only when that port is taken by now.
+    Kept,
+}
+
 impl RunningRegistry {
-    pub fn start(dir: &Path) -> Result<RunningRegistry> {
-        let _ = std::fs::remove_dir_all(dir);
+    pub fn start(dir: &Path, contents: Contents) -> Result<RunningRegistry> {
+        let port = port_for(dir, contents)?;
         std::fs::create_dir_all(dir)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        std::fs::write(dir.join("port"), port.to_string())?;
         let config = dir.join("config.yml");
         std::fs::write(
             &config,
@@ -26,13 +37,9 @@ impl RunningRegistry {
             ),
         )?;
         let log = std::fs::File::create(dir.join("registry.log"))?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start docker-registry")?;
+        let mut command = Command::new("docker-registry");
+        command.arg("serve").arg(&config).stdout(log.try_clone()?).stderr(log);
+        let child = start_background(command)?;
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if start.elapsed() > Duration::from_secs(20) {
@@ -42,6 +49,18 @@ impl RunningRegistry {
         }
         Ok(RunningRegistry { child, host: format!("127.0.0.1:{port}") })
     }
+}
+
+/// The kept port when it is free, else a new one (and the directory emptied).
+fn port_for(dir: &Path, contents: Contents) -> Result<u16> {
+    let kept = std::fs::read_to_string(dir.join("port")).ok().and_then(|p| p.trim().parse::<u16>().ok());
+    if let Some(port) = kept.filter(|_| contents == Contents::Kept) {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Drop for RunningRegistry {

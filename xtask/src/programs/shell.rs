@@ -134,6 +134,17 @@ fn scrub(cmd: Cmd<'_>) -> Cmd<'_> {
     SECRET_VARS.iter().fold(cmd, |c, v| c.env_remove(v))
 }
 
+/// Starts a long-running part (a registry, BuildKit, the cluster), echoed like every command: in a
+/// process group of its own, so a Ctrl-C reaches only this tool, which stops it in order; and
+/// dying with the tool if the tool is killed outright.
+pub(crate) fn start_background(mut command: std::process::Command) -> Result<std::process::Child> {
+    let shown = format!("{command:?}").replace('"', "");
+    eprintln!("$ {shown}");
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    signals::die_with_parent(&mut command);
+    command.spawn().with_context(|| format!("cannot start {shown}"))
+}
+
 /// Where `program` is on PATH, if anywhere.
 pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

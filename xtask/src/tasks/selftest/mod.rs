@@ -5,6 +5,8 @@
 mod act;
 #[cfg(target_os = "linux")]
 mod prepare;
+#[cfg(target_os = "linux")]
+mod run_binaries;
 
 use crate::programs::shell::Shell;
 use anyhow::Result;

@@ -2,8 +2,11 @@
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
 use super::act;
+use super::run_binaries::{cargo, run_all_at_once, run_alone, workspace_root, EarlyBuild};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::local::host_state::HostState;
+use crate::local::record::Claim;
+use crate::local::registry::Contents;
 use crate::local::{buildkit, cluster, helm, packages, registry};
 use crate::programs::shell::Shell;
 use anyhow::{Context, Result};
@@ -50,26 +53,19 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         sh.sh.push_env("KMCP_HELM4", &helm4),
         sh.sh.push_env("KMCP_ACT", &act),
     ];
-    let registry = registry::RunningRegistry::start(&root.join("target/kmcp-registry"))?;
+    let registry = registry::RunningRegistry::start(&root.join("target/kmcp-registry"), Contents::Fresh)?;
     let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
     let before = if local { Some(HostState::read(sh)?) } else { None };
     let result = with_cluster(sh, &root, (&registry.host, cluster), &buildkitd, &args, early);
-    if let Some(before) = before {
-        let changes = before.changes(&HostState::read(sh)?);
-        if !changes.is_empty() {
-            for c in &changes {
-                eprintln!("{c}");
-            }
-            result?;
-            anyhow::bail!("the test cluster left the host changed ({} differences above)", changes.len());
-        }
-        eprintln!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, kernel tunables, cgroups)");
+    match before {
+        Some(before) => before.compare(&HostState::read(sh)?, "the test cluster", result),
+        None => result,
     }
-    result
 }
 
-/// Starts the local cluster (unless a given one is used) and BuildKit, runs the tests or the
-/// benchmarks, and stops them.
+/// Starts BuildKit and the local cluster (unless a given one is used), runs the tests or the
+/// benchmarks, and stops them; then, with the shared cluster gone, the tests that start a local
+/// environment of their own (`cargo xtask dev`'s), one at a time.
 fn with_cluster(
     sh: &Shell,
     root: &Path,
@@ -78,20 +74,24 @@ fn with_cluster(
     args: &Args,
     early: Option<EarlyBuild>,
 ) -> Result<()> {
-    let _cluster = match cluster {
-        None => None,
-        Some(parts) => {
-            let dir = root.join("target/kmcp-testcluster");
-            Some((cluster::RunningCluster::start(&parts, &dir, registry)?, parts.testcluster))
-        }
-    };
-    let buildkit = buildkit::RunningBuildkit::start(buildkitd, &root.join("target/kmcp-buildkit"))?;
+    let buildkit = buildkit::RunningBuildkit::start(buildkitd, &root.join("target/kmcp-buildkit"), "kmcp-buildkit")?;
     let _buildkit_env = sh.sh.push_env("KMCP_BUILDKIT", format!("unix://{}", buildkit.socket.display()));
-    let _dir_env = _cluster
-        .as_ref()
-        .map(|(c, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
     // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
     let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "6"));
+    let local = cluster.is_some();
+    let shared = match cluster {
+        None => None,
+        Some(parts) => {
+            let mut claim = Claim::take("test")?;
+            let dir = root.join("target/kmcp-testcluster");
+            let running = cluster::RunningCluster::start(&parts, &dir, registry)?;
+            claim.fill(registry, &buildkit.socket, &running.dir)?;
+            Some((running, claim, parts.testcluster))
+        }
+    };
+    let dir_env = shared
+        .as_ref()
+        .map(|(c, _, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
     let extra = &args.cargo_args;
     if args.bench {
         return sh.run(cargo(sh, "bench --locked -p xtask --bench noop", extra)).context("the benchmarks failed");
@@ -99,115 +99,13 @@ fn with_cluster(
     if !extra.is_empty() {
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
-    run_all_at_once(sh, early)
-}
-
-/// The test binaries' build, started first: it runs beside the Go builds, whose module downloads
-/// and single-threaded links leave a core idle on a cold machine.
-struct EarlyBuild {
-    child: std::process::Child,
-    json: PathBuf,
-}
-
-impl EarlyBuild {
-    fn start(sh: &Shell, root: &Path) -> Result<EarlyBuild> {
-        let json = root.join("target/test-build.json");
-        std::fs::create_dir_all(root.join("target"))?;
-        let stdout = std::fs::File::create(&json)?;
-        let cmd = cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]);
-        eprintln!("$ {cmd}   (in the background, while the rest is prepared)");
-        let mut command: std::process::Command = cmd.into();
-        let child = command
-            .stdout(stdout)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .context("cannot start building the tests")?;
-        Ok(EarlyBuild { child, json })
+    let binaries = run_all_at_once(sh, early)?;
+    drop(dir_env);
+    drop(shared);
+    match local {
+        true => run_alone(sh, &binaries),
+        false => Ok(()),
     }
-
-    /// Whether it built, and cargo's JSON messages.
-    fn finish(mut self) -> Result<(bool, Vec<u8>)> {
-        let built = self.child.wait()?.success();
-        Ok((built, std::fs::read(&self.json)?))
-    }
-}
-
-/// `cargo` with `words` and `extra`, without the variables `cargo run` gave this process: an inner
-/// cargo that sees `CARGO_MANIFEST_DIR` rebuilds ring's build script, and with it the TLS crates
-/// and everything above them, here and again in the next `cargo xtask`.
-fn cargo<'a>(sh: &'a Shell, words: &str, extra: &[String]) -> xshell::Cmd<'a> {
-    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let words: Vec<&str> = words.split_whitespace().collect();
-    let mut command = cmd!(sh.sh, "{program} {words...} {extra...}");
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let set_by_run =
-            ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"];
-        if set_by_run.iter().any(|p| key.starts_with(p)) {
-            command = command.env_remove(key.as_ref());
-        }
-    }
-    command
-}
-
-/// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
-/// more than they compute, so the run takes as long as the longest binary, not the sum. Each
-/// binary's output is printed whole when it ends.
-fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<()> {
-    let (built, messages) = match early {
-        Some(b) => b.finish()?,
-        None => {
-            let out = sh.query(cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]))?;
-            (out.status.success(), out.stdout)
-        }
-    };
-    if !built {
-        sh.run(cargo(sh, "test --workspace --locked --no-run", &[])).context("the tests do not build")?;
-    }
-    let binaries: Vec<PathBuf> = String::from_utf8_lossy(&messages)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
-        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .collect();
-    let start = std::time::Instant::now();
-    let children = binaries
-        .iter()
-        .map(|b| {
-            eprintln!("$ {}", b.display());
-            // Through xshell, so that the environment pushed above goes with it.
-            let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
-            let mut command: std::process::Command = cmd!(sh.sh, "{b}").into();
-            let child = command
-                .env("RUST_BACKTRACE", "1")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .with_context(|| format!("cannot run {}", b.display()))?;
-            let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
-            Ok(std::thread::spawn(move || (name, child.wait_with_output(), start.elapsed().as_secs())))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut failed = Vec::new();
-    for child in children {
-        let (name, out, secs) = child.join().map_err(|_| anyhow::anyhow!("a test binary's waiter panicked"))?;
-        let out = out?;
-        println!("---- {name} (ended after {secs} s)");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
-        if !out.status.success() {
-            failed.push(name);
-        }
-    }
-    if !failed.is_empty() {
-        anyhow::bail!("the tests failed in {}", failed.join(", "));
-    }
-    println!("all {} test binaries passed", binaries.len());
-    Ok(())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn ensure_inspector(sh: &Shell, dir: &Path) -> Result<PathBuf> {

@@ -1,0 +1,153 @@
+//! A `dev` session, top to bottom: the inputs checked; the environment attached to (when one runs)
+//! or started; a round (`image`, `up --verify`) and the URL printed; then, for the `dev` that
+//! started the environment, running until a signal (a round on every change with `--watch`); the
+//! environment stopped and the host compared with what was found. `--down` stops another `dev`.
+
+use super::deploy::{round, tag_of, url, Target};
+use super::{builder, prerequisites, Args};
+use crate::cluster::address::client_config;
+use crate::common::error_text::one_line;
+use crate::local::buildkit;
+use crate::local::environment::{self, Environment};
+use crate::local::host_state::HostState;
+use crate::local::record::{start_time, Record};
+use crate::programs::shell::{Ended, Shell};
+use crate::programs::signals;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use xshell::cmd;
+
+pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
+    if args.down {
+        return stop_the_running_dev(sh).await;
+    }
+    let fork = std::path::absolute(args.fork.as_deref().context("no fork checkout given: pass --fork PATH")?)?;
+    let root = workspace_root();
+    let dir = args.dir.clone().unwrap_or_else(|| root.join("target/kmcp-dev"));
+    let running = Record::running()?;
+    prerequisites::check(sh, &fork, running.is_none())?;
+    signals::watch();
+    let Some(record) = running else {
+        let before = HostState::read(sh)?;
+        let result = with_own_environment(sh, &args, &fork, &root, &dir).await;
+        return before.compare(&HostState::read(sh)?, "the local environment", result);
+    };
+    println!(
+        "dev: attaching to the local environment that `cargo xtask {}` started (pid {})",
+        record.owner, record.pid
+    );
+    let tools = buildkit::build(sh, &root)?;
+    let target = target_for(sh, &record, &tools, &dir)?;
+    if deploy(sh, &target, &args, &fork).await? && args.watch {
+        watch(sh, &target, &args, &fork).await;
+    }
+    println!("dev: the deployment stays in that environment until it stops");
+    Ok(())
+}
+
+async fn with_own_environment(sh: &Shell, args: &Args, fork: &Path, root: &Path, dir: &Path) -> Result<()> {
+    let parts = environment::build(sh, root)?;
+    interrupted("the environment started")?;
+    let env = Environment::start(&parts, dir, "dev")?;
+    interrupted("the deployment")?;
+    let target = target_for(sh, env.record(), &parts.tools, dir)?;
+    if !deploy(sh, &target, args, fork).await? {
+        bail!("interrupted by {} before the deployment was ready", signal_name());
+    }
+    println!("dev: running; Ctrl-C (or SIGTERM, or `cargo xtask dev --down`) stops the local environment and leaves the host as found");
+    if args.watch {
+        println!("dev: watching {} for new commits and changes", fork.display());
+    }
+    watch(sh, &target, args, fork).await;
+    println!("dev: {}: stopping the local environment", signal_name());
+    drop(env);
+    Ok(())
+}
+
+/// A round, then the URL and the client configuration; false when a signal ended it.
+async fn deploy(sh: &Shell, target: &Target, args: &Args, fork: &Path) -> Result<bool> {
+    if let Ended::Interrupted(_) = round(sh, target, args, fork).await? {
+        return Ok(false);
+    }
+    let url = url(target, args).await?;
+    println!("MCP URL: {url}");
+    println!("MCP client configuration:\n{}", client_config(&url));
+    Ok(true)
+}
+
+/// Until a signal; with `--watch`, a round whenever the fork's tag changes (a failed round is
+/// reported and the watch goes on).
+async fn watch(sh: &Shell, target: &Target, args: &Args, fork: &Path) {
+    let mut last = tag_of(fork).ok();
+    while signals::pending().is_none() {
+        tokio::select! {
+            _ = signals::next() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)), if args.watch => {
+                let now = tag_of(fork).ok();
+                if now == last || now.is_none() {
+                    continue;
+                }
+                println!("dev: the fork is now {}: rebuilding and redeploying", now.as_deref().unwrap_or_default());
+                last = now;
+                match deploy(sh, target, args, fork).await {
+                    Ok(true) => println!("dev: redeployed; watching"),
+                    Ok(false) => return,
+                    Err(e) => eprintln!("dev: {}; watching for the next change", one_line(&e)),
+                }
+            }
+        }
+    }
+}
+
+fn target_for(sh: &Shell, record: &Record, tools: &buildkit::Tools, dir: &Path) -> Result<Target> {
+    let (kubeconfig, node_ip) = record.cluster_access()?;
+    Ok(Target {
+        exe: std::env::current_exe().context("cannot find this program")?,
+        docker_config: builder::docker_config(sh, dir, &tools.buildx, &record.buildkit)?,
+        helm_dir: tools.helm4.parent().map(Path::to_path_buf).unwrap_or_default(),
+        registry: record.registry.clone(),
+        kubeconfig,
+        node_ip,
+    })
+}
+
+/// An error when a signal came while the last step blocked (it is noted once the runtime runs).
+fn interrupted(before: &str) -> Result<()> {
+    match signals::pending() {
+        Some(s) => bail!("interrupted by {} before {before}", signals::name(s)),
+        None => Ok(()),
+    }
+}
+
+fn signal_name() -> &'static str {
+    signals::pending().map_or("a signal", signals::name)
+}
+
+/// `dev --down`: SIGTERM to the `dev` that started the running environment, then waits until it
+/// has stopped it and ended.
+async fn stop_the_running_dev(sh: &Shell) -> Result<()> {
+    let Some(record) = Record::running()? else {
+        println!("no local environment runs on this machine: nothing to stop");
+        return Ok(());
+    };
+    if record.owner != "dev" {
+        bail!(
+            "the local environment was started by `cargo xtask {}` (pid {}), not by `dev`: it stops when that ends",
+            record.owner,
+            record.pid
+        );
+    }
+    let pid = record.pid.to_string();
+    sh.run(cmd!(sh.sh, "kill -TERM {pid}"))?;
+    println!("asked `cargo xtask dev` (pid {pid}) to stop; waiting while it stops the local environment");
+    while start_time(record.pid) == Some(record.started) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("stopped: the local environment is gone (its `dev` says whether the host is as it was found)");
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}

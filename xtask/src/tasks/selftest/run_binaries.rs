@@ -1,0 +1,136 @@
+//! How `cargo xtask test` builds and runs the test binaries: built in the background while the
+//! parts are prepared, then all at once on the shared cluster; then, the shared cluster stopped,
+//! the tests that start a local environment of their own, one at a time.
+
+use crate::programs::shell::Shell;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use xshell::cmd;
+
+/// The test binaries' build, started first: it runs beside the Go builds, whose module downloads
+/// and single-threaded links leave a core idle on a cold machine.
+pub(super) struct EarlyBuild {
+    child: std::process::Child,
+    json: PathBuf,
+}
+
+impl EarlyBuild {
+    pub(super) fn start(sh: &Shell, root: &Path) -> Result<EarlyBuild> {
+        let json = root.join("target/test-build.json");
+        std::fs::create_dir_all(root.join("target"))?;
+        let stdout = std::fs::File::create(&json)?;
+        let cmd = cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]);
+        eprintln!("$ {cmd}   (in the background, while the rest is prepared)");
+        let mut command: std::process::Command = cmd.into();
+        let child = command
+            .stdout(stdout)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start building the tests")?;
+        Ok(EarlyBuild { child, json })
+    }
+
+    /// Whether it built, and cargo's JSON messages.
+    fn finish(mut self) -> Result<(bool, Vec<u8>)> {
+        let built = self.child.wait()?.success();
+        Ok((built, std::fs::read(&self.json)?))
+    }
+}
+
+/// `cargo` with `words` and `extra`, without the variables `cargo run` gave this process: an inner
+/// cargo that sees `CARGO_MANIFEST_DIR` rebuilds ring's build script, and with it the TLS crates
+/// and everything above them, here and again in the next `cargo xtask`.
+pub(super) fn cargo<'a>(sh: &'a Shell, words: &str, extra: &[String]) -> xshell::Cmd<'a> {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let words: Vec<&str> = words.split_whitespace().collect();
+    let mut command = cmd!(sh.sh, "{program} {words...} {extra...}");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_run =
+            ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"];
+        if set_by_run.iter().any(|p| key.starts_with(p)) {
+            command = command.env_remove(key.as_ref());
+        }
+    }
+    command
+}
+
+/// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
+/// more than they compute, so the run takes as long as the longest binary, not the sum. Each
+/// binary's output is printed whole when it ends.
+pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<Vec<PathBuf>> {
+    let (built, messages) = match early {
+        Some(b) => b.finish()?,
+        None => {
+            let out = sh.query(cargo(sh, "test --workspace --locked --no-run --message-format=json", &[]))?;
+            (out.status.success(), out.stdout)
+        }
+    };
+    if !built {
+        sh.run(cargo(sh, "test --workspace --locked --no-run", &[])).context("the tests do not build")?;
+    }
+    let binaries: Vec<PathBuf> = String::from_utf8_lossy(&messages)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .collect();
+    let start = std::time::Instant::now();
+    let children = binaries
+        .iter()
+        .map(|b| {
+            eprintln!("$ {}", b.display());
+            // Through xshell, so that the environment pushed above goes with it.
+            let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
+            let mut command: std::process::Command = cmd!(sh.sh, "{b}").into();
+            let child = command
+                .env("RUST_BACKTRACE", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot run {}", b.display()))?;
+            let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
+            Ok(std::thread::spawn(move || (name, child.wait_with_output(), start.elapsed().as_secs())))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut failed = Vec::new();
+    for child in children {
+        let (name, out, secs) = child.join().map_err(|_| anyhow::anyhow!("a test binary's waiter panicked"))?;
+        let out = out?;
+        println!("---- {name} (ended after {secs} s)");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("the tests failed in {}", failed.join(", "));
+    }
+    println!("all {} test binaries passed", binaries.len());
+    Ok(binaries)
+}
+
+/// The tests that start a local environment of their own (`#[ignore]`d, named `alone_...`): the
+/// cluster's network namespaces have fixed names, so they run once the shared one has stopped,
+/// one at a time.
+pub(super) fn run_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
+    let start = std::time::Instant::now();
+    for b in binaries.iter().filter(|b| has_alone_tests(b)) {
+        let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
+        sh.run(cmd!(sh.sh, "{b} --ignored alone_ --test-threads 1"))
+            .with_context(|| format!("the tests that start their own environment failed in {}", b.display()))?;
+    }
+    println!("---- the tests alone ended after {} s", start.elapsed().as_secs());
+    Ok(())
+}
+
+/// Whether a test binary lists ignored tests named `alone_...`.
+fn has_alone_tests(binary: &Path) -> bool {
+    let out = std::process::Command::new(binary).args(["--list", "--ignored", "alone_"]).output();
+    out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains("alone_") && l.ends_with(": test")))
+}
+
+pub(super) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}

@@ -1,0 +1,140 @@
+//! `cargo xtask dev` on real parts, run as a user would. On the shared cluster (which the test
+//! command started through the same `local` code, and recorded): `dev` attaches to it, builds a
+//! fork laid out like upstream's with the real BuildKit, deploys it, the URL answers MCP through
+//! the official SDK; a second `dev` with the fork unchanged changes nothing; a changed fork is
+//! rebuilt and redeployed on the same URL; `dev --down` does not stop the tests' environment.
+//! Alone, once the shared cluster has stopped (`alone_...`, run by `cargo xtask test`): `dev`
+//! starts an environment of its own, and Ctrl-C stops it and leaves the host as found.
+
+mod support;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use support::buildkit::{fork, Fork};
+use support::cluster::{cluster, unique};
+use support::mcp_client::{call_tool, text};
+use support::{block_on, commit_all, Output, Xtask};
+
+/// The directory of the `go` this test runs with: `dev` checks Go first.
+fn go_dir() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).find(|d| d.join("go").is_file()).expect("go on PATH")
+}
+
+/// The xtask with root's PATH as `sudo` gives it (iptables and ip are in the sbin folders), Go first.
+fn xtask() -> Xtask {
+    let path = format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", go_dir().display());
+    Xtask::new(None).env("PATH", path)
+}
+
+fn url_of(out: &str) -> String {
+    let line = out.lines().rev().find_map(|l| l.strip_prefix("MCP URL: "));
+    line.unwrap_or_else(|| panic!("no URL in:\n{out}")).to_string()
+}
+
+/// What the deployed server answers to an agent: `namespaces_list` through the official SDK.
+fn namespaces_seen(url: &str) -> String {
+    text(&block_on(call_tool(url, "namespaces_list", serde_json::json!({}))))
+}
+
+#[test]
+fn dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fork() {
+    if std::env::var_os("KMCP_TESTCLUSTER").is_none() {
+        eprintln!("skipped: a given cluster (KMCP_TEST_KUBECONFIG) has no local environment to attach to");
+        return;
+    }
+    let (fork, sha) = fork(Fork::Deployable, None);
+    let state = tempfile::tempdir().unwrap();
+    let ns = unique("dev");
+    let dev = |extra: &[&str]| -> Output {
+        let mut args = vec!["dev", "--fork", fork.path().to_str().unwrap(), "--dir", state.path().to_str().unwrap()];
+        args.extend(["--namespace", &ns, "--release", "mcp-dev"]);
+        args.extend(extra);
+        xtask().run(args)
+    };
+
+    let first = dev(&[]);
+    first.assert_ok();
+    assert!(
+        first.stdout.contains("dev: attaching to the local environment that `cargo xtask test` started"),
+        "{}",
+        first.stdout
+    );
+    let tag = format!("dev-{}", &sha[..7]);
+    assert!(first.stdout.contains(&format!("/local/kubernetes-mcp-server:{tag} with linux/")), "{}", first.stdout);
+    let url = url_of(&first.stdout);
+    assert!(url.starts_with(&format!("http://{}:3", cluster().node_ip)), "{url}");
+    assert!(first.stdout.contains("\"url\": \""), "the client configuration is printed: {}", first.stdout);
+    assert!(namespaces_seen(&url).contains("kube-system"), "the deployed server answers an agent at {url}");
+
+    let again = dev(&[]);
+    again.assert_ok();
+    assert!(again.stdout.contains(&format!(":{tag} already has linux/")), "no rebuild: {}", again.stdout);
+    assert!(again.stdout.contains("up to date: nothing changed"), "no redeploy: {}", again.stdout);
+    assert_eq!(url_of(&again.stdout), url);
+
+    std::fs::write(fork.path().join("README.md"), "A fork with a change.\n").unwrap();
+    let changed = commit_all(&git2::Repository::open(fork.path()).unwrap(), "a change");
+    let out = dev(&[]);
+    out.assert_ok();
+    let new_tag = format!("dev-{}", &changed[..7]);
+    assert!(out.stdout.contains("pushed ") && out.stdout.contains(&new_tag), "rebuilt: {}", out.stdout);
+    assert!(!out.stdout.contains("up to date: nothing changed"), "redeployed: {}", out.stdout);
+    assert_eq!(url_of(&out.stdout), url, "the same URL: only the image changed");
+    assert!(namespaces_seen(&url).contains("kube-system"));
+
+    let down = xtask().run(["dev", "--down"]);
+    let line = down.error_line();
+    assert!(line.contains("was started by `cargo xtask test`") && line.contains("not by `dev`"), "{line}");
+    assert!(std::path::Path::new("/run/kmcp-local.json").is_file(), "the tests' environment still runs");
+
+    let kubeconfig = cluster().kubeconfig.to_str().unwrap().to_string();
+    let args = ["down", "--kubeconfig", &kubeconfig, "--namespace", &ns, "--release", "mcp-dev", "--delete-namespace"];
+    let helm = support::deploy::Helm::V4.binary();
+    Xtask::new(helm.parent()).run(args).assert_ok();
+}
+
+#[test]
+#[ignore = "starts a local environment of its own: `cargo xtask test` runs it once the shared cluster has stopped"]
+fn alone_dev_starts_its_own_environment_and_ctrl_c_leaves_the_host_as_found() {
+    let (fork, _) = fork(Fork::Deployable, None);
+    // Kept between runs, as a user's `target/kmcp-dev` is: the registry and BuildKit's cache.
+    let state = concat!(env!("CARGO_TARGET_TMPDIR"), "/dev-alone");
+    let args = ["dev", "--fork", fork.path().to_str().unwrap(), "--dir", state];
+    let mut running = xtask().spawn(args);
+    // Its stderr (every command, BuildKit's progress) read all along, so that the pipe never fills.
+    let mut stderr = running.child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    let mut lines = std::io::BufReader::new(running.child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("dev: running;") {
+            break;
+        }
+    }
+    if !seen.contains("dev: running;") {
+        panic!("dev ended before it was ready:\n{seen}\n{}", stderr.join().unwrap());
+    }
+    let url = url_of(&seen);
+    assert!(namespaces_seen(&url).contains("kube-system"), "the deployed server answers an agent at {url}");
+    let record = std::fs::read_to_string("/run/kmcp-local.json").unwrap();
+    assert!(record.contains("\"owner\": \"dev\""), "{record}");
+
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(running.child.id() as i32, libc::SIGINT) }, 0);
+    let after: Vec<String> = lines.map(Result::unwrap).collect();
+    let rest = running.finish();
+    let after = format!("{}\n{}", after.join("\n"), stderr.join().unwrap());
+    assert_eq!(rest.code, 0, "dev after Ctrl-C:\n{after}");
+    assert!(after.contains("dev: SIGINT (Ctrl-C): stopping the local environment"), "{after}");
+    assert!(after.contains("the host is as it was found"), "{after}");
+    assert!(!std::path::Path::new("/run/kmcp-local.json").exists(), "the record is gone");
+    assert!(!std::path::Path::new("/run/netns/kmcp-node").exists(), "the node's namespace is gone");
+}
