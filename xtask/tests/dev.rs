@@ -32,6 +32,31 @@ fn url_of(out: &str) -> String {
     line.unwrap_or_else(|| panic!("no URL in:\n{out}")).to_string()
 }
 
+/// Reads a running xtask's stdout up to and with the first line that starts with one of `marks`
+/// (all of it, if it ends first).
+fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, marks: &[&str]) -> String {
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if marks.iter().any(|m| line.starts_with(m)) {
+            break;
+        }
+    }
+    seen
+}
+
+/// A running xtask's stderr (every command, BuildKit's progress), read all along so that the pipe
+/// never fills.
+fn drain(mut stderr: std::process::ChildStderr) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    })
+}
+
 /// What the deployed server answers to an agent: `namespaces_list` through the official SDK.
 fn namespaces_seen(url: &str) -> String {
     text(&block_on(call_tool(url, "namespaces_list", serde_json::json!({}))))
@@ -46,12 +71,13 @@ fn dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fo
     let (fork, sha) = fork(Fork::Deployable, None);
     let state = tempfile::tempdir().unwrap();
     let ns = unique("dev");
-    let dev = |extra: &[&str]| -> Output {
+    let dev_args = |extra: &[&str]| -> Vec<String> {
         let mut args = vec!["dev", "--fork", fork.path().to_str().unwrap(), "--dir", state.path().to_str().unwrap()];
         args.extend(["--namespace", &ns, "--release", "mcp-dev"]);
         args.extend(extra);
-        xtask().run(args)
+        args.into_iter().map(String::from).collect()
     };
+    let dev = |extra: &[&str]| -> Output { xtask().run(dev_args(extra)) };
 
     let first = dev(&[]);
     first.assert_ok();
@@ -73,15 +99,29 @@ fn dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fo
     assert!(again.stdout.contains("up to date: nothing changed"), "no redeploy: {}", again.stdout);
     assert_eq!(url_of(&again.stdout), url);
 
-    std::fs::write(fork.path().join("README.md"), "A fork with a change.\n").unwrap();
+    // `--watch`: a commit while it runs is rebuilt and redeployed; Ctrl-C ends the watch only.
+    let mut watching = xtask().spawn(dev_args(&["--watch"]));
+    let mut lines = std::io::BufReader::new(watching.child.stdout.take().unwrap()).lines();
+    let stderr = drain(watching.child.stderr.take().unwrap());
+    let mut seen = read_until(&mut lines, &["dev: watching "]);
+    // A commit of a file the build context leaves out (`.dockerignore`: `_output/`): every build
+    // step stays in BuildKit's cache, and the image is still new (its revision and time are the
+    // commit's).
+    std::fs::create_dir_all(fork.path().join("_output")).unwrap();
+    std::fs::write(fork.path().join("_output/change"), "a change\n").unwrap();
     let changed = commit_all(&git2::Repository::open(fork.path()).unwrap(), "a change");
-    let out = dev(&[]);
-    out.assert_ok();
+    seen.push_str(&read_until(&mut lines, &["dev: redeployed; watching", "dev: the round failed"]));
     let new_tag = format!("dev-{}", &changed[..7]);
-    assert!(out.stdout.contains("pushed ") && out.stdout.contains(&new_tag), "rebuilt: {}", out.stdout);
-    assert!(!out.stdout.contains("up to date: nothing changed"), "redeployed: {}", out.stdout);
-    assert_eq!(url_of(&out.stdout), url, "the same URL: only the image changed");
+    assert!(seen.contains(&format!("dev: the fork is now {new_tag}: rebuilding and redeploying")), "{seen}");
+    assert!(seen.contains(&format!(":{new_tag} with linux/")), "rebuilt and pushed: {seen}");
+    assert_eq!(url_of(&seen), url, "the same URL: only the image changed");
     assert!(namespaces_seen(&url).contains("kube-system"));
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(watching.child.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let end = watching.finish();
+    assert_eq!(end.code, 0, "{}\n{}", rest.join("\n"), stderr.join().unwrap());
+    assert!(rest.iter().any(|l| l == "dev: the deployment stays in that environment until it stops"), "{rest:?}");
 
     let down = xtask().run(["dev", "--down"]);
     let line = down.error_line();
@@ -102,23 +142,9 @@ fn alone_dev_starts_its_own_environment_and_ctrl_c_leaves_the_host_as_found() {
     let state = concat!(env!("CARGO_TARGET_TMPDIR"), "/dev-alone");
     let args = ["dev", "--fork", fork.path().to_str().unwrap(), "--dir", state];
     let mut running = xtask().spawn(args);
-    // Its stderr (every command, BuildKit's progress) read all along, so that the pipe never fills.
-    let mut stderr = running.child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
-        text
-    });
+    let stderr = drain(running.child.stderr.take().unwrap());
     let mut lines = std::io::BufReader::new(running.child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("dev: running;") {
-            break;
-        }
-    }
+    let seen = read_until(&mut lines, &["dev: running;"]);
     if !seen.contains("dev: running;") {
         panic!("dev ended before it was ready:\n{seen}\n{}", stderr.join().unwrap());
     }

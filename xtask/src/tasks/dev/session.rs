@@ -56,9 +56,6 @@ async fn with_own_environment(sh: &Shell, args: &Args, fork: &Path, root: &Path,
         bail!("interrupted by {} before the deployment was ready", signal_name());
     }
     println!("dev: running; Ctrl-C (or SIGTERM, or `cargo xtask dev --down`) stops the local environment and leaves the host as found");
-    if args.watch {
-        println!("dev: watching {} for new commits and changes", fork.display());
-    }
     watch(sh, &target, args, fork).await;
     println!("dev: {}: stopping the local environment", signal_name());
     drop(env);
@@ -80,6 +77,9 @@ async fn deploy(sh: &Shell, target: &Target, args: &Args, fork: &Path) -> Result
 /// reported and the watch goes on).
 async fn watch(sh: &Shell, target: &Target, args: &Args, fork: &Path) {
     let mut last = tag_of(fork).ok();
+    if args.watch {
+        println!("dev: watching {} for new commits and changes", fork.display());
+    }
     while signals::pending().is_none() {
         tokio::select! {
             _ = signals::next() => return,
@@ -93,7 +93,7 @@ async fn watch(sh: &Shell, target: &Target, args: &Args, fork: &Path) {
                 match deploy(sh, target, args, fork).await {
                     Ok(true) => println!("dev: redeployed; watching"),
                     Ok(false) => return,
-                    Err(e) => eprintln!("dev: {}; watching for the next change", one_line(&e)),
+                    Err(e) => println!("dev: the round failed: {}; watching for the next change", one_line(&e)),
                 }
             }
         }
