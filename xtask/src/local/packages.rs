@@ -43,7 +43,7 @@ pub(crate) fn ensure(sh: &Shell) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing Debian's {} (the registry and the test node's runtime)", missing.join(", "));
+    eprintln!("installing Debian's {} (the local registry and the node's runtime)", missing.join(", "));
     let _env = sh.sh.push_env("DEBIAN_FRONTEND", "noninteractive");
     let apt = |args: &[&str]| {
         let cmd = if is_root() { cmd!(sh.sh, "apt-get {args...}") } else { cmd!(sh.sh, "sudo -E apt-get {args...}") };

@@ -29,7 +29,8 @@ impl Record {
     /// The environment that runs now, if one does (a record whose process has gone is ignored).
     pub(crate) fn running() -> Result<Option<Record>> {
         let Ok(text) = std::fs::read_to_string(PATH) else { return Ok(None) };
-        let record: Record = serde_json::from_str(&text).with_context(|| format!("{PATH} is not a record"))?;
+        // A record cut short (its writer died while writing) names no running process.
+        let Ok(record) = serde_json::from_str::<Record>(&text) else { return Ok(None) };
         Ok((start_time(record.pid) == Some(record.started)).then_some(record))
     }
 
@@ -74,7 +75,15 @@ impl Claim {
             buildkit: String::new(),
             cluster: PathBuf::new(),
         };
-        write(&record)?;
+        // Made only if absent: of two starts at once, one makes it and the other is refused.
+        let _ = std::fs::remove_file(PATH);
+        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(PATH) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("another local environment is starting on this machine right now: wait for it, or stop it")
+            }
+            other => other.with_context(|| format!("cannot write {PATH}"))?,
+        };
+        std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(&record)?)?;
         Ok(Claim { record })
     }
 

@@ -136,7 +136,8 @@ fn scrub(cmd: Cmd<'_>) -> Cmd<'_> {
 
 /// Starts a long-running part (a registry, BuildKit, the cluster), echoed like every command: in a
 /// process group of its own, so a Ctrl-C reaches only this tool, which stops it in order; and
-/// dying with the tool if the tool is killed outright.
+/// dying with the tool if the tool is killed outright. (Its users, in `local`, are Linux-only.)
+#[cfg(target_os = "linux")]
 pub(crate) fn start_background(mut command: std::process::Command) -> Result<std::process::Child> {
     let shown = format!("{command:?}").replace('"', "");
     eprintln!("$ {shown}");
