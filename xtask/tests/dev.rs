@@ -164,3 +164,19 @@ fn alone_dev_starts_its_own_environment_and_ctrl_c_leaves_the_host_as_found() {
     assert!(!std::path::Path::new("/run/kmcp-local.json").exists(), "the record is gone");
     assert!(!std::path::Path::new("/run/netns/kmcp-node").exists(), "the node's namespace is gone");
 }
+
+#[test]
+fn dev_checks_its_prerequisites_first_a_line_each_and_changes_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().join("env");
+    let args = ["dev", "--fork", "/nonexistent/fork", "--dir", dir.to_str().unwrap()];
+    let out = xtask().run(args);
+    let line = out.error_line();
+    assert!(line.contains("cannot start") && line.contains("prerequisites are missing (above)"), "{line}");
+    let missing: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("missing: ")).collect();
+    assert_eq!(missing.len(), 1, "{}", out.stderr);
+    assert!(missing[0].starts_with("missing: the fork: "), "{}", missing[0]);
+    let commands: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("$ ")).collect();
+    assert_eq!(commands, ["$ go env GOVERSION"], "only Go's version was read");
+    assert!(!dir.exists(), "nothing was made");
+}

@@ -24,7 +24,8 @@ pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
     }
     let fork = std::path::absolute(args.fork.as_deref().context("no fork checkout given: pass --fork PATH")?)?;
     let root = workspace_root();
-    let dir = args.dir.clone().unwrap_or_else(|| root.join("target/kmcp-dev"));
+    // Absolute: the record names the cluster's directory to a `dev` started anywhere.
+    let dir = std::path::absolute(args.dir.clone().unwrap_or_else(|| root.join("target/kmcp-dev")))?;
     let running = Record::running()?;
     prerequisites::check(sh, &fork, running.is_none())?;
     signals::watch();
