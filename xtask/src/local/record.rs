@@ -27,11 +27,8 @@ pub(crate) struct Record {
 
 impl Record {
     /// The environment that runs now, if one does (a record whose process has gone is ignored).
-    pub(crate) fn running() -> Result<Option<Record>> {
-        let Ok(text) = std::fs::read_to_string(PATH) else { return Ok(None) };
-        // A record cut short (its writer died while writing) names no running process.
-        let Ok(record) = serde_json::from_str::<Record>(&text) else { return Ok(None) };
-        Ok((start_time(record.pid) == Some(record.started)).then_some(record))
+    pub(crate) fn running() -> Option<Record> {
+        read().flatten()
     }
 
     /// The admin kubeconfig and the node's address, from the cluster's `ready.json`.
@@ -54,8 +51,8 @@ pub(crate) struct Claim {
 impl Claim {
     /// Refuses when an environment runs already; else records this process as its owner.
     pub(crate) fn take(owner: &str) -> Result<Claim> {
-        if let Some(r) = Record::running()? {
-            bail!(
+        match read() {
+            Some(Some(r)) => bail!(
                 "a local environment already runs on this machine (started by `cargo xtask {}`, pid {}): stop it first ({})",
                 r.owner,
                 r.pid,
@@ -63,7 +60,10 @@ impl Claim {
                     "dev" => "Ctrl-C in its terminal, or `cargo xtask dev --down`",
                     _ => "it stops when its tests end",
                 }
-            );
+            ),
+            // A record whose process has gone.
+            Some(None) => drop(std::fs::remove_file(PATH)),
+            None => {}
         }
         let pid = std::process::id();
         let started = start_time(pid).context("cannot read this process's start time")?;
@@ -75,15 +75,18 @@ impl Claim {
             buildkit: String::new(),
             cluster: PathBuf::new(),
         };
-        // Made only if absent: of two starts at once, one makes it and the other is refused.
-        let _ = std::fs::remove_file(PATH);
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(PATH) {
+        // Made whole, and only if absent (a hard link fails on an existing name): of two starts at
+        // once, one makes it and the other is refused. (Two that both found a gone process's
+        // record may both remove it first.)
+        let tmp = written_aside(&record)?;
+        let linked = std::fs::hard_link(&tmp, PATH);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 bail!("another local environment is starting on this machine right now: wait for it, or stop it")
             }
             other => other.with_context(|| format!("cannot write {PATH}"))?,
-        };
-        std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(&record)?)?;
+        }
         Ok(Claim { record })
     }
 
@@ -102,16 +105,31 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if Record::running().ok().flatten().is_some_and(|r| r.pid == self.record.pid) {
+        if Record::running().is_some_and(|r| r.pid == self.record.pid) {
             let _ = std::fs::remove_file(PATH);
         }
     }
 }
 
+/// The record on this machine: none; `Some(None)` when its process has gone (or it cannot be
+/// read as a record); `Some(Some(..))` when its process runs.
+fn read() -> Option<Option<Record>> {
+    let text = std::fs::read_to_string(PATH).ok()?;
+    let record = serde_json::from_str::<Record>(&text).ok();
+    Some(record.filter(|r| start_time(r.pid) == Some(r.started)))
+}
+
+/// Replaces the record whole (readers never see it half written).
 fn write(record: &Record) -> Result<()> {
+    let tmp = written_aside(record)?;
+    std::fs::rename(&tmp, PATH).with_context(|| format!("cannot write {PATH}"))
+}
+
+/// The record written to a file of this process's beside its place.
+fn written_aside(record: &Record) -> Result<String> {
     let tmp = format!("{PATH}.{}", std::process::id());
     std::fs::write(&tmp, serde_json::to_vec_pretty(record)?).with_context(|| format!("cannot write {tmp}"))?;
-    std::fs::rename(&tmp, PATH).with_context(|| format!("cannot write {PATH}"))
+    Ok(tmp)
 }
 
 /// A process's start time in clock ticks after boot (field 22 of `/proc/<pid>/stat`).

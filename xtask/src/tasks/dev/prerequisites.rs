@@ -22,11 +22,9 @@ pub(super) fn check(sh: &Shell, fork: &Path, starting: bool) -> Result<()> {
     if find_program("docker").is_none() {
         missing.push("the docker CLI: install it (Debian's docker.io or docker-ce-cli; no daemon is needed)".into());
     }
-    if starting && find_program("apt-get").is_none() && !crate::local::packages::missing().is_empty() {
-        missing.push(format!(
-            "Debian's {}: install them (this machine has no apt-get to do it)",
-            crate::local::packages::missing().join(", ")
-        ));
+    let packages = crate::local::packages::missing();
+    if starting && find_program("apt-get").is_none() && !packages.is_empty() {
+        missing.push(format!("Debian's {}: install them (this machine has no apt-get to do it)", packages.join(", ")));
     }
     match Checkout::open(fork) {
         Err(e) => missing.push(format!("the fork: {}", crate::common::error_text::one_line(&e))),

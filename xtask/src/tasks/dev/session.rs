@@ -11,10 +11,11 @@ use crate::local::buildkit;
 use crate::local::environment::{self, Environment};
 use crate::local::host_state::HostState;
 use crate::local::record::{start_time, Record};
+use crate::local::workspace_root;
 use crate::programs::shell::{Ended, Shell};
 use crate::programs::signals;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use xshell::cmd;
 
@@ -26,7 +27,7 @@ pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace_root();
     // Absolute: the record names the cluster's directory to a `dev` started anywhere.
     let dir = std::path::absolute(args.dir.clone().unwrap_or_else(|| root.join("target/kmcp-dev")))?;
-    let running = Record::running()?;
+    let running = Record::running();
     prerequisites::check(sh, &fork, running.is_none())?;
     signals::watch();
     let Some(record) = running else {
@@ -128,7 +129,7 @@ fn signal_name() -> &'static str {
 /// `dev --down`: SIGTERM to the `dev` that started the running environment, then waits until it
 /// has stopped it and ended.
 async fn stop_the_running_dev(sh: &Shell) -> Result<()> {
-    let Some(record) = Record::running()? else {
+    let Some(record) = Record::running() else {
         println!("no local environment runs on this machine: nothing to stop");
         return Ok(());
     };
@@ -147,8 +148,4 @@ async fn stop_the_running_dev(sh: &Shell) -> Result<()> {
     }
     println!("stopped: the local environment is gone (its `dev` says whether the host is as it was found)");
     Ok(())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }

@@ -2,11 +2,12 @@
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
 use super::act;
-use super::run_binaries::{cargo, run_all_at_once, run_alone, workspace_root, EarlyBuild};
+use super::run_binaries::{cargo, run_all_at_once, run_alone, EarlyBuild};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::local::host_state::HostState;
 use crate::local::record::Claim;
 use crate::local::registry::Contents;
+use crate::local::workspace_root;
 use crate::local::{buildkit, cluster, helm, packages, registry};
 use crate::programs::shell::Shell;
 use anyhow::{Context, Result};

@@ -2,6 +2,7 @@
 //! parts are prepared, then all at once on the shared cluster; then, the shared cluster stopped,
 //! the tests that start a local environment of their own, one at a time.
 
+use crate::local::workspace_root;
 use crate::programs::shell::Shell;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -116,7 +117,7 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
 /// one at a time.
 pub(super) fn run_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
     let start = std::time::Instant::now();
-    for b in binaries.iter().filter(|b| has_alone_tests(b)) {
+    for b in binaries.iter().filter(|b| has_alone_tests(sh, b)) {
         let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
         sh.run(cmd!(sh.sh, "{b} --ignored alone_ --test-threads 1"))
             .with_context(|| format!("the tests that start their own environment failed in {}", b.display()))?;
@@ -126,11 +127,7 @@ pub(super) fn run_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
 }
 
 /// Whether a test binary lists ignored tests named `alone_...`.
-fn has_alone_tests(binary: &Path) -> bool {
-    let out = std::process::Command::new(binary).args(["--list", "--ignored", "alone_"]).output();
+fn has_alone_tests(sh: &Shell, binary: &Path) -> bool {
+    let out = sh.query(cmd!(sh.sh, "{binary} --list --ignored alone_"));
     out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains("alone_") && l.ends_with(": test")))
-}
-
-pub(super) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
