@@ -52,6 +52,10 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
         assert!(line(&out, &format!("PASS may not {denied}")).ends_with("denied"), "{denied}");
     }
     line(&out, "PASS MCP resources_get of a Secret is refused");
+    assert!(line(&out, "PASS MCP configuration_view hands out no credential").contains("not offered (disabled_tools"));
+    assert!(line(&out, "PASS no Ingress, HTTPRoute or other Service").contains("only service/"), "{}", out.stdout);
+    let rebinding = line(&out, "WARN foreign Host and Origin (DNS rebinding)");
+    assert!(rebinding.contains("answered (HTTP 200") && rebinding.contains("docs/security.md"), "{rebinding}");
     assert!(line(&out, "PASS ServiceAccount may change nothing").contains("only reads"), "{}", out.stdout);
     assert!(line(&out, "PASS server mode as deployed").contains("read-only, as the mode `up` recorded says"));
     assert!(out.stdout.contains("toolsets: no helm toolset (Secrets denied)"), "{}", out.stdout);
@@ -72,7 +76,34 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     assert!(out.stdout.contains("up to date: nothing changed"));
     line(&out, "PASS MCP initialize");
     line(&out, "PASS may not delete pods");
+    credentials_and_ways_in_fail_verify(&d);
     d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// configuration_view asked for by name: verify calls it, finds the token the API server accepts
+/// as the pod's ServiceAccount, fails, and prints no token. An Ingress to the Service: another way
+/// in, which fails verify too.
+fn credentials_and_ways_in_fail_verify(d: &Deploy) {
+    let up = d.run("up", &["--enable-tool", "configuration_view"]);
+    assert!(up.assert_ok().stderr.contains("warning: --enable-tool configuration_view"), "{}", up.stderr);
+    assert!(up.stdout.contains("configuration_view ENABLED"), "{}", up.stdout);
+    let out = d.run("verify", &[]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let failed = line(&out, "FAIL MCP configuration_view hands out no credential");
+    let pod = format!("accepts it as system:serviceaccount:{}:kubernetes-mcp-server", d.ns);
+    assert!(failed.contains("the ServiceAccount's own token") && failed.contains(&pod), "{failed}");
+    assert!(!out.all().contains("eyJ"), "no token printed: {}", out.all());
+    assert!(d.run("up", &[]).assert_ok().stdout.contains("configuration_view disabled"));
+
+    let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "side-door"},
+        "spec": {"defaultBackend": {"service": {"name": d.fullname(), "port": {"number": 8080}}}}});
+    let path = format!("/apis/networking.k8s.io/v1/namespaces/{}/ingresses", d.ns);
+    d.send("POST", &path, "application/json", ingress);
+    let out = d.run("verify", &[]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(line(&out, "FAIL no Ingress, HTTPRoute or other Service").contains("ingress/side-door"), "{}", out.stdout);
+    d.send("DELETE", &format!("{path}/side-door"), "application/json", json!({}));
+    line(d.run("verify", &[]).assert_ok(), "PASS MCP configuration_view hands out no credential");
 }
 
 /// A pod of the test's own in another namespace: the object the agent's tools look at.

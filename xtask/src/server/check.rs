@@ -12,6 +12,9 @@ pub struct Check {
     /// The check could not run here (never a pass).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// Passed, with something the operator should know (printed as WARN).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     pub detail: String,
 }
 
@@ -24,6 +27,8 @@ pub struct Mode {
     pub write_tools: Vec<String>,
     /// The server offers the helm toolset's tools (`helm_*`), which read Helm's release Secrets.
     pub helm_toolset: bool,
+    /// The tools offered that hand out a credential (configuration_view unless disabled).
+    pub credential_tools: Vec<String>,
 }
 
 pub(crate) fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>) -> bool {
@@ -31,7 +36,7 @@ pub(crate) fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>)
         Ok(d) => (true, d),
         Err(e) => (false, crate::common::error_text::one_line(&e)),
     };
-    checks.push(Check { name: name.into(), passed, skipped: false, detail });
+    checks.push(Check { name: name.into(), passed, skipped: false, warning: false, detail });
     passed
 }
 

@@ -162,6 +162,24 @@ impl Session {
     }
 }
 
+/// `initialize` sent with the given `Host` and `Origin` headers, as a page the browser loaded from
+/// another name would send it: the HTTP status the server answers.
+pub(crate) async fn initialize_as(url: &str, host: &str, origin: &str) -> Result<u16> {
+    let params = json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "kmcp-xtask", "version": env!("CARGO_PKG_VERSION")}});
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+    let resp = client()?
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(reqwest::header::HOST, host)
+        .header(reqwest::header::ORIGIN, origin)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow!("cannot reach {url}: {}", crate::cluster::client::root_cause(&e)))?;
+    Ok(resp.status().as_u16())
+}
+
 /// `GET <base>/healthz`: the HTTP status. A refused connection is tried again for up to 20 s:
 /// kube-proxy programs a new NodePort a moment after the pod is ready.
 pub(crate) async fn health(mcp_url: &str) -> Result<u16> {

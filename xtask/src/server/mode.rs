@@ -6,6 +6,31 @@ use serde::Serialize;
 /// The toolsets the server knows (`--toolsets`, v0.0.66); it runs `core` and `config` by default.
 pub const TOOLSETS: [&str; 8] = ["config", "core", "helm", "kcp", "kiali", "kubevirt", "netobserv", "tekton"];
 
+/// The tools that hand out a credential, each with what it returns: disabled in the server's
+/// config (`disabled_tools`) unless `up --enable-tool NAME` asks for one. Read from the server's
+/// tools at v0.0.66 (toolsets config, core, helm); the list of what was checked is in
+/// docs/security.md.
+pub const CREDENTIAL_TOOLS: [(&str, &str); 1] =
+    [("configuration_view", "the server's kubeconfig, with the ServiceAccount's bearer token")];
+
+/// `--enable-tool`: a tool of [`CREDENTIAL_TOOLS`] (every other tool is on by its toolset).
+pub fn credential_tool(name: &str) -> anyhow::Result<String> {
+    let name = name.trim();
+    if CREDENTIAL_TOOLS.iter().any(|(t, _)| *t == name) {
+        return Ok(name.to_string());
+    }
+    let known: Vec<&str> = CREDENTIAL_TOOLS.iter().map(|(t, _)| *t).collect();
+    anyhow::bail!(
+        "--enable-tool {name}: only a tool disabled by default can be enabled ({}); other tools come with their --toolsets",
+        known.join(", ")
+    )
+}
+
+/// The credential tools left disabled when `enabled` were asked for by name.
+pub fn disabled_tools(enabled: &[String]) -> Vec<String> {
+    CREDENTIAL_TOOLS.iter().map(|(t, _)| t.to_string()).filter(|t| !enabled.contains(t)).collect()
+}
+
 /// A `--toolsets` list whose every entry is a toolset the server knows (an unknown one would make
 /// the server exit at start, in a crash loop).
 pub fn toolsets(list: &str) -> anyhow::Result<String> {
@@ -26,6 +51,8 @@ pub struct ServerMode {
     pub read_only: bool,
     pub stateless: bool,
     pub toolsets: Option<String>,
+    /// Tools the server's config turns off (`disabled_tools`): the credential tools not enabled.
+    pub disabled_tools: Vec<String>,
 }
 
 impl ServerMode {
@@ -54,6 +81,7 @@ impl ServerMode {
             stateless: self.stateless,
             toolsets: self.toolsets.as_ref().map(|t| t.split(',').map(|s| s.trim().to_string()).collect()),
             denied_resources: if self.helm_toolset() { Vec::new() } else { vec![Gvk::SECRET] },
+            disabled_tools: self.disabled_tools.clone(),
         }
     }
 
@@ -78,7 +106,16 @@ impl ServerMode {
             read_only: flag_bool("--read-only", "read_only"),
             stateless: flag_bool("--stateless", "stateless"),
             toolsets: value("--toolsets").or(file.get("toolsets").cloned()),
+            disabled_tools: file
+                .get("disabled_tools")
+                .map(|l| l.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default(),
         }
+    }
+
+    /// The credential tools this mode offers (not in `disabled_tools`).
+    pub fn credential_tools_on(&self) -> Vec<&'static str> {
+        CREDENTIAL_TOOLS.iter().map(|(t, _)| *t).filter(|t| !self.disabled_tools.iter().any(|d| d == t)).collect()
     }
 
     /// What differs between the asked mode and the live one, in words; None when they agree.
@@ -102,12 +139,26 @@ impl ServerMode {
         if self.toolsets.is_some() && self.toolsets != live.toolsets {
             parts.push(format!("its toolsets are {}", live.toolsets.as_deref().unwrap_or("the default")));
         }
+        for on in live.credential_tools_on() {
+            if !self.credential_tools_on().contains(&on) {
+                parts.push(format!("it offers {on} (not in the config's disabled_tools)"));
+            }
+        }
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 
     pub fn describe(&self) -> String {
+        let credentials = match self.credential_tools_on().as_slice() {
+            [] => format!("{} disabled (no tool hands out a credential)", self.disabled_tools.join(", ")),
+            on => format!("{} ENABLED (hands the ServiceAccount's token to whoever reaches the URL)", on.join(", ")),
+        };
+        let secrets = if self.helm_toolset() {
+            "Secrets readable (helm toolset: every Secret in the cluster, tokens included)"
+        } else {
+            "Secrets denied"
+        };
         format!(
-            "{}, {}, toolsets {}",
+            "{}, {}, toolsets {}, {credentials}, {secrets}",
             if self.read_only { "read-only" } else { "write tools enabled" },
             if self.stateless { "stateless" } else { "stateful (SSE sessions)" },
             self.toolsets.as_deref().unwrap_or("default (core,config)")
@@ -131,6 +182,9 @@ pub struct Config {
     /// needs it), so a broader role bound by hand does not open them either.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub denied_resources: Vec<Gvk>,
+    /// Tools the server does not offer, by name (the credential tools not asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disabled_tools: Vec<String>,
 }
 
 /// A `{group, version, kind}` entry of the server's `denied_resources`.
@@ -192,32 +246,65 @@ mod tests {
                 log_level: 2,
                 read_only: true,
                 stateless: true,
-                toolsets: Some("core,helm".into())
+                toolsets: Some("core,helm".into()),
+                disabled_tools: Vec::new(),
             }
         );
         let flags =
             ServerMode::live(&["--port".into(), "9090".into(), "--config".into(), "f".into()], "port = \"8080\"\n");
         assert_eq!(flags.port, 9090);
         assert!(!flags.read_only && !flags.stateless);
-        let asked = ServerMode { port: 9090, log_level: 2, read_only: true, stateless: true, toolsets: None };
+        let asked = ServerMode {
+            port: 9090,
+            log_level: 2,
+            read_only: true,
+            stateless: true,
+            toolsets: None,
+            disabled_tools: disabled_tools(&[]),
+        };
         let why = asked.difference(&flags).unwrap();
         assert!(why.contains("not read-only") && why.contains("not stateless"), "{why}");
+        assert!(why.contains("it offers configuration_view"), "{why}");
         assert_eq!(asked.difference(&ServerMode { log_level: 0, ..asked.clone() }), None);
     }
 
     #[test]
     fn mode_round_trips_through_args() {
         for m in [
-            ServerMode { port: 8080, log_level: 2, read_only: true, stateless: true, toolsets: None },
+            ServerMode {
+                port: 8080,
+                log_level: 2,
+                read_only: true,
+                stateless: true,
+                toolsets: None,
+                disabled_tools: Vec::new(),
+            },
             ServerMode {
                 read_only: false,
                 stateless: false,
                 toolsets: Some("core,helm".into()),
                 log_level: 5,
                 port: 9000,
+                disabled_tools: Vec::new(),
             },
         ] {
             assert_eq!(ServerMode::live(&m.args(), ""), m);
         }
+    }
+
+    #[test]
+    fn credential_tools_are_off_unless_named() {
+        assert_eq!(disabled_tools(&[]), ["configuration_view"]);
+        assert!(disabled_tools(&["configuration_view".into()]).is_empty());
+        assert_eq!(credential_tool("configuration_view").unwrap(), "configuration_view");
+        let refused = credential_tool("pods_list").unwrap_err().to_string();
+        assert!(refused.starts_with("--enable-tool pods_list: only a tool disabled by default"), "{refused}");
+        let toml = "port = \"8080\"\ndisabled_tools = [\"configuration_view\"]\n";
+        let live = ServerMode::live(&[], toml);
+        assert_eq!(live.disabled_tools, ["configuration_view"]);
+        assert!(live.credential_tools_on().is_empty());
+        assert!(live.describe().contains("configuration_view disabled"), "{}", live.describe());
+        let open = ServerMode::live(&[], "port = \"8080\"\n");
+        assert!(open.describe().contains("configuration_view ENABLED"), "{}", open.describe());
     }
 }

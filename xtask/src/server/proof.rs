@@ -46,6 +46,7 @@ pub fn print(report: &Report, json: bool) {
     println!("verifying {}", report.url);
     for c in &report.checks {
         let word = match (c.passed, c.skipped) {
+            (true, _) if c.warning => "WARN",
             (true, _) => "PASS",
             (false, true) => "SKIP",
             (false, false) => "FAIL",
@@ -85,10 +86,14 @@ pub async fn verify(
     let helm = mode.as_ref().is_some_and(|m| m.helm_toolset);
     if let Some(m) = mode.as_mut() {
         crate::server::proof_secrets::check_secret_tool(url, &args.namespace, m, &mut checks).await;
+        let admin = cluster.as_ref().map(|c| *c);
+        crate::server::proof_credentials::check_credential_tools(url, admin, &args.namespace, m, &mut checks).await;
+        crate::server::proof_rebinding::check_rebinding(url, &mut checks).await;
     }
     match cluster {
         Ok(c) => {
             crate::server::proof_door::check_door(url, c, args, expected, &mut checks).await;
+            crate::server::proof_ways_in::check_ways_in(c, args, &mut checks).await;
             check_rbac(c, args, &mut checks).await;
             crate::server::proof_rights::check_write_rights(c, &args.namespace, SERVICE_ACCOUNT, &mut checks).await;
             if let Some(m) = mode.as_ref() {
@@ -97,7 +102,7 @@ pub async fn verify(
             crate::server::proof_secrets::check_secret_access(c, args, helm, &mut checks).await;
         }
         Err(e) => {
-            checks.push(Check { name: "ServiceAccount permissions".into(), passed: false, skipped: false, detail: e })
+            checks.push(Check { name: "ServiceAccount permissions".into(), passed: false, skipped: false, warning: false, detail: e })
         }
     }
     let passed = checks.iter().all(|c| c.passed || c.skipped);
@@ -143,7 +148,19 @@ async fn check_mcp(url: &str, checks: &mut Vec<Check>) -> Option<Mode> {
     // Stateless servers refuse the standalone SSE stream (405): no stream, no 409 Conflict.
     let stateless = matches!(session.open_stream().await, Ok((405, _)));
     let helm_toolset = tools.iter().any(|t| t.name.starts_with("helm_"));
-    Some(Mode { read_only: write_tools.is_empty(), stateless, tools: tools.len(), write_tools, helm_toolset })
+    let credential_tools = crate::server::mode::CREDENTIAL_TOOLS
+        .iter()
+        .filter(|(name, _)| tools.iter().any(|t| t.name == *name))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    Some(Mode {
+        read_only: write_tools.is_empty(),
+        stateless,
+        tools: tools.len(),
+        write_tools,
+        helm_toolset,
+        credential_tools,
+    })
 }
 
 async fn check_rbac(cluster: &Cluster, args: &ClusterArgs, checks: &mut Vec<Check>) {

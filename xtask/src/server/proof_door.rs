@@ -45,6 +45,7 @@ pub(crate) async fn check_door(
                 name: "NodePort silent outside --allow-from".into(),
                 passed: false,
                 skipped: true,
+                warning: false,
                 detail,
             });
             return;
@@ -131,7 +132,7 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
     let locals = local_addresses();
     if locals.contains(&node.ip()) || node.ip().is_loopback() {
         let detail = format!("could not check: this machine holds {} itself, and traffic between the node's own addresses is always admitted; run verify from another machine", node.ip());
-        checks.push(Check { name: name.into(), passed: false, skipped: true, detail });
+        checks.push(Check { name: name.into(), passed: false, skipped: true, warning: false, detail });
         return;
     }
     let api_port =
@@ -165,7 +166,7 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
             format!("none of this machine's addresses outside --allow-from ({}) reaches the node", list(&candidates))
         }
     };
-    checks.push(Check { name: name.into(), passed: false, skipped: true, detail: format!("could not check: {why}") });
+    checks.push(Check { name: name.into(), passed: false, skipped: true, warning: false, detail: format!("could not check: {why}") });
 }
 
 fn list(addrs: &[IpAddr]) -> String {

@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     fn mode() -> ServerMode {
-        ServerMode { port: 8080, log_level: 2, read_only: true, stateless: true, toolsets: None }
+        ServerMode { port: 8080, log_level: 2, read_only: true, stateless: true, toolsets: None, disabled_tools: crate::server::mode::disabled_tools(&[]) }
     }
 
     #[test]
@@ -136,5 +136,6 @@ mod tests {
         assert_eq!(v["config"]["stateless"], Value::from(true));
         assert!(v["config"].get("log_level").is_none(), "an integer only through --set");
         assert!(v["config"].get("toolsets").is_none());
+        assert_eq!(v["config"]["disabled_tools"], serde_norway::from_str::<Value>("[configuration_view]").unwrap());
     }
 }

@@ -68,6 +68,10 @@ pub struct Args {
     /// Toolsets to enable (passed to --toolsets): config, core, helm, kcp, kiali, kubevirt, netobserv, tekton
     #[arg(long, value_name = "LIST", value_parser = crate::server::mode::toolsets)]
     pub(crate) toolsets: Option<String>,
+    /// Offer a tool that is disabled by default because it hands out a credential (repeatable):
+    /// configuration_view returns the server's kubeconfig with its ServiceAccount token
+    #[arg(long = "enable-tool", value_name = "NAME", value_parser = crate::server::mode::credential_tool)]
+    pub(crate) enable_tools: Vec<String>,
     /// Let the node pull a private image: a pull secret `<release>-pull` from the credentials up
     /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)
     #[arg(long)]
@@ -134,6 +138,7 @@ impl Inputs {
                 read_only: !args.allow_write_tools,
                 stateless: !args.stateful,
                 toolsets: args.toolsets.clone(),
+                disabled_tools: crate::server::mode::disabled_tools(&args.enable_tools),
             },
         })
     }
@@ -156,6 +161,9 @@ pub(super) fn warn_about_mode(args: &Args) {
     }
     if crate::common::flags::runs_toolset(args.toolsets.as_deref(), "helm") {
         eprintln!("warning: --toolsets includes helm: Helm keeps its releases in Secrets, so the server's ServiceAccount can then read every Secret in the cluster (ClusterRole helm-readonly), and so can whoever reaches the URL");
+    }
+    for tool in &args.enable_tools {
+        eprintln!("warning: --enable-tool {tool}: whoever reaches the URL gets the server's kubeconfig with its ServiceAccount token, and can use the API server directly with the pod's rights, outside the server's denied_resources and its log");
     }
     if args.stateful {
         eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");
