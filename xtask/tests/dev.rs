@@ -91,6 +91,10 @@ fn dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fo
     let url = url_of(&first.stdout);
     assert!(url.starts_with(&format!("http://{}:3", cluster().node_ip)), "{url}");
     assert!(first.stdout.contains("\"url\": \""), "the client configuration is printed: {}", first.stdout);
+    assert_eq!(first.stdout.matches("MCP URL: ").count(), 1, "the URL once a round: {}", first.stdout);
+    assert_eq!(first.stdout.matches("MCP client configuration").count(), 1, "{}", first.stdout);
+    assert!(!first.all().contains("nodePortAddresses"), "no advice on dev's own kube-proxy: {}", first.all());
+    assert!(first.stdout.contains("with Go's caches in 2 RUN step(s)"), "{}", first.stdout);
     assert!(namespaces_seen(&url).contains("kube-system"), "the deployed server answers an agent at {url}");
 
     let again = dev(&[]);

@@ -9,6 +9,8 @@ use support::http::{Response, Server};
 use support::registry::{tag_digest, Registry};
 use support::Xtask;
 
+#[path = "image/build_cache.rs"]
+mod build_cache;
 #[path = "image/refusals.rs"]
 mod refusals;
 

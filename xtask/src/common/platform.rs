@@ -1,6 +1,15 @@
 //! Platform names as containerd compares them (`arm64` = `arm64/v8`, `amd64` = `amd64/v1`,
 //! `arm` = `arm/v7`), and the ELF machine a platform's binaries carry.
 
+/// This machine's Linux platform: what `dev` builds and what a `--platform=$BUILDPLATFORM` stage
+/// runs as here.
+pub fn this_machine() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "linux/arm64",
+        _ => "linux/amd64",
+    }
+}
+
 /// `os/arch[/variant]` in containerd's normal form: architecture aliases resolved, the default
 /// variant dropped (arm64, amd64) or added (arm).
 pub fn normalize(platform: &str) -> String {

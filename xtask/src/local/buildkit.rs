@@ -51,6 +51,10 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<Tools> {
     Ok(tools)
 }
 
+/// What BuildKit keeps: upstream's module and build caches for two platforms and their snapshots
+/// took 5.7 GB; twice that leaves room for a second fork and the images of earlier rounds.
+pub const KEEP: &str = "12GB";
+
 /// The running daemon; stopped, and the cgroups its builds left removed, when dropped.
 pub(crate) struct RunningBuildkit {
     child: Child,
@@ -60,8 +64,9 @@ pub(crate) struct RunningBuildkit {
 
 impl RunningBuildkit {
     /// Starts `buildkitd` with its state in `dir`; its build steps use the host's network, where
-    /// the test registries listen on 127.0.0.1. Its cache is kept under 2 GB (BuildKit's default
-    /// cap is 60% of the disk, and every run's images are new).
+    /// the test registries listen on 127.0.0.1. Its cache is kept under [`KEEP`], least recently
+    /// used first, one policy for every record: BuildKit's default policies drop cache mounts
+    /// unused for 48 h first, and Go's caches are what a rebuild needs most.
     /// Its build steps run in `<cgroup>/buildkit/<id>` (in every hierarchy): a name of its own for
     /// each user of it, so that one's cleanup never removes another's.
     pub fn start(buildkitd: &Path, dir: &Path, cgroup: &'static str) -> Result<RunningBuildkit> {
@@ -72,7 +77,7 @@ impl RunningBuildkit {
         std::fs::write(
             &config,
             format!(
-                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {cgroup:?}\ngc = true\nmaxUsedSpace = \"2GB\"\n[worker.containerd]\nenabled = false\n",
+                "root = {:?}\n[grpc]\naddress = [{:?}]\n[worker.oci]\nenabled = true\nbinary = \"runc\"\nnetworkMode = \"host\"\ndefaultCgroupParent = {cgroup:?}\ngc = true\n[[worker.oci.gcpolicy]]\nall = true\nmaxUsedSpace = \"{KEEP}\"\n[worker.containerd]\nenabled = false\n",
                 dir.join("state").display().to_string(),
                 format!("unix://{}", socket.display()),
             ),

@@ -59,7 +59,7 @@ impl Registry {
         }
     }
 
-    async fn manifest(&self, image: &ImageRef) -> Result<RawManifest> {
+    pub(super) async fn manifest(&self, image: &ImageRef) -> Result<RawManifest> {
         let (bytes, _) = self
             .client
             .pull_manifest_raw(&to_reference(image), &self.auth, ACCEPTED)
@@ -126,7 +126,7 @@ impl Registry {
         Ok(None)
     }
 
-    async fn blob(&self, image: &ImageRef, digest: &str) -> Result<Vec<u8>> {
+    pub(super) async fn blob(&self, image: &ImageRef, digest: &str) -> Result<Vec<u8>> {
         let mut blob = Vec::new();
         self.client.pull_blob(&to_reference(image), digest, &mut blob).await.map_err(|e| self.explain(e, image))?;
         Ok(blob)

@@ -11,6 +11,8 @@ pub struct Build<'a> {
     pub platform: &'a str,
     pub repository: String,
     pub labels: &'a [String],
+    /// The Dockerfile to build instead of the fork's own (given on stdin as `-f -`).
+    pub dockerfile: Option<&'a str>,
 }
 
 /// What `docker buildx --debug inspect` says of the builder a build would use (the current one,
@@ -109,8 +111,12 @@ pub fn build_by_digest(sh: &Shell, build: &Build<'_>) -> Result<Option<String>> 
     }
     let output = format!("type=image,name={},push-by-digest=true,name-canonical=true,push=true", build.repository);
     args.extend(["--output".into(), output, "--metadata-file".into(), metadata.display().to_string()]);
+    if build.dockerfile.is_some() {
+        args.extend(["-f".into(), "-".into()]);
+    }
     args.push(build.fork.display().to_string());
-    sh.run(cmd!(sh.sh, "docker {args...}"))
+    let command = cmd!(sh.sh, "docker {args...}").stdin(build.dockerfile.unwrap_or_default());
+    crate::programs::heartbeat::while_running(&format!("docker buildx build for {platform}"), || sh.run(command))
         .with_context(|| format!("docker buildx build for {platform} failed (its output is above)"))?;
     if !metadata.exists() {
         return Ok(None); // a dry run

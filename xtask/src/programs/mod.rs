@@ -3,6 +3,7 @@
 
 pub(crate) mod docker;
 pub(crate) mod git;
+pub(crate) mod heartbeat;
 pub(crate) mod helm;
 #[cfg(target_os = "linux")]
 pub(crate) mod pdeathsig;

@@ -80,6 +80,7 @@ pub async fn verify(
     cluster: Result<&Cluster, String>,
     args: &ClusterArgs,
     expected: Option<&crate::cluster::allow_from::AllowFrom>,
+    local_environment: bool,
 ) -> Report {
     let mut checks = Vec::new();
     let mut mode = check_mcp(url, &mut checks).await;
@@ -92,7 +93,7 @@ pub async fn verify(
     }
     match cluster {
         Ok(c) => {
-            crate::server::proof_door::check_door(url, c, args, expected, &mut checks).await;
+            crate::server::proof_door::check_door(url, c, args, expected, local_environment, &mut checks).await;
             crate::server::proof_ways_in::check_ways_in(c, args, &mut checks).await;
             check_rbac(c, args, &mut checks).await;
             crate::server::proof_rights::check_write_rights(c, &args.namespace, SERVICE_ACCOUNT, &mut checks).await;
@@ -101,9 +102,13 @@ pub async fn verify(
             }
             crate::server::proof_secrets::check_secret_access(c, args, helm, &mut checks).await;
         }
-        Err(e) => {
-            checks.push(Check { name: "ServiceAccount permissions".into(), passed: false, skipped: false, warning: false, detail: e })
-        }
+        Err(e) => checks.push(Check {
+            name: "ServiceAccount permissions".into(),
+            passed: false,
+            skipped: false,
+            warning: false,
+            detail: e,
+        }),
     }
     let passed = checks.iter().all(|c| c.passed || c.skipped);
     Report { url: url.to_string(), passed, checks, mode }

@@ -71,9 +71,10 @@ async fn accepted_as(cluster: &Cluster, token: &str) -> Result<Option<String>> {
         ..Default::default()
     };
     let reviews: Api<TokenReview> = Api::all(cluster.client.clone());
-    let answer = reviews.create(&PostParams::default(), &review).await.map_err(|e| {
-        anyhow::anyhow!("TokenReview failed: {}", crate::cluster::client::root_cause(&e))
-    })?;
+    let answer = reviews
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| anyhow::anyhow!("TokenReview failed: {}", crate::cluster::client::root_cause(&e)))?;
     let status = answer.status.unwrap_or_default();
     Ok(if status.authenticated == Some(true) { status.user.and_then(|u| u.username) } else { None })
 }
@@ -110,7 +111,8 @@ mod tests {
     #[test]
     fn tokens_are_found_in_a_kubeconfig_answer() {
         let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJlLWJ5dGVz";
-        let answer = json!({"content": [{"type": "text", "text": format!("users:\n- name: u\n  user:\n    token: {jwt}\n")}]});
+        let answer =
+            json!({"content": [{"type": "text", "text": format!("users:\n- name: u\n  user:\n    token: {jwt}\n")}]});
         assert_eq!(bearer_tokens(&answer.to_string()), [jwt]);
         assert_eq!(bearer_tokens("users:\n- user:\n    token: abc123\n"), ["abc123"]);
         assert!(bearer_tokens("users:\n- user:\n    tokenFile: /var/run/x\n    token: REDACTED\n").is_empty());

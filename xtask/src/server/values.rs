@@ -109,7 +109,14 @@ mod tests {
     use super::*;
 
     fn mode() -> ServerMode {
-        ServerMode { port: 8080, log_level: 2, read_only: true, stateless: true, toolsets: None, disabled_tools: crate::server::mode::disabled_tools(&[]) }
+        ServerMode {
+            port: 8080,
+            log_level: 2,
+            read_only: true,
+            stateless: true,
+            toolsets: None,
+            disabled_tools: crate::server::mode::disabled_tools(&[]),
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn run(args: Args) -> Result<()> {
         (None, Err(e)) => bail!("{}; or pass --url", crate::common::error_text::one_line(e)),
     };
     let cluster = cluster.as_ref().map_err(crate::common::error_text::one_line);
-    let report = proof::verify(&url, cluster, &args.cluster, args.allow_from.as_ref()).await;
+    let report = proof::verify(&url, cluster, &args.cluster, args.allow_from.as_ref(), false).await;
     proof::print(&report, args.json);
     if !report.passed {
         bail!(

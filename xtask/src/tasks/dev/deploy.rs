@@ -1,16 +1,11 @@
 //! One round of `dev`: the fork's image built for this machine's platform and pushed to the
 //! environment's registry by `image`, then deployed by `up --verify`, each run as this same
-//! program (the code paths users run); and the URL, worked out from the cluster.
+//! program (the code paths users run), whose `up` prints the URL and the client configuration.
 
 use super::Args;
-use crate::cluster::address;
-use crate::cluster::client::{Cluster, ClusterArgs};
-use crate::oci::chart;
 use crate::programs::git::Checkout;
 use crate::programs::shell::{Ended, Shell};
-use anyhow::{Context, Result};
-use k8s_openapi::api::core::v1::Service;
-use kube::api::Api;
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use xshell::cmd;
 
@@ -33,19 +28,12 @@ pub(super) fn tag_of(fork: &Path) -> Result<String> {
     Ok(Checkout::open(fork)?.image_tag(true)?.0)
 }
 
-fn platform() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "linux/arm64",
-        _ => "linux/amd64",
-    }
-}
-
 /// `image`, then `up --verify`; `Interrupted` when a signal came while one ran.
 pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path) -> Result<Ended> {
     let tag = tag_of(fork)?;
     let path = format!("{}:{}", target.helm_dir.display(), std::env::var("PATH").unwrap_or_default());
     let _env = [sh.sh.push_env("DOCKER_CONFIG", &target.docker_config), sh.sh.push_env("PATH", path)];
-    let (exe, registry, platform) = (&target.exe, &target.registry, platform());
+    let (exe, registry, platform) = (&target.exe, &target.registry, crate::common::platform::this_machine());
     let image = cmd!(
         sh.sh,
         "{exe} image --fork {fork} --registry {registry} --owner {OWNER} --platform {platform} --allow-dirty"
@@ -60,7 +48,7 @@ pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path)
     let chart: Vec<&str> = args.chart.iter().flat_map(|c| ["--chart", c.as_str()]).collect();
     let up = cmd!(
         sh.sh,
-        "{exe} up --kubeconfig {kubeconfig} --namespace {namespace} --release {release} --image {reference} --node-ip {node_ip} --allow-from {allow_from} --verify {chart...}"
+        "{exe} up --kubeconfig {kubeconfig} --namespace {namespace} --release {release} --image {reference} --node-ip {node_ip} --allow-from {allow_from} --verify --local-environment {chart...}"
     );
     sh.run_to_end(up).await
 }
@@ -71,20 +59,4 @@ fn network_of(node_ip: &str) -> String {
         Some((prefix, _)) => format!("{prefix}.0/24"),
         None => format!("{node_ip}/128"),
     }
-}
-
-/// The URL of the deployment, from its Service's nodePort and the node's address.
-pub(super) async fn url(target: &Target, args: &Args) -> Result<String> {
-    let cluster_args = ClusterArgs {
-        kubeconfig: Some(target.kubeconfig.clone()),
-        context: None,
-        namespace: args.namespace.clone(),
-        release: args.release.clone(),
-    };
-    let cluster = Cluster::reach(&cluster_args).await?;
-    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &args.namespace);
-    let service =
-        services.get(&chart::fullname(&args.release)).await.context("cannot read the deployment's Service")?;
-    let port = address::current_node_port(&service)?;
-    Ok(address::url(&target.node_ip.parse()?, port))
 }

@@ -3,9 +3,8 @@
 //! started the environment, running until a signal (a round on every change with `--watch`); the
 //! environment stopped and the host compared with what was found. `--down` stops another `dev`.
 
-use super::deploy::{round, tag_of, url, Target};
+use super::deploy::{round, tag_of, Target};
 use super::{builder, prerequisites, Args};
-use crate::cluster::address::client_config;
 use crate::common::error_text::one_line;
 use crate::local::buildkit;
 use crate::local::environment::{self, Environment};
@@ -64,15 +63,9 @@ async fn with_own_environment(sh: &Shell, args: &Args, fork: &Path, root: &Path,
     Ok(())
 }
 
-/// A round, then the URL and the client configuration; false when a signal ended it.
+/// A round (whose `up` prints the URL and the client configuration); false when a signal ended it.
 async fn deploy(sh: &Shell, target: &Target, args: &Args, fork: &Path) -> Result<bool> {
-    if let Ended::Interrupted(_) = round(sh, target, args, fork).await? {
-        return Ok(false);
-    }
-    let url = url(target, args).await?;
-    println!("MCP URL: {url}");
-    println!("MCP client configuration:\n{}", client_config(&url));
-    Ok(true)
+    Ok(!matches!(round(sh, target, args, fork).await?, Ended::Interrupted(_)))
 }
 
 /// Until a signal; with `--watch`, a round whenever the fork's tag changes (a failed round is

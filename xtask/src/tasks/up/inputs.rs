@@ -89,6 +89,9 @@ pub struct Args {
     /// After a successful rollout, run `verify` against the printed URL
     #[arg(long)]
     pub(crate) verify: bool,
+    /// Set by `dev`: the cluster is its local environment's (no advice on its kube-proxy)
+    #[arg(long, hide = true)]
+    pub(crate) local_environment: bool,
     #[command(flatten)]
     pub dry_run: DryRun,
 }

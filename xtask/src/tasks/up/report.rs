@@ -48,7 +48,8 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
     println!("MCP URL: {url}");
     println!("MCP client configuration:\n{}", client_config(&url));
     if args.verify {
-        let report = proof::verify(&url, Ok(cluster), &args.cluster, Some(&input.allow_from)).await;
+        let report =
+            proof::verify(&url, Ok(cluster), &args.cluster, Some(&input.allow_from), args.local_environment).await;
         proof::print(&report, false);
         if !report.passed {
             let failed = report.checks.iter().filter(|c| !c.passed).count();

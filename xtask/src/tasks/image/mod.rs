@@ -15,6 +15,8 @@ use crate::programs::shell::Shell;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
+mod build_cache;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The fork's git checkout (holds its Dockerfile)
@@ -28,10 +30,15 @@ pub struct Args {
     /// Build a tree with uncommitted changes (the tag then carries a hash of them)
     #[arg(long)]
     pub(crate) allow_dirty: bool,
+    /// Build the fork's Dockerfile exactly as it is, without Go's module and build caches mounted
+    /// into its Go stages' RUN steps
+    #[arg(long)]
+    pub(crate) no_build_cache: bool,
     /// Rebuild and push even if the tag already exists
     #[arg(long)]
     pub(crate) force: bool,
-    /// Print every command and registry call, run none
+    /// Print every command and registry call, run none (the base images' configs are read, to
+    /// show the Dockerfile handed to buildx)
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -97,12 +104,29 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     }
     let committed = checkout.head_time()?;
     let labels = labels(origin.as_deref(), &sha, committed)?;
+    let (text, bases) = match args.no_build_cache {
+        true => {
+            println!("Dockerfile: built as it is (--no-build-cache)");
+            (String::new(), Vec::new())
+        }
+        false => build_cache::read_bases(sh, &fork).await?,
+    };
 
     // Each platform built and pushed by digest, then proven; no tag moves until all are.
     let mut entries = Vec::new();
     let mut proven = Vec::new();
-    for platform in platforms.iter().map(|p| normalize(p)) {
-        let build = Build { fork: &fork, platform: &platform, repository: image.name(), labels: &labels };
+    for (i, platform) in platforms.iter().map(|p| normalize(p)).enumerate() {
+        let dockerfile = match args.no_build_cache {
+            true => None,
+            false => build_cache::for_platform(&text, &bases, &platform, i == 0, sh.is_dry_run()),
+        };
+        let build = Build {
+            fork: &fork,
+            platform: &platform,
+            repository: image.name(),
+            labels: &labels,
+            dockerfile: dockerfile.as_deref(),
+        };
         let Some(digest) = docker::build_by_digest(sh, &build)? else { continue };
         let one = image.with_digest(&digest);
         let what = format!("GET the config and entrypoint binary of {one} ({platform})");
