@@ -13,6 +13,8 @@ pub struct Build<'a> {
     pub labels: &'a [String],
     /// The Dockerfile to build instead of the fork's own (given on stdin as `-f -`).
     pub dockerfile: Option<&'a str>,
+    /// Where buildx's output goes when builds run side by side (else to the terminal).
+    pub log: Option<&'a std::path::Path>,
 }
 
 /// What `docker buildx --debug inspect` says of the builder a build would use (the current one,
@@ -115,9 +117,19 @@ pub fn build_by_digest(sh: &Shell, build: &Build<'_>) -> Result<Option<String>> 
         args.extend(["-f".into(), "-".into()]);
     }
     args.push(build.fork.display().to_string());
-    let command = cmd!(sh.sh, "docker {args...}").stdin(build.dockerfile.unwrap_or_default());
-    crate::programs::heartbeat::while_running(&format!("docker buildx build for {platform}"), || sh.run(command))
-        .with_context(|| format!("docker buildx build for {platform} failed (its output is above)"))?;
+    let command = cmd!(sh.sh, "docker {args...}");
+    let stdin = build.dockerfile.unwrap_or_default();
+    let what = format!("docker buildx build for {platform}");
+    let ran = crate::programs::heartbeat::while_running(&what, build.log, || match build.log {
+        Some(log) => sh.run_logged(command, stdin, log),
+        None => sh.run(command.stdin(stdin)),
+    });
+    if let (Err(_), Some(log)) = (&ran, build.log) {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        eprintln!("{what}, the end of its output:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    ran.with_context(|| format!("{what} failed (its output is above)"))?;
     if !metadata.exists() {
         return Ok(None); // a dry run
     }

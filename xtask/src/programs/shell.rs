@@ -94,6 +94,27 @@ impl Shell {
         Ok(Ended::Done)
     }
 
+    /// Runs a command that changes something with `stdin` written to it and its output into
+    /// `log` (for builds that run side by side); skipped under `--dry-run`.
+    pub(crate) fn run_logged(&self, cmd: Cmd<'_>, stdin: &str, log: &std::path::Path) -> Result<()> {
+        if self.echo(&cmd) {
+            return Ok(());
+        }
+        let shown = cmd.to_string();
+        let out = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+        let mut command: std::process::Command = scrub(cmd).into();
+        command.stdin(std::process::Stdio::piped()).stdout(out.try_clone()?).stderr(out);
+        let mut child = command.spawn().with_context(|| format!("cannot run {shown}"))?;
+        if let Some(mut input) = child.stdin.take() {
+            std::io::Write::write_all(&mut input, stdin.as_bytes())?;
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("command exited with {status}: {shown}");
+        }
+        Ok(())
+    }
+
     /// A read-only command that a dry run names and skips (it may call out or be slow).
     pub(crate) fn probe(&self, cmd: Cmd<'_>) -> Result<Option<std::process::Output>> {
         if self.echo(&cmd) {

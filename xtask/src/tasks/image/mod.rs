@@ -9,13 +9,15 @@ use crate::oci::chart_push::{package, version_for, FORK_CHART_DIR};
 use crate::oci::docker_config::{self, Credentials};
 use crate::oci::reference::{is_loopback_registry, ImageRef};
 use crate::oci::registry::{missing_platforms, Registry, Remote, CHART_ANNOTATION};
-use crate::programs::docker::{self, Build};
+use crate::programs::docker;
 use crate::programs::git::{self, Checkout};
 use crate::programs::shell::Shell;
 use anyhow::{bail, Context, Result};
+use builds::{build_all, Builds};
 use std::path::PathBuf;
 
 mod build_cache;
+mod builds;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -113,27 +115,27 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     };
 
     // Each platform built and pushed by digest, then proven; no tag moves until all are.
+    let platforms: Vec<String> = platforms.iter().map(|p| normalize(p)).collect();
+    let dockerfiles: Vec<Option<String>> = platforms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match args.no_build_cache {
+            true => None,
+            false => build_cache::for_platform(&text, &bases, p, i == 0, sh.is_dry_run()),
+        })
+        .collect();
+    let builds = Builds { fork: &fork, repository: image.name(), labels: &labels };
+    let digests = build_all(sh, &builds, &platforms, &dockerfiles)?;
     let mut entries = Vec::new();
     let mut proven = Vec::new();
-    for (i, platform) in platforms.iter().map(|p| normalize(p)).enumerate() {
-        let dockerfile = match args.no_build_cache {
-            true => None,
-            false => build_cache::for_platform(&text, &bases, &platform, i == 0, sh.is_dry_run()),
-        };
-        let build = Build {
-            fork: &fork,
-            platform: &platform,
-            repository: image.name(),
-            labels: &labels,
-            dockerfile: dockerfile.as_deref(),
-        };
-        let Some(digest) = docker::build_by_digest(sh, &build)? else { continue };
+    for (platform, digest) in platforms.iter().zip(digests) {
+        let Some(digest) = digest else { continue };
         let one = image.with_digest(&digest);
         let what = format!("GET the config and entrypoint binary of {one} ({platform})");
-        let line = sh.remote(&what, || registry.prove_built(&one, &platform)).await;
+        let line = sh.remote(&what, || registry.prove_built(&one, platform)).await;
         proven.push(line_or_untouched(line.map(Option::unwrap_or_default), &tagged)?);
         let what = format!("GET manifest {one}");
-        entries.extend(sh.remote(&what, || registry.entries_of(&one, &platform)).await?.unwrap_or_default());
+        entries.extend(sh.remote(&what, || registry.entries_of(&one, platform)).await?.unwrap_or_default());
     }
     let chart = push_chart(sh, &registry, &fork, &image, &tag, committed).await?;
     let annotations = match &chart {
