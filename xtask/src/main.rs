@@ -8,7 +8,12 @@ use xtask::tasks::{dev, down, image, selftest, status, up, verify};
 
 /// Take a kubernetes-mcp-server fork from source to a running deployment on k0s, and back out.
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KMCP_COMMIT"), ")")
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,

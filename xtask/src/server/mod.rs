@@ -4,6 +4,7 @@
 
 pub(crate) mod check;
 pub(crate) mod cli_args;
+pub(crate) mod credential_tools;
 pub(crate) mod deployed;
 pub mod mcp;
 pub(crate) mod mode;

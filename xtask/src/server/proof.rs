@@ -153,7 +153,7 @@ async fn check_mcp(url: &str, checks: &mut Vec<Check>) -> Option<Mode> {
     // Stateless servers refuse the standalone SSE stream (405): no stream, no 409 Conflict.
     let stateless = matches!(session.open_stream().await, Ok((405, _)));
     let helm_toolset = tools.iter().any(|t| t.name.starts_with("helm_"));
-    let credential_tools = crate::server::mode::CREDENTIAL_TOOLS
+    let credential_tools = crate::server::credential_tools::CREDENTIAL_TOOLS
         .iter()
         .filter(|(name, _)| tools.iter().any(|t| t.name == *name))
         .map(|(name, _)| name.to_string())

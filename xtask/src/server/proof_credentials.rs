@@ -7,8 +7,8 @@
 use crate::cluster::client::Cluster;
 use crate::cluster::manifests::SERVICE_ACCOUNT;
 use crate::server::check::{check, Check, Mode};
+use crate::server::credential_tools::CREDENTIAL_TOOLS;
 use crate::server::mcp::Session;
-use crate::server::mode::CREDENTIAL_TOOLS;
 use anyhow::{bail, Result};
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use kube::api::{Api, PostParams};

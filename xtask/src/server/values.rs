@@ -115,7 +115,7 @@ mod tests {
             read_only: true,
             stateless: true,
             toolsets: None,
-            disabled_tools: crate::server::mode::disabled_tools(&[]),
+            disabled_tools: crate::server::credential_tools::disabled_tools(&[]),
         }
     }
 

@@ -70,7 +70,7 @@ pub struct Args {
     pub(crate) toolsets: Option<String>,
     /// Offer a tool that is disabled by default because it hands out a credential (repeatable):
     /// configuration_view returns the server's kubeconfig with its ServiceAccount token
-    #[arg(long = "enable-tool", value_name = "NAME", value_parser = crate::server::mode::credential_tool)]
+    #[arg(long = "enable-tool", value_name = "NAME", value_parser = crate::server::credential_tools::credential_tool)]
     pub(crate) enable_tools: Vec<String>,
     /// Let the node pull a private image: a pull secret `<release>-pull` from the credentials up
     /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)
@@ -141,7 +141,7 @@ impl Inputs {
                 read_only: !args.allow_write_tools,
                 stateless: !args.stateful,
                 toolsets: args.toolsets.clone(),
-                disabled_tools: crate::server::mode::disabled_tools(&args.enable_tools),
+                disabled_tools: crate::server::credential_tools::disabled_tools(&args.enable_tools),
             },
         })
     }
