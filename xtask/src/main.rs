@@ -23,7 +23,7 @@ struct Cli {
 enum Task {
     /// Build the fork's image for linux/amd64 and linux/arm64, tag dev-<sha> and dev-latest, push it
     Image(image::Args),
-    /// Deploy the image into the cluster with the upstream chart and print its NodePort URL
+    /// Deploy the image into the cluster with the fork's chart (pushed by `image`), read-only, and print its NodePort URL
     Up(Box<up::Args>),
     /// Remove the release and everything `up` applied (the namespace only with --delete-namespace)
     Down(down::Args),
@@ -31,9 +31,9 @@ enum Task {
     Status(status::Args),
     /// Prove a deployment: MCP handshake over the NodePort, and read-but-not-write RBAC
     Verify(verify::Args),
-    /// Try the fork on this Linux machine: a local registry, BuildKit and cluster, the image built, deployed and verified
+    /// Try the fork on this machine (Linux, root): a local registry, BuildKit and cluster, the image built, deployed and verified
     Dev(dev::Args),
-    /// Prepare what the tests need (local registry, server binary) and run them
+    /// Run the test suite on real parts (Linux, root): installs Debian's packages, npm and PyPI tools and builds the Go parts first (17-28 min on a fresh machine)
     Test(selftest::Args),
 }
 

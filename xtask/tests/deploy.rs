@@ -58,9 +58,10 @@ fn up_deploys_and_a_second_up_changes_nothing(helm: Helm) {
     assert_eq!(d.state().unwrap()["data"]["nodePort"], port.to_string());
     let url = format!("http://{}:{port}/mcp", cluster().node_ip);
     assert!(out.stdout.lines().any(|l| l == format!("MCP URL: {url}")), "{}", out.stdout);
-    let config_start = out.stdout.find("MCP client configuration:\n").unwrap() + "MCP client configuration:\n".len();
-    let config: Value = serde_json::from_str(&out.stdout[config_start..]).unwrap();
-    assert_eq!(config["mcpServers"]["kubernetes"]["url"], url);
+    let vscode = out.stdout.lines().find(|l| l.starts_with("  VS Code (.vscode/mcp.json): ")).unwrap();
+    let config: Value = serde_json::from_str(vscode.split_once(": ").unwrap().1).unwrap();
+    assert_eq!(config["servers"]["kubernetes"]["url"], url);
+    assert!(out.stdout.contains(&format!("  Claude Code: claude mcp add --transport http kubernetes {url}")));
 
     // Again: nothing changes (no write, no helm, same resourceVersions), and it says so.
     let versions = |d: &Deploy| {

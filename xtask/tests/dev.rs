@@ -90,7 +90,7 @@ fn dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fo
     assert!(first.stdout.contains(&format!("/local/kubernetes-mcp-server:{tag} with linux/")), "{}", first.stdout);
     let url = url_of(&first.stdout);
     assert!(url.starts_with(&format!("http://{}:3", cluster().node_ip)), "{url}");
-    assert!(first.stdout.contains("\"url\": \""), "the client configuration is printed: {}", first.stdout);
+    assert!(first.stdout.contains("  VS Code (.vscode/mcp.json): {\"servers\""), "the client setup: {}", first.stdout);
     assert_eq!(first.stdout.matches("MCP URL: ").count(), 1, "the URL once a round: {}", first.stdout);
     assert_eq!(first.stdout.matches("MCP client configuration").count(), 1, "{}", first.stdout);
     assert!(!first.all().contains("nodePortAddresses"), "no advice on dev's own kube-proxy: {}", first.all());

@@ -13,11 +13,6 @@ pub fn url(node_ip: &IpAddr, node_port: i32) -> String {
     }
 }
 
-pub fn client_config(url: &str) -> String {
-    let config = serde_json::json!({"mcpServers": {"kubernetes": {"type": "http", "url": url}}});
-    serde_json::to_string_pretty(&config).unwrap_or_default()
-}
-
 pub fn current_node_port(service: &Service) -> Result<i32> {
     let spec = service.spec.as_ref();
     let kind = spec.and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
@@ -52,7 +47,5 @@ mod tests {
     fn urls() {
         assert_eq!(url(&"10.8.0.1".parse().unwrap(), 31234), "http://10.8.0.1:31234/mcp");
         assert_eq!(url(&"fd00::1".parse().unwrap(), 31234), "http://[fd00::1]:31234/mcp");
-        let cfg: serde_json::Value = serde_json::from_str(&client_config("http://x/mcp")).unwrap();
-        assert_eq!(cfg["mcpServers"]["kubernetes"]["url"], "http://x/mcp");
     }
 }

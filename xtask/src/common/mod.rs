@@ -1,6 +1,7 @@
 //! Plain helpers any layer may use: parsing what users type, platform names, the TLS provider.
 //! Uses no other layer.
 
+pub mod clients;
 pub mod error_text;
 pub(crate) mod flags;
 pub(crate) mod interfaces;

@@ -12,9 +12,13 @@ use kube::api::{Api, ListParams};
 pub struct Args {
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
-    /// The node address the laptop reaches, for the URL [default: the node's InternalIP]
+    /// The node address the laptop reaches (its WireGuard IP), for the URL [default: none: the
+    /// URL is shown with <node-ip>]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::common::flags::node_ip)]
     pub(crate) node_ip: Option<std::net::IpAddr>,
+    /// Print the setup of this MCP client in full [default: a line for each]
+    #[arg(long, value_name = "claude|vscode|cursor|inspector", value_enum)]
+    pub(crate) client: Option<crate::common::clients::Client>,
     /// Status changes nothing; as for `up` and `down`, a dry run takes an unreachable cluster for an empty one
     #[arg(long)]
     pub dry_run: bool,
@@ -80,7 +84,9 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             crate::server::proof_door::admitted(&cluster, &args.cluster).await
         );
         if let Some(ip) = node_ip {
-            println!("MCP URL:  {}", address::url(&ip, port));
+            let url = address::url(&ip, port);
+            println!("MCP URL:  {url}");
+            println!("{}", crate::common::clients::setup(&url, args.client));
         } else {
             println!("MCP URL:  http://<node-ip>:{port}/mcp (pass --node-ip for the full URL)");
         }

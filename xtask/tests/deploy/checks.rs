@@ -87,8 +87,14 @@ fn bad_input_gives_one_clear_line_before_any_change(helm: Helm) {
     // Missing kubeconfig: no flag, no KUBECONFIG, an empty HOME.
     let err = d.xtask().run(["up", "--image", &d.image, "--allow-from", "10.8.0.0/24"]).error_line();
     assert!(err.contains("no kubeconfig found") && err.contains("--kubeconfig"), "{err}");
+    assert!(
+        err.contains("looked at --kubeconfig, KUBECONFIG, ~/.kube/config and /var/lib/k0s/pki/admin.conf"),
+        "{err}"
+    );
+    assert!(err.contains("sudo k0s kubeconfig admin > ~/.kube/config"), "how to get one: {err}");
     let err = d.xtask().run(["down", "--kubeconfig", "/nonexistent/kubeconfig"]).error_line();
     assert!(err.contains("kubeconfig /nonexistent/kubeconfig (from --kubeconfig) does not exist"), "{err}");
+    assert!(err.contains("k0s kubeconfig admin"), "{err}");
     let err = d.xtask().env("KUBECONFIG", "/nonexistent/kc").run(["status"]).error_line();
     assert!(err.contains("(from KUBECONFIG) does not exist"), "{err}");
 

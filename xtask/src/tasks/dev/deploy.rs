@@ -45,10 +45,14 @@ pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path)
     let (kubeconfig, node_ip, namespace, release) =
         (&target.kubeconfig, &target.node_ip, &args.namespace, &args.release);
     let allow_from = network_of(node_ip);
-    let chart: Vec<&str> = args.chart.iter().flat_map(|c| ["--chart", c.as_str()]).collect();
+    let mut extra: Vec<&str> = args.chart.iter().flat_map(|c| ["--chart", c.as_str()]).collect();
+    let client = args.client.map(|c| clap::ValueEnum::to_possible_value(&c).map(|v| v.get_name().to_string()));
+    if let Some(Some(name)) = &client {
+        extra.extend(["--client", name.as_str()]);
+    }
     let up = cmd!(
         sh.sh,
-        "{exe} up --kubeconfig {kubeconfig} --namespace {namespace} --release {release} --image {reference} --node-ip {node_ip} --allow-from {allow_from} --verify --local-environment {chart...}"
+        "{exe} up --kubeconfig {kubeconfig} --namespace {namespace} --release {release} --image {reference} --node-ip {node_ip} --allow-from {allow_from} --verify --local-environment {extra...}"
     );
     sh.run_to_end(up).await
 }

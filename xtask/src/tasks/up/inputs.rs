@@ -28,7 +28,8 @@ pub struct Args {
     /// The fork's checkout, to work out the default owner
     #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
     pub(crate) fork: Option<PathBuf>,
-    /// The node address the laptop reaches (its WireGuard IP) [default: the node's InternalIP]
+    /// The node address the laptop reaches (its WireGuard IP); without it, --allow-from is needed
+    /// and the URL uses the node's InternalIP (with a warning)
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = flags::node_ip)]
     pub(crate) node_ip: Option<IpAddr>,
     /// The networks that may connect (a NetworkPolicy; the Service keeps the client's address)
@@ -41,10 +42,12 @@ pub struct Args {
     /// The cluster's NodePort range
     #[arg(long, value_name = "MIN-MAX", default_value = "30000-32767", value_parser = flags::port_range)]
     pub(crate) nodeport_range: PortRange,
-    /// Chart reference [default: pinned in deploy/chart.yaml]
+    /// Chart reference [default: the fork's chart that `image` pushed beside the image (named in
+    /// its index); else the chart pinned in deploy/chart.yaml]
     #[arg(long, value_name = "REF")]
     pub(crate) chart: Option<String>,
-    /// Chart version [default: pinned in deploy/chart.yaml]
+    /// Chart version, with --chart [default: the fork's chart's, or the one pinned in
+    /// deploy/chart.yaml]
     #[arg(long, value_name = "V")]
     pub(crate) chart_version: Option<String>,
     /// Accept this digest of the OCI chart's manifest (after reviewing the content it names)
@@ -89,6 +92,9 @@ pub struct Args {
     /// After a successful rollout, run `verify` against the printed URL
     #[arg(long)]
     pub(crate) verify: bool,
+    /// Print the setup of this MCP client in full [default: a line for each]
+    #[arg(long, value_name = "claude|vscode|cursor|inspector", value_enum)]
+    pub(crate) client: Option<crate::common::clients::Client>,
     /// Set by `dev`: the cluster is its local environment's (no advice on its kube-proxy)
     #[arg(long, hide = true)]
     pub(crate) local_environment: bool,

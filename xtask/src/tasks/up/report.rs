@@ -1,7 +1,7 @@
 //! `up`, after the plan is carried out: the mode, the nodePort, the URL, the client configuration.
 
 use super::read::Planner;
-use crate::cluster::address::{self, client_config, current_node_port};
+use crate::cluster::address::{self, current_node_port};
 use crate::oci::chart;
 use crate::plan::execute::Done;
 use crate::server::deployed::{self, Live};
@@ -46,7 +46,7 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
     }
     println!("mode: {}", live.mode().describe());
     println!("MCP URL: {url}");
-    println!("MCP client configuration:\n{}", client_config(&url));
+    println!("{}", crate::common::clients::setup(&url, args.client));
     if args.verify {
         let report =
             proof::verify(&url, Ok(cluster), &args.cluster, Some(&input.allow_from), args.local_environment).await;
