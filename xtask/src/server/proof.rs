@@ -125,8 +125,11 @@ async fn check_mcp(url: &str, checks: &mut Vec<Check>) -> Option<Mode> {
             return None;
         }
     };
-    let detail =
-        format!("protocol {}, server {} {}", session.protocol_version, session.server_name, session.server_version);
+    let version = match session.server_version.as_str() {
+        "" => "(it reports no version: a build without git, e.g. upstream's .dockerignore leaves .git out, so its Makefile's `git describe` is empty)",
+        v => v,
+    };
+    let detail = format!("protocol {}, server {} {version}", session.protocol_version, session.server_name);
     check(checks, "MCP initialize", Ok(detail));
     let initialized = session.initialized().await.and_then(|s| {
         if (200..300).contains(&s) {
