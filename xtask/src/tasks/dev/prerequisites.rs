@@ -8,7 +8,7 @@ use std::path::Path;
 use xshell::cmd;
 
 /// The Go that builds the local parts (BuildKit v0.34.2 asks for it).
-const GO_AT_LEAST: (u32, u32, u32) = (1, 26, 8);
+use crate::local::go_build::GO_AT_LEAST;
 
 /// `starting`: no environment runs, so this `dev` starts one (and builds what is not cached).
 pub(super) fn check(sh: &Shell, fork: &Path, starting: bool) -> Result<()> {
