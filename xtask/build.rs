@@ -7,9 +7,10 @@ fn main() {
     let git = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.git");
     println!("cargo:rerun-if-changed={}", git.join("HEAD").display());
     if let Ok(head) = std::fs::read_to_string(git.join("HEAD")) {
-        if let Some(branch) = head.trim().strip_prefix("ref: ") {
-            println!("cargo:rerun-if-changed={}", git.join(branch).display());
-            println!("cargo:rerun-if-changed={}", git.join("packed-refs").display());
+        // Only files that exist: a missing one makes cargo run this script on every build.
+        let branch = head.trim().strip_prefix("ref: ").map(|b| git.join(b));
+        for file in branch.into_iter().chain([git.join("packed-refs")]).filter(|f| f.exists()) {
+            println!("cargo:rerun-if-changed={}", file.display());
         }
     }
     let commit = Command::new("git")

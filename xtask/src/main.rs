@@ -38,6 +38,9 @@ enum Task {
 }
 
 fn main() -> ExitCode {
+    // `cargo run` gives a package with a build script its OUT_DIR; an inner cargo (the tests', act's)
+    // that inherits it reruns ring's build script, and the TLS crates above it, every time.
+    std::env::remove_var("OUT_DIR");
     let cli = Cli::parse();
     xtask::common::tls::init();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -11,12 +11,11 @@ use support::deploy::{Deploy, Helm, HELMS};
 use support::node::{connections_to, public_ip, relay, untolerating_namespace, Client, Taint};
 use support::registry::{push_server_index, Entrypoint, Registry};
 
-fn local() -> bool {
-    std::env::var_os("KMCP_TEST_KUBECONFIG").is_none()
-}
-
 fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(helm: Helm) {
-    if !local() {
+    if support::cluster::skipped_on_a_given_cluster(
+        "node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client",
+        "it reaches the node's every address from network namespaces next to it",
+    ) {
         return;
     }
     let d = Deploy::new("everyaddr", helm);
@@ -75,7 +74,7 @@ fn a_taint_keeps_the_pod_pending_and_up_names_it() {
 }
 
 fn a_taint_with(helm: Helm) {
-    if !local() {
+    if support::cluster::skipped_on_a_given_cluster("a_taint_with", "it taints the local node") {
         return;
     }
     let d = Deploy::new("taint", helm);
@@ -118,7 +117,10 @@ fn a_memory_limit_far_too_small_is_named_oomkilled(helm: Helm) {
 }
 
 fn a_registry_that_wants_credentials_refuses_a_pod_without_them(helm: Helm) {
-    if !local() {
+    if support::cluster::skipped_on_a_given_cluster(
+        "a_registry_that_wants_credentials_refuses_a_pod_without_them",
+        "it starts a registry the local node reaches",
+    ) {
         return;
     }
     let d = Deploy::new("pullauth", helm);
@@ -187,7 +189,10 @@ fn base64_basic(s: &str) -> String {
 }
 
 fn the_read_only_root_filesystem_is_in_force_while_the_server_serves(helm: Helm) {
-    if !local() {
+    if support::cluster::skipped_on_a_given_cluster(
+        "the_read_only_root_filesystem_is_in_force_while_the_server_serves",
+        "it looks into the local node's containers",
+    ) {
         return;
     }
     let d = Deploy::new("readonly", helm);

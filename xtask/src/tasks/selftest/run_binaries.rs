@@ -95,11 +95,14 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
         })
         .collect::<Result<Vec<_>>>()?;
     let mut failed = Vec::new();
+    let mut skipped = Vec::new();
     for child in children {
         let (name, out, secs) = child.join().map_err(|_| anyhow::anyhow!("a test binary's waiter panicked"))?;
         let out = out?;
         println!("---- {name} (ended after {secs} s)");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        print!("{stdout}");
+        skipped.extend(stdout.lines().filter_map(|l| l.strip_prefix("skipped: ")).map(str::to_string));
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
             failed.push(name);
@@ -108,7 +111,15 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
     if !failed.is_empty() {
         anyhow::bail!("the tests failed in {}", failed.join(", "));
     }
-    println!("all {} test binaries passed", binaries.len());
+    for s in &skipped {
+        println!("skipped: {s}");
+    }
+    let not_run = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; {} tests skipped (above), not passed", skipped.len())
+    };
+    println!("all {} test binaries passed{not_run}", binaries.len());
     Ok(binaries)
 }
 
