@@ -180,23 +180,30 @@ pub(crate) async fn initialize_as(url: &str, host: &str, origin: &str) -> Result
     Ok(resp.status().as_u16())
 }
 
-/// `GET <base>/healthz`: the HTTP status. A refused connection is tried again for up to 20 s:
-/// kube-proxy programs a new NodePort a moment after the pod is ready.
+/// `GET <base>/healthz`: the HTTP status. A connection refused or unanswered is tried again for up
+/// to 20 s: kube-proxy programs a new NodePort, and moves it to a new pod (with
+/// `externalTrafficPolicy: Local`, dropping packets until it has), a moment after the pod is ready.
 pub(crate) async fn health(mcp_url: &str) -> Result<u16> {
     let base = mcp_url.trim_end_matches('/').trim_end_matches("/mcp");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let client = client()?;
+    crate::common::tls::init();
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client")?;
     let mut said = false;
     loop {
         match client.get(format!("{base}/healthz")).send().await {
             Ok(resp) => return Ok(resp.status().as_u16()),
             Err(e) => {
                 let cause = crate::cluster::client::root_cause(&e);
-                if !cause.contains("Connection refused") || std::time::Instant::now() >= deadline {
+                let not_yet = e.is_connect() || e.is_timeout() || cause.contains("Connection refused");
+                if !not_yet || std::time::Instant::now() >= deadline {
                     bail!("cannot reach {base}/healthz: {cause}");
                 }
                 if !said {
-                    eprintln!("{base} refuses connections; waiting up to 20 s for the NodePort to be programmed");
+                    eprintln!("{base} does not answer yet ({cause}); waiting up to 20 s for kube-proxy to program the NodePort");
                     said = true;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -142,6 +142,21 @@ impl ServerMode {
     }
 }
 
+#[cfg(test)]
+impl ServerMode {
+    /// The mode `up` asks for when given no mode flags.
+    pub(crate) fn example() -> ServerMode {
+        ServerMode {
+            port: 8080,
+            log_level: 2,
+            read_only: true,
+            stateless: true,
+            toolsets: None,
+            disabled_tools: crate::server::credential_tools::disabled_tools(&[]),
+        }
+    }
+}
+
 /// The server settings under the chart's `config:` (TOML keys). `log_level` is not in the values
 /// file: helm reads numbers from YAML as floats and its `toToml` writes `2.0`, which the server
 /// rejects; it goes to helm as `--set config.log_level=N` (an integer), see `Values::set_args`.
@@ -247,14 +262,7 @@ mod tests {
     #[test]
     fn mode_round_trips_through_args() {
         for m in [
-            ServerMode {
-                port: 8080,
-                log_level: 2,
-                read_only: true,
-                stateless: true,
-                toolsets: None,
-                disabled_tools: Vec::new(),
-            },
+            ServerMode { disabled_tools: Vec::new(), ..ServerMode::example() },
             ServerMode {
                 read_only: false,
                 stateless: false,

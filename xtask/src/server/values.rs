@@ -109,14 +109,7 @@ mod tests {
     use super::*;
 
     fn mode() -> ServerMode {
-        ServerMode {
-            port: 8080,
-            log_level: 2,
-            read_only: true,
-            stateless: true,
-            toolsets: None,
-            disabled_tools: crate::server::credential_tools::disabled_tools(&[]),
-        }
+        ServerMode::example()
     }
 
     #[test]
