@@ -15,6 +15,8 @@ pub struct Build<'a> {
     pub dockerfile: Option<&'a str>,
     /// Where buildx's output goes when builds run side by side (else to the terminal).
     pub log: Option<&'a std::path::Path>,
+    /// The gzip level of the pushed layers (BuildKit's default when None).
+    pub gzip_level: Option<u8>,
 }
 
 /// What `docker buildx --debug inspect` says of the builder a build would use (the current one,
@@ -111,7 +113,10 @@ pub fn build_by_digest(sh: &Shell, build: &Build<'_>) -> Result<Option<String>> 
     for l in build.labels {
         args.extend(["--label".to_string(), l.clone()]);
     }
-    let output = format!("type=image,name={},push-by-digest=true,name-canonical=true,push=true", build.repository);
+    let mut output = format!("type=image,name={},push-by-digest=true,name-canonical=true,push=true", build.repository);
+    if let Some(level) = build.gzip_level {
+        output.push_str(&format!(",compression=gzip,compression-level={level}"));
+    }
     args.extend(["--output".into(), output, "--metadata-file".into(), metadata.display().to_string()]);
     if build.dockerfile.is_some() {
         args.extend(["-f".into(), "-".into()]);

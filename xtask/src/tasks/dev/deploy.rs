@@ -36,7 +36,7 @@ pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path)
     let (exe, registry, platform) = (&target.exe, &target.registry, crate::common::platform::this_machine());
     let image = cmd!(
         sh.sh,
-        "{exe} image --fork {fork} --registry {registry} --owner {OWNER} --platform {platform} --allow-dirty"
+        "{exe} image --fork {fork} --registry {registry} --owner {OWNER} --platform {platform} --allow-dirty --gzip-level 1"
     );
     if let ended @ Ended::Interrupted(_) = sh.run_to_end(image).await? {
         return Ok(ended);

@@ -12,6 +12,7 @@ pub(super) struct Builds<'a> {
     pub fork: &'a Path,
     pub repository: String,
     pub labels: &'a [String],
+    pub gzip_level: Option<u8>,
 }
 
 /// The pushed digest of each platform's image, in the order given (`None` under `--dry-run`).
@@ -60,6 +61,7 @@ fn one(
         labels: builds.labels,
         dockerfile,
         log,
+        gzip_level: builds.gzip_level,
     };
     docker::build_by_digest(sh, &build)
 }

@@ -29,6 +29,10 @@ pub struct Args {
     /// Platforms to build, comma separated
     #[arg(long, value_name = "LIST", default_value = "linux/amd64,linux/arm64", value_parser = flags::platforms)]
     pub(crate) platform: Platforms,
+    /// Compress the pushed layers with gzip at this level, 1 (fastest) to 9 [default: BuildKit's];
+    /// `dev` builds with 1: its registry is on this machine
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub(crate) gzip_level: Option<u8>,
     /// Build a tree with uncommitted changes (the tag then carries a hash of them)
     #[arg(long)]
     pub(crate) allow_dirty: bool,
@@ -124,7 +128,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             false => build_cache::for_platform(&text, &bases, p, i == 0, sh.is_dry_run()),
         })
         .collect();
-    let builds = Builds { fork: &fork, repository: image.name(), labels: &labels };
+    let builds = Builds { fork: &fork, repository: image.name(), labels: &labels, gzip_level: args.gzip_level };
     let digests = build_all(sh, &builds, &platforms, &dockerfiles)?;
     let mut entries = Vec::new();
     let mut proven = Vec::new();
