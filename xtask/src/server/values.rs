@@ -122,7 +122,6 @@ mod tests {
         assert_eq!(v["image"]["repository"], Value::from("alice/kubernetes-mcp-server"));
         assert_eq!(v["image"]["version"], Value::from(d.as_str()));
         assert_eq!(v["image"]["pullPolicy"], Value::from("IfNotPresent"), "base values survive the merge");
-        assert_eq!(v["readinessProbe"]["periodSeconds"], Value::from(2), "a rollout is not held up by a 10 s probe");
         assert_eq!(v["service"]["type"], Value::from("NodePort"));
         assert_eq!(v["service"]["port"], Value::from(8686));
         assert_eq!(v["service"]["targetPort"], Value::from("http"));
