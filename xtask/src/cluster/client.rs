@@ -51,17 +51,23 @@ impl ClusterArgs {
 
 /// The kubeconfig to use and where it came from: `--kubeconfig`, `KUBECONFIG`, `~/.kube/config`,
 /// then k0s's admin kubeconfig.
+/// How to get an admin kubeconfig, for the refusals that find none.
+const GET_ADMIN: &str = "get an admin one on the k0s node with `mkdir -p ~/.kube && sudo k0s kubeconfig admin > ~/.kube/config` (from another machine, set its server: to the node's WireGuard address)";
+
 pub fn find_kubeconfig(flag: Option<&Path>) -> Result<(PathBuf, &'static str)> {
     if let Some(p) = flag {
         if !p.is_file() {
-            bail!("kubeconfig {} (from --kubeconfig) does not exist: pass an admin kubeconfig's path, or get an admin one on the k0s node with `mkdir -p ~/.kube && sudo k0s kubeconfig admin > ~/.kube/config` (from another machine, set its server: to the node's WireGuard address)", p.display());
+            bail!(
+                "kubeconfig {} (from --kubeconfig) does not exist: pass an admin kubeconfig's path, or {GET_ADMIN}",
+                p.display()
+            );
         }
         return Ok((p.to_path_buf(), "--kubeconfig"));
     }
     if let Some(env) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         let first = std::env::split_paths(&env).next().unwrap_or_default();
         if !first.is_file() {
-            bail!("kubeconfig {} (from KUBECONFIG) does not exist: point KUBECONFIG at an admin kubeconfig, or get an admin one on the k0s node with `mkdir -p ~/.kube && sudo k0s kubeconfig admin > ~/.kube/config` (from another machine, set its server: to the node's WireGuard address)", first.display());
+            bail!("kubeconfig {} (from KUBECONFIG) does not exist: point KUBECONFIG at an admin kubeconfig, or {GET_ADMIN}", first.display());
         }
         return Ok((first, "KUBECONFIG"));
     }
@@ -75,7 +81,7 @@ pub fn find_kubeconfig(flag: Option<&Path>) -> Result<(PathBuf, &'static str)> {
     if k0s.is_file() {
         return Ok((k0s, "k0s admin kubeconfig"));
     }
-    bail!("no kubeconfig found (looked at --kubeconfig, KUBECONFIG, ~/.kube/config and {K0S_ADMIN_KUBECONFIG}): pass --kubeconfig PATH, or get an admin one on the k0s node with `mkdir -p ~/.kube && sudo k0s kubeconfig admin > ~/.kube/config` (from another machine, set its server: to the node's WireGuard address)")
+    bail!("no kubeconfig found (looked at --kubeconfig, KUBECONFIG, ~/.kube/config and {K0S_ADMIN_KUBECONFIG}): pass --kubeconfig PATH, or {GET_ADMIN}")
 }
 
 pub struct Cluster {

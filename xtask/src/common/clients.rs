@@ -16,6 +16,26 @@ pub enum Client {
     Inspector,
 }
 
+/// `--client` (up, dev, status).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub(crate) struct ClientArgs {
+    /// Print the setup of this MCP client in full [default: a line for each]
+    #[arg(long, value_name = "claude|vscode|cursor|inspector", value_enum)]
+    pub(crate) client: Option<Client>,
+}
+
+impl Client {
+    /// The name `--client` takes.
+    pub(crate) fn flag_value(self) -> &'static str {
+        match self {
+            Client::Claude => "claude",
+            Client::Vscode => "vscode",
+            Client::Cursor => "cursor",
+            Client::Inspector => "inspector",
+        }
+    }
+}
+
 const ALL: [Client; 4] = [Client::Claude, Client::Vscode, Client::Cursor, Client::Inspector];
 
 impl Client {
@@ -82,6 +102,14 @@ mod tests {
     fn json_after(text: &str, title: &str) -> serde_json::Value {
         let line = text.lines().find(|l| l.trim_start().starts_with(title)).unwrap();
         serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap()
+    }
+
+    #[test]
+    fn flag_values_are_the_names_clap_takes() {
+        for c in ALL {
+            let clap_name = clap::ValueEnum::to_possible_value(&c).unwrap().get_name().to_string();
+            assert_eq!(c.flag_value(), clap_name);
+        }
     }
 
     #[test]

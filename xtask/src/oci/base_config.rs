@@ -1,6 +1,7 @@
 //! A `FROM` image's run configuration for one platform (its `Env` and `User`), read from its
 //! registry as Docker names it: what decides whether a stage is built from a Go toolchain image.
 
+use crate::oci::binaries::RunConfig;
 use crate::oci::dockerfile::{go_toolchain, BaseImage};
 use crate::oci::reference::ImageRef;
 use crate::oci::registry::{RawManifest, Registry};
@@ -11,13 +12,6 @@ use serde::Deserialize;
 struct Config {
     #[serde(default)]
     config: RunConfig,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct RunConfig {
-    env: Option<Vec<String>>,
-    user: Option<String>,
 }
 
 /// A `FROM` reference as Docker reads it: Docker Hub when the first part names no host,

@@ -18,13 +18,15 @@ struct Config {
     config: RunConfig,
 }
 
+/// An image config's run settings (its `config`), as the proofs and the base-image reads need them.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-struct RunConfig {
+pub(super) struct RunConfig {
     entrypoint: Option<Vec<String>>,
     cmd: Option<Vec<String>>,
     working_dir: Option<String>,
-    env: Option<Vec<String>>,
+    pub(super) env: Option<Vec<String>>,
+    pub(super) user: Option<String>,
 }
 
 /// How many symbolic links are followed from the entrypoint to its binary.

@@ -40,6 +40,11 @@ pub(crate) fn check(checks: &mut Vec<Check>, name: &str, result: Result<String>)
     passed
 }
 
+/// A check that could not run here (`SKIP`, never a pass).
+pub(crate) fn skip(checks: &mut Vec<Check>, name: &str, detail: String) {
+    checks.push(Check { name: name.into(), passed: false, skipped: true, warning: false, detail });
+}
+
 /// A SubjectAccessReview of `user` doing `verb` on `group`/`resource` (in `namespace`, or all).
 pub(crate) fn access_review(
     user: &str,

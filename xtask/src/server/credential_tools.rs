@@ -8,13 +8,18 @@
 pub const CREDENTIAL_TOOLS: [(&str, &str); 1] =
     [("configuration_view", "the server's kubeconfig, with the ServiceAccount's bearer token")];
 
+/// The names of [`CREDENTIAL_TOOLS`].
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CREDENTIAL_TOOLS.iter().map(|(t, _)| *t)
+}
+
 /// `--enable-tool`: a tool of [`CREDENTIAL_TOOLS`] (every other tool is on by its toolset).
 pub fn credential_tool(name: &str) -> anyhow::Result<String> {
     let name = name.trim();
-    if CREDENTIAL_TOOLS.iter().any(|(t, _)| *t == name) {
+    if names().any(|t| t == name) {
         return Ok(name.to_string());
     }
-    let known: Vec<&str> = CREDENTIAL_TOOLS.iter().map(|(t, _)| *t).collect();
+    let known: Vec<&str> = names().collect();
     anyhow::bail!(
         "--enable-tool {name}: only a tool disabled by default can be enabled ({}); other tools come with their --toolsets",
         known.join(", ")
@@ -23,7 +28,7 @@ pub fn credential_tool(name: &str) -> anyhow::Result<String> {
 
 /// The credential tools left disabled when `enabled` were asked for by name.
 pub fn disabled_tools(enabled: &[String]) -> Vec<String> {
-    CREDENTIAL_TOOLS.iter().map(|(t, _)| t.to_string()).filter(|t| !enabled.contains(t)).collect()
+    names().filter(|t| !enabled.iter().any(|e| e == t)).map(str::to_string).collect()
 }
 
 #[cfg(test)]

@@ -31,12 +31,17 @@ pub struct Tool {
 }
 
 fn client() -> Result<reqwest::Client> {
+    client_with(Duration::from_secs(10), Duration::from_secs(30))
+}
+
+fn client_with(connect: Duration, total: Duration) -> Result<reqwest::Client> {
     crate::common::tls::init();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")
+    reqwest::Client::builder().connect_timeout(connect).timeout(total).build().context("cannot build the HTTP client")
+}
+
+/// `initialize`'s parameters: the newest protocol, no capabilities, this tool as the client.
+fn initialize_params() -> Value {
+    json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "kmcp-xtask", "version": env!("CARGO_PKG_VERSION")}})
 }
 
 /// The JSON-RPC message with `id` in a response body that is JSON or an SSE stream of messages.
@@ -69,8 +74,7 @@ impl Session {
             server_version: String::new(),
             next_id: 1,
         };
-        let params = json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "kmcp-xtask", "version": env!("CARGO_PKG_VERSION")}});
-        let result = s.request("initialize", params).await?;
+        let result = s.request("initialize", initialize_params()).await?;
         s.protocol_version = result["protocolVersion"].as_str().unwrap_or_default().to_string();
         if s.protocol_version.is_empty() {
             bail!("initialize: the server negotiated no protocol version");
@@ -165,8 +169,7 @@ impl Session {
 /// `initialize` sent with the given `Host` and `Origin` headers, as a page the browser loaded from
 /// another name would send it: the HTTP status the server answers.
 pub(crate) async fn initialize_as(url: &str, host: &str, origin: &str) -> Result<u16> {
-    let params = json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "kmcp-xtask", "version": env!("CARGO_PKG_VERSION")}});
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize_params()});
     let resp = client()?
         .post(url)
         .header(CONTENT_TYPE, "application/json")
@@ -186,12 +189,7 @@ pub(crate) async fn initialize_as(url: &str, host: &str, origin: &str) -> Result
 pub(crate) async fn health(mcp_url: &str) -> Result<u16> {
     let base = mcp_url.trim_end_matches('/').trim_end_matches("/mcp");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    crate::common::tls::init();
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10))
-        .build()
-        .context("cannot build the HTTP client")?;
+    let client = client_with(Duration::from_secs(2), Duration::from_secs(10))?;
     let mut said = false;
     loop {
         match client.get(format!("{base}/healthz")).send().await {

@@ -1,7 +1,6 @@
 //! How the server runs: its flags (through the chart's `extraArgs`) and its config file's settings,
 //! as asked and as read back from a live Deployment.
 
-use crate::server::credential_tools::CREDENTIAL_TOOLS;
 use serde::Serialize;
 
 /// The toolsets the server knows (`--toolsets`, v0.0.66); it runs `core` and `config` by default.
@@ -91,7 +90,7 @@ impl ServerMode {
 
     /// The credential tools this mode offers (not in `disabled_tools`).
     pub fn credential_tools_on(&self) -> Vec<&'static str> {
-        CREDENTIAL_TOOLS.iter().map(|(t, _)| *t).filter(|t| !self.disabled_tools.iter().any(|d| d == t)).collect()
+        crate::server::credential_tools::names().filter(|t| !self.disabled_tools.iter().any(|d| d == t)).collect()
     }
 
     /// What differs between the asked mode and the live one, in words; None when they agree.

@@ -164,10 +164,9 @@ async fn check_mcp(url: &str, checks: &mut Vec<Check>) -> Option<Mode> {
     // Stateless servers refuse the standalone SSE stream (405): no stream, no 409 Conflict.
     let stateless = matches!(session.open_stream().await, Ok((405, _)));
     let helm_toolset = tools.iter().any(|t| t.name.starts_with("helm_"));
-    let credential_tools = crate::server::credential_tools::CREDENTIAL_TOOLS
-        .iter()
-        .filter(|(name, _)| tools.iter().any(|t| t.name == *name))
-        .map(|(name, _)| name.to_string())
+    let credential_tools = crate::server::credential_tools::names()
+        .filter(|name| tools.iter().any(|t| t.name == *name))
+        .map(str::to_string)
         .collect();
     Some(Mode {
         read_only: write_tools.is_empty(),

@@ -6,7 +6,7 @@
 use crate::cluster::allow_from::{policy_name, AllowFrom, Cidr};
 use crate::cluster::client::{Cluster, ClusterArgs};
 use crate::oci::chart;
-use crate::server::check::{check, Check};
+use crate::server::check::{check, skip, Check};
 use anyhow::{anyhow, bail, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -42,13 +42,7 @@ pub(crate) async fn check_door(
             check(checks, name, Err(err));
             let detail =
                 "could not check: no NetworkPolicy says which networks are allowed; pass --allow-from".to_string();
-            checks.push(Check {
-                name: "NodePort silent outside --allow-from".into(),
-                passed: false,
-                skipped: true,
-                warning: false,
-                detail,
-            });
+            skip(checks, "NodePort silent outside --allow-from", detail);
             return;
         }
     };
@@ -136,7 +130,7 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
     let locals = local_addresses();
     if locals.contains(&node.ip()) || node.ip().is_loopback() {
         let detail = format!("could not check: this machine holds {} itself, and traffic between the node's own addresses is always admitted; run verify from another machine", node.ip());
-        checks.push(Check { name: name.into(), passed: false, skipped: true, warning: false, detail });
+        skip(checks, name, detail);
         return;
     }
     let api_port =
@@ -170,13 +164,7 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
             format!("none of this machine's addresses outside --allow-from ({}) reaches the node", list(&candidates))
         }
     };
-    checks.push(Check {
-        name: name.into(),
-        passed: false,
-        skipped: true,
-        warning: false,
-        detail: format!("could not check: {why}"),
-    });
+    skip(checks, name, format!("could not check: {why}"));
 }
 
 fn list(addrs: &[IpAddr]) -> String {

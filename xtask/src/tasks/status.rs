@@ -16,9 +16,8 @@ pub struct Args {
     /// URL is shown with <node-ip>]
     #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::common::flags::node_ip)]
     pub(crate) node_ip: Option<std::net::IpAddr>,
-    /// Print the setup of this MCP client in full [default: a line for each]
-    #[arg(long, value_name = "claude|vscode|cursor|inspector", value_enum)]
-    pub(crate) client: Option<crate::common::clients::Client>,
+    #[command(flatten)]
+    pub(crate) client: crate::common::clients::ClientArgs,
     /// Status changes nothing; as for `up` and `down`, a dry run takes an unreachable cluster for an empty one
     #[arg(long)]
     pub dry_run: bool,
@@ -86,7 +85,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         if let Some(ip) = node_ip {
             let url = address::url(&ip, port);
             println!("MCP URL:  {url}");
-            println!("{}", crate::common::clients::setup(&url, args.client));
+            println!("{}", crate::common::clients::setup(&url, args.client.client));
         } else {
             println!("MCP URL:  http://<node-ip>:{port}/mcp (pass --node-ip for the full URL)");
         }

@@ -46,9 +46,8 @@ pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path)
         (&target.kubeconfig, &target.node_ip, &args.namespace, &args.release);
     let allow_from = network_of(node_ip);
     let mut extra: Vec<&str> = args.chart.iter().flat_map(|c| ["--chart", c.as_str()]).collect();
-    let client = args.client.map(|c| clap::ValueEnum::to_possible_value(&c).map(|v| v.get_name().to_string()));
-    if let Some(Some(name)) = &client {
-        extra.extend(["--client", name.as_str()]);
+    if let Some(client) = args.client.client {
+        extra.extend(["--client", client.flag_value()]);
     }
     let up = cmd!(
         sh.sh,

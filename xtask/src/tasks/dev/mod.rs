@@ -34,9 +34,8 @@ pub struct Args {
     /// Where a new local environment keeps its state [default: target/kmcp-dev in this workspace]
     #[arg(long, value_name = "PATH")]
     pub(crate) dir: Option<PathBuf>,
-    /// Print the setup of this MCP client in full [default: a line for each]
-    #[arg(long, value_name = "claude|vscode|cursor|inspector", value_enum)]
-    pub(crate) client: Option<crate::common::clients::Client>,
+    #[command(flatten)]
+    pub(crate) client: crate::common::clients::ClientArgs,
     /// Rebuild and redeploy whenever the fork's commit or its uncommitted changes change
     #[arg(long)]
     pub(crate) watch: bool,

@@ -9,14 +9,30 @@ use crate::oci::registry::Registry;
 use crate::programs::shell::Shell;
 use std::path::Path;
 
+/// The Dockerfile each platform's build is handed (None: the fork's own, as it is), in the order of
+/// `platforms`; what was done to it, and why, printed once.
+pub(super) async fn dockerfiles(
+    sh: &Shell,
+    fork: &Path,
+    platforms: &[String],
+    no_build_cache: bool,
+) -> anyhow::Result<Vec<Option<String>>> {
+    if no_build_cache {
+        println!("Dockerfile: built as it is (--no-build-cache)");
+        return Ok(vec![None; platforms.len()]);
+    }
+    let text = std::fs::read_to_string(fork.join("Dockerfile"))?;
+    let bases = read_bases(sh, &text).await;
+    let dry_run = sh.is_dry_run();
+    Ok(platforms.iter().enumerate().map(|(i, p)| for_platform(&text, &bases, p, i == 0, dry_run)).collect())
+}
+
 /// What each stage's base image is, read once for all platforms (a Go toolchain's `Env` does
 /// not differ by platform).
-pub(super) async fn read_bases(sh: &Shell, fork: &Path) -> anyhow::Result<(String, Vec<Option<BaseImage>>)> {
-    let text = std::fs::read_to_string(fork.join("Dockerfile"))?;
+async fn read_bases(sh: &Shell, text: &str) -> Vec<Option<BaseImage>> {
     let platform = crate::common::platform::this_machine();
-    let platform = platform.to_string();
     let mut bases = Vec::new();
-    for stage in dockerfile::stages(&text) {
+    for stage in dockerfile::stages(text) {
         let Base::Image(reference) = stage.base else {
             bases.push(None);
             continue;
@@ -26,7 +42,7 @@ pub(super) async fn read_bases(sh: &Shell, fork: &Path) -> anyhow::Result<(Strin
             let credentials = docker_config::credentials(sh, &image.registry)?;
             let registry = Registry::open(&image.registry, credentials).await?;
             eprintln!("reading the config of {image} ({platform}): is it a Go toolchain image?");
-            registry.base_image(&image, &platform).await
+            registry.base_image(&image, platform).await
         };
         match read.await {
             Ok(b) => bases.push(Some(b)),
@@ -39,17 +55,11 @@ pub(super) async fn read_bases(sh: &Shell, fork: &Path) -> anyhow::Result<(Strin
             }
         }
     }
-    Ok((text, bases))
+    bases
 }
 
 /// The Dockerfile for one platform's build, its notes printed once (for the first platform).
-pub(super) fn for_platform(
-    text: &str,
-    bases: &[Option<BaseImage>],
-    platform: &str,
-    first: bool,
-    dry_run: bool,
-) -> Option<String> {
+fn for_platform(text: &str, bases: &[Option<BaseImage>], platform: &str, first: bool, dry_run: bool) -> Option<String> {
     let t = dockerfile::with_go_caches(text, platform, bases);
     if first {
         for note in &t.notes {

@@ -110,24 +110,10 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     }
     let committed = checkout.head_time()?;
     let labels = labels(origin.as_deref(), &sha, committed)?;
-    let (text, bases) = match args.no_build_cache {
-        true => {
-            println!("Dockerfile: built as it is (--no-build-cache)");
-            (String::new(), Vec::new())
-        }
-        false => build_cache::read_bases(sh, &fork).await?,
-    };
 
     // Each platform built and pushed by digest, then proven; no tag moves until all are.
     let platforms: Vec<String> = platforms.iter().map(|p| normalize(p)).collect();
-    let dockerfiles: Vec<Option<String>> = platforms
-        .iter()
-        .enumerate()
-        .map(|(i, p)| match args.no_build_cache {
-            true => None,
-            false => build_cache::for_platform(&text, &bases, p, i == 0, sh.is_dry_run()),
-        })
-        .collect();
+    let dockerfiles = build_cache::dockerfiles(sh, &fork, &platforms, args.no_build_cache).await?;
     let builds = Builds { fork: &fork, repository: image.name(), labels: &labels, gzip_level: args.gzip_level };
     let digests = build_all(sh, &builds, &platforms, &dockerfiles)?;
     let mut entries = Vec::new();

@@ -92,9 +92,8 @@ pub struct Args {
     /// After a successful rollout, run `verify` against the printed URL
     #[arg(long)]
     pub(crate) verify: bool,
-    /// Print the setup of this MCP client in full [default: a line for each]
-    #[arg(long, value_name = "claude|vscode|cursor|inspector", value_enum)]
-    pub(crate) client: Option<crate::common::clients::Client>,
+    #[command(flatten)]
+    pub(crate) client: crate::common::clients::ClientArgs,
     /// Set by `dev`: the cluster is its local environment's (no advice on its kube-proxy)
     #[arg(long, hide = true)]
     pub(crate) local_environment: bool,

@@ -46,7 +46,7 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
     }
     println!("mode: {}", live.mode().describe());
     println!("MCP URL: {url}");
-    println!("{}", crate::common::clients::setup(&url, args.client));
+    println!("{}", crate::common::clients::setup(&url, args.client.client));
     if args.verify {
         let report =
             proof::verify(&url, Ok(cluster), &args.cluster, Some(&input.allow_from), args.local_environment).await;
