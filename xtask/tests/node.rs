@@ -19,7 +19,9 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
         return;
     }
     let d = Deploy::new("everyaddr", helm);
-    d.run("up", &["--allow-from", "0.0.0.0/0"]).assert_ok();
+    // The guard passes requests to the public address too: the node answers there by design here.
+    let everywhere = ["--allow-from", "0.0.0.0/0", "--host", &public_ip()];
+    d.run("up", &everywhere).assert_ok();
     let port = d.node_port();
     let (internal, public) =
         (format!("http://{}:{port}/healthz", cluster().node_ip), format!("http://{}:{port}/healthz", public_ip()));
@@ -49,7 +51,7 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
     }
     assert!(masqueraded(), "with Cluster the pod sees the node, not the client: {:?}", connections_to(port));
     // up puts Local back.
-    let out = d.run("up", &["--allow-from", "0.0.0.0/0"]);
+    let out = d.run("up", &everywhere);
     out.assert_ok();
     assert!(out.stderr.contains("externalTrafficPolicy to Local"), "{}", out.stderr);
     assert_eq!(d.service().unwrap()["spec"]["externalTrafficPolicy"], "Local");

@@ -9,6 +9,8 @@ use support::deploy::{Deploy, Helm};
 use support::mcp_client::{call_tool, inspector, text};
 use support::Output;
 
+#[path = "verify/guard.rs"]
+mod guard;
 #[path = "verify/tools_and_reach.rs"]
 mod tools_and_reach;
 
@@ -21,7 +23,8 @@ fn line<'a>(out: &'a Output, start: &str) -> &'a str {
 
 fn a_good_deployment_passes_every_check(helm: Helm) {
     let d = Deploy::new("verify", helm);
-    d.run("up", &[]).assert_ok();
+    let up = d.run("up", &[]);
+    assert!(up.assert_ok().stdout.contains("Host/Origin guard: only requests to "), "{}", up.stdout);
     let url = d.url();
     let out = d.run("verify", &[]);
     out.assert_ok();
@@ -54,8 +57,11 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     line(&out, "PASS MCP resources_get of a Secret is refused");
     assert!(line(&out, "PASS MCP configuration_view hands out no credential").contains("not offered (disabled_tools"));
     assert!(line(&out, "PASS no Ingress, HTTPRoute or other Service").contains("only service/"), "{}", out.stdout);
-    let rebinding = line(&out, "WARN foreign Host and Origin (DNS rebinding)");
-    assert!(rebinding.contains("answered (HTTP 200") && rebinding.contains("docs/security.md"), "{rebinding}");
+    let rebinding = line(&out, "PASS foreign Host and Origin (DNS rebinding)");
+    assert!(
+        rebinding.ends_with("refused (HTTP 403; with the URL's own Host and Origin: http://rebind.example, HTTP 403)"),
+        "{rebinding}"
+    );
     assert!(line(&out, "PASS ServiceAccount may change nothing").contains("only reads"), "{}", out.stdout);
     assert!(line(&out, "PASS server mode as deployed").contains("read-only, as the mode `up` recorded says"));
     assert!(out.stdout.contains("toolsets: no helm toolset (Secrets denied)"), "{}", out.stdout);
@@ -77,7 +83,21 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     line(&out, "PASS MCP initialize");
     line(&out, "PASS may not delete pods");
     credentials_and_ways_in_fail_verify(&d);
+    without_the_guard_rebinding_is_a_warning(&d);
     d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
+/// `--no-guard`: the Service leads to the server itself, which answers a rebound page; verify
+/// says so in a WARN line, and the next `up` puts the guard back.
+fn without_the_guard_rebinding_is_a_warning(d: &Deploy) {
+    let up = d.run("up", &["--no-guard"]);
+    assert!(up.assert_ok().stderr.contains("warning: --no-guard"), "{}", up.stderr);
+    assert!(up.stdout.contains("no Host/Origin guard (--no-guard)"), "{}", up.stdout);
+    let out = d.run("verify", &[]);
+    let rebinding = line(out.assert_ok(), "WARN foreign Host and Origin (DNS rebinding)");
+    assert!(rebinding.contains("answered (HTTP 200") && rebinding.contains("docs/security.md"), "{rebinding}");
+    assert!(d.run("up", &[]).assert_ok().stdout.contains("Host/Origin guard: only requests to "));
+    line(d.run("verify", &[]).assert_ok(), "PASS foreign Host and Origin (DNS rebinding)");
 }
 
 /// configuration_view asked for by name: verify calls it, finds the token the API server accepts

@@ -41,6 +41,8 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
     let mut fatal = false;
     for pod in &list.items {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        // The server is the chart's first container; the guard, when there, runs beside it.
+        let server = pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone());
         let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
         let restarts: i32 = statuses.iter().map(|c| c.restart_count).sum();
         let waiting: Vec<(String, String)> = statuses
@@ -48,7 +50,8 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
             .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
             .map(|w| (w.reason.clone().unwrap_or_default(), w.message.clone().unwrap_or_default()))
             .collect();
-        let image = statuses.first().map(|c| c.image.clone()).unwrap_or_default();
+        let image =
+            statuses.iter().find(|c| Some(&c.name) == server.as_ref()).map(|c| c.image.clone()).unwrap_or_default();
         details.push(format!(
             "pod {pod_name}: {} restarts{}",
             restarts,
@@ -66,7 +69,7 @@ pub async fn diagnose(cluster: &Cluster, namespace: &str, d: &Deployment) -> Res
         for m in probe_failures.iter().take(3) {
             details.push(format!("event: {m}"));
         }
-        let logs = crate::cluster::pod_trouble::pod_logs(&pods, &pod_name, restarts > 0).await;
+        let logs = crate::cluster::pod_trouble::pod_logs(&pods, &pod_name, server, restarts > 0).await;
         for l in logs.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev() {
             details.push(format!("log: {l}"));
         }

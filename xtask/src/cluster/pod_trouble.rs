@@ -117,13 +117,15 @@ pub(crate) async fn current_template_hash(
         .and_then(|rs| rs.metadata.labels.as_ref()?.get("pod-template-hash").cloned()))
 }
 
-/// The pod's last log lines (of the previous container when it restarted and that is there).
-pub(crate) async fn pod_logs(pods: &Api<Pod>, name: &str, previous: bool) -> String {
-    let params = LogParams { tail_lines: Some(20), previous, ..Default::default() };
+/// The last log lines of the pod's `container` (of its previous run when it restarted and that
+/// is there).
+pub(crate) async fn pod_logs(pods: &Api<Pod>, name: &str, container: Option<String>, previous: bool) -> String {
+    let params = LogParams { tail_lines: Some(20), previous, container: container.clone(), ..Default::default() };
     match pods.logs(name, &params).await {
         Ok(l) => l,
         Err(_) if previous => {
-            pods.logs(name, &LogParams { tail_lines: Some(20), ..Default::default() }).await.unwrap_or_default()
+            let params = LogParams { tail_lines: Some(20), container, ..Default::default() };
+            pods.logs(name, &params).await.unwrap_or_default()
         }
         Err(_) => String::new(),
     }

@@ -33,7 +33,7 @@ pub(crate) fn require_go() -> Result<()> {
 
 /// A key for a Go module's sources: its `.go` files, `go.mod` and `go.sum`, without the modules
 /// nested in it.
-pub(super) fn source_key(src: &Path) -> Result<String> {
+pub(crate) fn source_key(src: &Path) -> Result<String> {
     let mut files: Vec<PathBuf> = Vec::new();
     collect_sources(src, src, &mut files)?;
     files.sort();

@@ -27,11 +27,10 @@ impl Registry {
         Ok(vec![json!({"mediaType": media_type, "digest": digest, "size": size, "platform": platform})])
     }
 
-    /// The digest of the manifest `image` names, and the annotation `key` of it (an index's).
-    pub async fn annotation(&self, image: &ImageRef, key: &str) -> Result<(String, Option<String>)> {
-        let (manifest, digest, _) = self.manifest_json(image).await?;
-        let digest = image.digest.clone().unwrap_or(digest);
-        Ok((digest, manifest["annotations"][key].as_str().map(String::from)))
+    /// The annotations of the manifest (or index) `image` names.
+    pub async fn annotations(&self, image: &ImageRef) -> Result<serde_json::Map<String, Value>> {
+        let (manifest, _, _) = self.manifest_json(image).await?;
+        Ok(manifest["annotations"].as_object().cloned().unwrap_or_default())
     }
 
     /// The manifest (or index) `image` names, as JSON, with its digest and size.

@@ -16,11 +16,13 @@ use sha2::Digest;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Remote {
     Absent,
-    /// `chart`: the chart `image` pushed with it, as the index's annotation names it.
+    /// `chart`, `guard`: the chart and the guard `image` pushed with it, as the index's
+    /// annotations name them.
     Present {
         digest: String,
         platforms: Vec<String>,
         chart: Option<String>,
+        guard: Option<String>,
     },
 }
 
@@ -45,6 +47,7 @@ pub(super) struct RawManifest {
 
 /// The image index's annotation naming the chart `image` pushed with it, by tag and digest.
 pub const CHART_ANNOTATION: &str = "kmcp-xtask.chart";
+pub const GUARD_ANNOTATION: &str = "kmcp-xtask.guard";
 
 /// The media type of a helm chart's content layer in an OCI chart.
 const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -125,6 +128,7 @@ impl Registry {
         let manifest: RawManifest = serde_json::from_slice(&bytes)
             .map_err(|e| anyhow!("registry {} sent a manifest for {image} that is not JSON: {e}", image.registry))?;
         let chart = manifest.annotations.get(CHART_ANNOTATION).cloned();
+        let guard = manifest.annotations.get(GUARD_ANNOTATION).cloned();
         let mut platforms: Vec<String> = match (manifest.manifests, manifest.config) {
             (Some(entries), _) => entries.iter().filter_map(|e| e.platform.as_ref()?.name()).collect(),
             (None, Some(config)) => {
@@ -143,7 +147,7 @@ impl Registry {
         };
         platforms.sort();
         platforms.dedup();
-        Ok(Remote::Present { digest, platforms, chart })
+        Ok(Remote::Present { digest, platforms, chart, guard })
     }
 
     /// The digest a tag points at, for deploys pinned by digest.

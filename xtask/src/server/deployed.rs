@@ -45,6 +45,12 @@ impl Live {
         self.deployment.as_ref()?.spec.as_ref()?.template.spec.as_ref()?.containers.first().cloned()
     }
 
+    /// Whether the pod runs a container of this name beside the server.
+    pub fn has_container(&self, name: &str) -> bool {
+        let spec = self.deployment.as_ref().and_then(|d| d.spec.as_ref()?.template.spec.as_ref());
+        spec.is_some_and(|s| s.containers.iter().any(|c| c.name == name))
+    }
+
     pub fn config_toml(&self) -> String {
         self.config.as_ref().and_then(|c| c.data.as_ref()?.get("config.toml").cloned()).unwrap_or_default()
     }

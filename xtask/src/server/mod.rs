@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod cli_args;
 pub(crate) mod credential_tools;
 pub(crate) mod deployed;
+pub(crate) mod guard;
 pub mod mcp;
 pub(crate) mod mode;
 pub(crate) mod proof;

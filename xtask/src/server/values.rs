@@ -1,6 +1,7 @@
 //! The chart's values as typed Rust, merged over `deploy/values.yaml`.
 
 use crate::oci::reference::ImageRef;
+use crate::server::guard::{self, Guard};
 use crate::server::mode::{Config, ServerMode};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -20,6 +21,8 @@ pub struct Values {
     pub config: Config,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<Named>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_containers: Vec<serde_json::Value>,
 }
 
 /// A reference by name (`imagePullSecrets` entries).
@@ -41,6 +44,9 @@ pub struct Service {
     #[serde(rename = "type")]
     pub kind: String,
     pub port: u16,
+    /// The container port the Service leads to: the guard's, or the server's own (`http`).
+    #[serde(rename = "targetPort")]
+    pub target_port: String,
 }
 
 #[derive(Serialize)]
@@ -60,18 +66,24 @@ pub struct Ingress {
 }
 
 impl Values {
-    /// `image` must carry a digest: deploys are pinned by digest.
-    pub fn new(image: &ImageRef, service_account: &str, mode: &ServerMode) -> Values {
+    /// `image` must carry a digest: deploys are pinned by digest. With a guard, the Service leads
+    /// to it, and it to the server.
+    pub fn new(image: &ImageRef, service_account: &str, mode: &ServerMode, guard: Option<&Guard>) -> Values {
         let version = image.digest.clone().or_else(|| image.tag.clone()).unwrap_or_else(|| "latest".into());
         Values {
             image: Image { registry: image.registry.clone(), repository: image.repository.clone(), version },
-            service: Service { kind: "NodePort".into(), port: mode.port },
+            service: Service {
+                kind: "NodePort".into(),
+                port: mode.port,
+                target_port: if guard.is_some() { guard::PORT_NAME } else { "http" }.into(),
+            },
             service_account: ServiceAccount { create: false, name: service_account.into() },
             rbac: Rbac { create: false },
             ingress: Ingress { enabled: false },
             extra_args: mode.args(),
             config: mode.config(),
             image_pull_secrets: Vec::new(),
+            extra_containers: guard.map(|g| g.container(mode.port)).into_iter().collect(),
         }
     }
 
@@ -116,7 +128,8 @@ mod tests {
     fn values_pin_digest_and_keep_ports_equal() {
         let d = format!("sha256:{}", "b".repeat(64));
         let image = ImageRef::parse(&format!("ghcr.io/alice/kubernetes-mcp-server@{d}")).unwrap();
-        let yaml = Values::new(&image, "kubernetes-mcp-server", &ServerMode { port: 8686, ..mode() }).render().unwrap();
+        let yaml =
+            Values::new(&image, "kubernetes-mcp-server", &ServerMode { port: 8686, ..mode() }, None).render().unwrap();
         let v: Value = serde_norway::from_str(&yaml).unwrap();
         assert_eq!(v["image"]["registry"], Value::from("ghcr.io"));
         assert_eq!(v["image"]["repository"], Value::from("alice/kubernetes-mcp-server"));
@@ -137,5 +150,16 @@ mod tests {
         assert!(v["config"].get("log_level").is_none(), "an integer only through --set");
         assert!(v["config"].get("toolsets").is_none());
         assert_eq!(v["config"]["disabled_tools"], serde_norway::from_str::<Value>("[configuration_view]").unwrap());
+        assert!(v.get("extraContainers").is_none());
+    }
+
+    #[test]
+    fn with_the_guard_the_service_leads_to_it() {
+        let image = ImageRef::parse(&format!("ghcr.io/alice/kubernetes-mcp-server@sha256:{}", "b".repeat(64))).unwrap();
+        let g = Guard { image: image.clone(), node_ip: None, hosts: vec![] };
+        let yaml = Values::new(&image, "sa", &mode(), Some(&g)).render().unwrap();
+        let v: Value = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(v["service"]["targetPort"], Value::from("guard"));
+        assert_eq!(v["extraContainers"][0]["name"], Value::from("kmcp-guard"));
     }
 }

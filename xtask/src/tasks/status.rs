@@ -2,7 +2,7 @@
 
 use crate::cluster::client::ClusterArgs;
 use crate::programs::shell::Shell;
-use crate::{cluster::address, cluster::state, oci::chart, server::deployed};
+use crate::{cluster::address, cluster::state, oci::chart, server::deployed, server::guard};
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -54,6 +54,12 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             "mode:     {} (live: container args over config.toml)",
             deployed::read(&cluster, ns, &name).await?.mode().describe()
         );
+        let containers = deployment.as_ref().and_then(|d| d.spec.as_ref()?.template.spec.as_ref().cloned());
+        let guard = containers.iter().flat_map(|s| s.containers.iter()).find(|c| c.name == guard::CONTAINER);
+        match guard.and_then(|g| g.args.as_ref()?.iter().find_map(|a| a.strip_prefix("--allow-host="))) {
+            Some(hosts) => println!("guard:    only requests to {hosts} (and loopback) pass"),
+            None => println!("guard:    none: the server answers any Host and Origin (up --no-guard)"),
+        }
     }
     let pods = Api::<Pod>::namespaced(cluster.client.clone(), ns)
         .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={release}")))

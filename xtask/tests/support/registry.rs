@@ -98,10 +98,23 @@ async fn push_index_manifest(
     tags: &[String],
     entries: Vec<serde_json::Value>,
 ) -> String {
-    let index = serde_json::to_vec(
-        &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
-    )
-    .unwrap();
+    push_annotated_index(client, host, repository, tags, entries, json!({})).await
+}
+
+async fn push_annotated_index(
+    client: &Client,
+    host: &str,
+    repository: &str,
+    tags: &[String],
+    entries: Vec<serde_json::Value>,
+    annotations: serde_json::Value,
+) -> String {
+    let mut index =
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    if annotations.as_object().is_some_and(|a| !a.is_empty()) {
+        index["annotations"] = annotations;
+    }
+    let index = serde_json::to_vec(&index).unwrap();
     for tag in tags {
         let r = Reference::with_tag(host.into(), repository.into(), tag.clone());
         client
@@ -194,7 +207,7 @@ async fn push_server_platform(client: &Client, base: &Reference, arch: &str, ent
 
 /// Pushes a config and one layer, then the image manifest naming them, by digest; the manifest
 /// and its digest.
-async fn push_manifest(client: &Client, base: &Reference, config: &[u8], layer: &[u8]) -> (Vec<u8>, String) {
+pub async fn push_manifest(client: &Client, base: &Reference, config: &[u8], layer: &[u8]) -> (Vec<u8>, String) {
     for blob in [config, layer] {
         client.push_blob(base, blob.to_vec(), &sha(blob)).await.unwrap();
     }
@@ -235,7 +248,9 @@ pub fn push_server_index(
         entries.push(json!({"mediaType": MANIFEST, "digest": digest, "size": manifest.len(),
             "platform": {"os": "unknown", "architecture": "unknown"},
             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}));
-        push_index_manifest(&client, host, repository, tags, entries).await
+        let guard = super::server::push_guard(&client, &base).await;
+        let annotations = json!({"kmcp-xtask.guard": format!("{host}/{repository}@{guard}")});
+        push_annotated_index(&client, host, repository, tags, entries, annotations).await
     })
 }
 

@@ -34,14 +34,29 @@ pub fn binary_for(arch: &str) -> PathBuf {
 /// (npm, prepared by `cargo xtask test`), as a gzipped tar built once and kept in `target/`; with
 /// its diff_id (the sha256 of the uncompressed tar).
 pub fn layer(arch: &str) -> (Vec<u8>, String) {
-    let bin = binary_for(arch);
+    layer_of(&binary_for(arch), "app/kubernetes-mcp-server")
+}
+
+/// The guard (`guard/`, built by `cargo xtask test`) for this machine.
+pub fn guard_binary() -> PathBuf {
+    let path = PathBuf::from(
+        std::env::var_os("KMCP_GUARD_BIN").expect("KMCP_GUARD_BIN: run the tests with `cargo xtask test`"),
+    );
+    assert!(path.is_file(), "{} is missing: run the tests with `cargo xtask test`, which builds it", path.display());
+    path
+}
+
+/// A layer holding `bin` at `at` (a path under a directory, without the leading `/`), built once
+/// and kept beside `bin`; with its diff_id.
+pub fn layer_of(bin: &std::path::Path, at: &str) -> (Vec<u8>, String) {
     let deps = bin.parent().unwrap().to_path_buf();
     let layer = deps.join(format!("layer-{}.tar.gz", bin.file_name().unwrap().to_string_lossy()));
     let diff_id = layer.with_extension("diffid");
+    let top = at.split('/').next().unwrap();
     if !diff_id.is_file() {
         let stage = tempfile::tempdir_in(&deps).unwrap();
-        std::fs::create_dir_all(stage.path().join("app")).unwrap();
-        std::fs::copy(&bin, stage.path().join("app/kubernetes-mcp-server")).unwrap();
+        std::fs::create_dir_all(stage.path().join(at).parent().unwrap()).unwrap();
+        std::fs::copy(bin, stage.path().join(at)).unwrap();
         let tar = stage.path().join("layer.tar");
         let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?} failed");
         run(Command::new("tar")
@@ -49,7 +64,7 @@ pub fn layer(arch: &str) -> (Vec<u8>, String) {
             .arg(&tar)
             .arg("-C")
             .arg(stage.path())
-            .arg("app"));
+            .arg(top));
         let id = super::registry::sha(&std::fs::read(&tar).unwrap());
         run(Command::new("gzip").args(["-n", "-1"]).arg(&tar));
         std::fs::rename(stage.path().join("layer.tar.gz"), &layer).unwrap();
@@ -59,4 +74,21 @@ pub fn layer(arch: &str) -> (Vec<u8>, String) {
         std::fs::rename(stage.path().join("diffid"), &diff_id).unwrap();
     }
     (std::fs::read(layer).unwrap(), std::fs::read_to_string(diff_id).unwrap())
+}
+
+/// The guard for this machine's architecture, as `cargo xtask image` pushes it beside the server
+/// (by digest, a manifest of one platform): its digest.
+pub async fn push_guard(client: &oci_client::Client, base: &oci_client::Reference) -> String {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let (layer, diff_id) = layer_of(&guard_binary(), "kmcp-guard");
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "config": {"Entrypoint": ["/kmcp-guard"], "User": "65532:65532"},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    super::registry::push_manifest(client, base, &config, &layer).await.1
 }

@@ -27,7 +27,10 @@ fn write_tools_on_a_read_only_deployment_fail_verify(helm: Helm) {
             s.list_tools().await.is_ok_and(|t| t.iter().any(|t| t.name == "pods_delete"))
         })
     };
-    while !writes() {
+    // The new pod serves, and the old one is gone (kube-proxy sends no connection to its address).
+    let pods = format!("/api/v1/namespaces/{}/pods", d.ns);
+    let one_pod = || d.get(&pods).is_some_and(|l| l["items"].as_array().is_some_and(|i| i.len() == 1));
+    while !writes() || !one_pod() {
         assert!(std::time::Instant::now() < deadline, "the server never offered write tools");
         std::thread::sleep(std::time::Duration::from_secs(2));
     }

@@ -9,22 +9,45 @@ use crate::oci::registry::Registry;
 use crate::programs::shell::Shell;
 use std::path::Path;
 
-/// The Dockerfile each platform's build is handed (None: the fork's own, as it is), in the order of
-/// `platforms`; what was done to it, and why, printed once.
+/// What `image` builds from the fork's Dockerfile: the file each platform's build is handed (None:
+/// the fork's own, as it is), in the order of `platforms`, and the Go toolchain image its first Go
+/// stage starts from (the guard is built with it).
+pub(super) struct Prepared {
+    pub dockerfiles: Vec<Option<String>>,
+    pub go_image: Option<String>,
+}
+
+/// What was done to the Dockerfile, and why, printed once.
 pub(super) async fn dockerfiles(
     sh: &Shell,
     fork: &Path,
     platforms: &[String],
     no_build_cache: bool,
-) -> anyhow::Result<Vec<Option<String>>> {
-    if no_build_cache {
-        println!("Dockerfile: built as it is (--no-build-cache)");
-        return Ok(vec![None; platforms.len()]);
-    }
+) -> anyhow::Result<Prepared> {
     let text = std::fs::read_to_string(fork.join("Dockerfile"))?;
     let bases = read_bases(sh, &text).await;
+    let go_image = first_go_image(&text, &bases);
+    if no_build_cache {
+        println!("Dockerfile: built as it is (--no-build-cache)");
+        return Ok(Prepared { dockerfiles: vec![None; platforms.len()], go_image });
+    }
     let dry_run = sh.is_dry_run();
-    Ok(platforms.iter().enumerate().map(|(i, p)| for_platform(&text, &bases, p, i == 0, dry_run)).collect())
+    let dockerfiles =
+        platforms.iter().enumerate().map(|(i, p)| for_platform(&text, &bases, p, i == 0, dry_run)).collect();
+    Ok(Prepared { dockerfiles, go_image })
+}
+
+/// The Go toolchain image the fork's Dockerfile builds with (its first Go stage's base).
+pub(super) async fn go_image(sh: &Shell, fork: &Path) -> anyhow::Result<Option<String>> {
+    let text = std::fs::read_to_string(fork.join("Dockerfile"))?;
+    Ok(first_go_image(&text, &read_bases(sh, &text).await))
+}
+
+fn first_go_image(text: &str, bases: &[Option<BaseImage>]) -> Option<String> {
+    dockerfile::stages(text).into_iter().zip(bases).find_map(|(stage, base)| match stage.base {
+        Base::Image(r) if base.as_ref().is_some_and(|b| b.go.is_some()) => Some(r),
+        _ => None,
+    })
 }
 
 /// What each stage's base image is, read once for all platforms (a Go toolchain's `Env` does

@@ -8,7 +8,7 @@ use crate::oci::chart::CHART_NAME;
 use crate::oci::chart_push::{package, version_for, FORK_CHART_DIR};
 use crate::oci::docker_config::{self, Credentials};
 use crate::oci::reference::{is_loopback_registry, ImageRef};
-use crate::oci::registry::{missing_platforms, Registry, Remote, CHART_ANNOTATION};
+use crate::oci::registry::{missing_platforms, Registry, Remote, CHART_ANNOTATION, GUARD_ANNOTATION};
 use crate::programs::docker;
 use crate::programs::git::{self, Checkout};
 use crate::programs::shell::Shell;
@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 mod build_cache;
 mod builds;
+mod guard;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -88,34 +89,42 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
 
     let wanted = format!("GET manifest {tagged} (platforms {})", platforms.join(","));
     let found = if args.force { None } else { sh.remote(&wanted, || registry.inspect(&tagged)).await? };
-    if let Some(Remote::Present { digest, platforms: found, chart }) = found {
+    if let Some(Remote::Present { digest, platforms: found, chart, guard }) = found {
         let missing = missing_platforms(&platforms, &found);
         if missing.is_empty() {
             let proven = prove(sh, &registry, &image.with_digest(&digest)).await?;
             println!("up to date: {tagged} already has {} ({digest})", found.join(", "));
             proven.iter().for_each(|l| println!("{l}"));
+            let (digest, guard) = match guard {
+                Some(g) => (digest, Some(g)),
+                None => {
+                    println!(
+                        "{tagged} names no Host/Origin guard (pushed by an older `cargo xtask image`): adding one"
+                    );
+                    let found = Found { digest, platforms: found, chart: chart.clone() };
+                    ready_to_build(sh, &image, &found.platforms, credentials.as_ref())?;
+                    add_guard(sh, &args, &registry, &fork, &image, &tag, found).await?
+                }
+            };
             if let Some(chart) = chart {
                 println!("chart {chart}");
             }
+            guard.into_iter().for_each(|g| println!("guard {g}"));
             println!("{}", image.with_digest(&digest));
             return Ok(());
         }
         eprintln!("{tagged} exists but lacks {}: rebuilding", missing.join(", "));
     }
 
-    let loopback = is_loopback_registry(&image.registry).then_some(image.registry.as_str());
-    docker::preflight(sh, &platforms, loopback)?;
-    if let Some(c) = credentials.as_ref().filter(|c| c.from_env) {
-        docker::login(sh, &image.registry, &c.user, &c.token)?;
-    }
+    ready_to_build(sh, &image, &platforms, credentials.as_ref())?;
     let committed = checkout.head_time()?;
     let labels = labels(origin.as_deref(), &sha, committed)?;
 
     // Each platform built and pushed by digest, then proven; no tag moves until all are.
     let platforms: Vec<String> = platforms.iter().map(|p| normalize(p)).collect();
-    let dockerfiles = build_cache::dockerfiles(sh, &fork, &platforms, args.no_build_cache).await?;
+    let prepared = build_cache::dockerfiles(sh, &fork, &platforms, args.no_build_cache).await?;
     let builds = Builds { fork: &fork, repository: image.name(), labels: &labels, gzip_level: args.gzip_level };
-    let digests = build_all(sh, &builds, &platforms, &dockerfiles)?;
+    let digests = build_all(sh, &builds, &platforms, &prepared.dockerfiles)?;
     let mut entries = Vec::new();
     let mut proven = Vec::new();
     for (platform, digest) in platforms.iter().zip(digests) {
@@ -127,11 +136,16 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         let what = format!("GET manifest {one}");
         entries.extend(sh.remote(&what, || registry.entries_of(&one, platform)).await?.unwrap_or_default());
     }
+    let go_image = prepared.go_image.as_deref();
+    let guard = guard::build_and_push(sh, &registry, &image, go_image, &platforms, args.gzip_level).await?;
     let chart = push_chart(sh, &registry, &fork, &image, &tag, committed).await?;
-    let annotations = match &chart {
-        Some(c) => serde_json::json!({ CHART_ANNOTATION: c }),
-        None => serde_json::json!({}),
-    };
+    let mut annotations = serde_json::json!({});
+    if let Some(c) = &chart {
+        annotations[CHART_ANNOTATION] = c.clone().into();
+    }
+    if let Some(g) = &guard {
+        annotations[GUARD_ANNOTATION] = g.to_string().into();
+    }
     let tags = [tag.as_str(), "dev-latest"];
     let what = format!("PUT an index of {} as {} and {}", platforms.join(", "), tagged, image.with_tag("dev-latest"));
     let pushed_index = sh.remote(&what, || registry.push_index(&image, entries, annotations, &tags)).await?;
@@ -156,8 +170,60 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     if let Some(chart) = chart {
         println!("chart {chart}");
     }
+    if let Some(guard) = guard {
+        println!("guard {guard}");
+    }
     println!("{}", image.with_digest(&digest));
     Ok(())
+}
+
+/// The buildx builder checked, and the registry logged in to when the token came from the
+/// environment.
+fn ready_to_build(sh: &Shell, image: &ImageRef, platforms: &[String], credentials: Option<&Credentials>) -> Result<()> {
+    let loopback = is_loopback_registry(&image.registry).then_some(image.registry.as_str());
+    docker::preflight(sh, platforms, loopback)?;
+    if let Some(c) = credentials.filter(|c| c.from_env) {
+        docker::login(sh, &image.registry, &c.user, &c.token)?;
+    }
+    Ok(())
+}
+
+/// An index in the registry with every platform asked for.
+struct Found {
+    digest: String,
+    platforms: Vec<String>,
+    chart: Option<String>,
+}
+
+/// The guard built and pushed, and an index of the same platform images (and chart) that names it
+/// pushed under the tag and `dev-latest`: the new index's digest and the guard.
+async fn add_guard(
+    sh: &Shell,
+    args: &Args,
+    registry: &Registry,
+    fork: &std::path::Path,
+    image: &ImageRef,
+    tag: &str,
+    found: Found,
+) -> Result<(String, Option<String>)> {
+    let go_image = build_cache::go_image(sh, fork).await?;
+    let platforms = &found.platforms;
+    let Some(guard) =
+        guard::build_and_push(sh, registry, image, go_image.as_deref(), platforms, args.gzip_level).await?
+    else {
+        return Ok((found.digest, None));
+    };
+    let pinned = image.with_digest(&found.digest);
+    let what = format!("GET manifest {pinned}");
+    let entries = sh.remote(&what, || registry.entries_of(&pinned, &found.platforms[0])).await?.unwrap_or_default();
+    let mut annotations = serde_json::json!({ GUARD_ANNOTATION: guard.to_string() });
+    if let Some(c) = found.chart {
+        annotations[CHART_ANNOTATION] = c.into();
+    }
+    let tags = [tag, "dev-latest"];
+    let what = format!("PUT an index of the same images naming the guard as {} and dev-latest", image.with_tag(tag));
+    let digest = sh.remote(&what, || registry.push_index(image, entries, annotations, &tags)).await?;
+    Ok((digest.unwrap_or(found.digest), Some(guard.to_string())))
 }
 
 /// The fork's chart, when it has one, packaged for this tag and pushed next to the image as

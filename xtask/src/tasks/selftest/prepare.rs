@@ -31,6 +31,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     let server_amd64 = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION)?;
     let server_arm64 = ensure_server_binary(sh, &deps, "arm64", SERVER_VERSION_ARM64)?;
     let server_oldest = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION_OLDEST)?;
+    let guard = ensure_guard_binary(sh, &root, &deps)?;
     let actionlint = ensure_actionlint(sh, &deps)?;
     let inspector = ensure_inspector(sh, &deps)?;
     {
@@ -49,6 +50,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
         sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
         sh.sh.push_env("MCP_SERVER_BIN_OLDEST", &server_oldest),
+        sh.sh.push_env("KMCP_GUARD_BIN", &guard),
         sh.sh.push_env("KMCP_INSPECTOR", &inspector),
         sh.sh.push_env("KMCP_HELM3", &helm3),
         sh.sh.push_env("KMCP_HELM4", &helm4),
@@ -133,6 +135,24 @@ fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
 }
 
 /// The published server binary for `arch` (amd64, arm64): the tests' images carry both.
+/// The Host/Origin guard (`guard/`) for this machine, built with its Go as `image` builds it in
+/// the fork's Go image: the test deployments run it in front of the server.
+fn ensure_guard_binary(sh: &Shell, root: &Path, dir: &Path) -> Result<PathBuf> {
+    let src = root.join("guard");
+    let bin = dir.join(format!("kmcp-guard-{}", crate::local::go_build::source_key(&src)?));
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    crate::local::go_build::require_go()?;
+    let _env = crate::local::go_build::go_env(sh, root);
+    let _cgo = sh.sh.push_env("CGO_ENABLED", "0");
+    let _dir = sh.sh.push_dir(&src);
+    let ldflags = "-s -w";
+    sh.run(cmd!(sh.sh, "go build -trimpath -ldflags {ldflags} -o {bin} ."))
+        .context("cannot build the guard (go build's output is above)")?;
+    Ok(bin)
+}
+
 fn ensure_server_binary(sh: &Shell, dir: &Path, arch: &str, version: &str) -> Result<PathBuf> {
     let bin = dir.join(format!("kubernetes-mcp-server-linux-{arch}-{version}"));
     if bin.is_file() {

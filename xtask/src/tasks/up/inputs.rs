@@ -75,6 +75,14 @@ pub struct Args {
     /// configuration_view returns the server's kubeconfig with its ServiceAccount token
     #[arg(long = "enable-tool", value_name = "NAME", value_parser = crate::server::credential_tools::credential_tool)]
     pub(crate) enable_tools: Vec<String>,
+    /// A name the laptop reaches the node by (repeatable): the guard in front of the server passes
+    /// on requests whose Host is --node-ip or one of these (and whose Origin, if any, matches)
+    #[arg(long = "host", value_name = "NAME", value_parser = crate::server::guard::host_name)]
+    pub(crate) hosts: Vec<String>,
+    /// Deploy without the Host/Origin guard (for an image not built by `cargo xtask image`): a web
+    /// page the laptop's browser opens can then rebind its name to the URL and call the tools
+    #[arg(long, conflicts_with = "hosts")]
+    pub(crate) no_guard: bool,
     /// Let the node pull a private image: a pull secret `<release>-pull` from the credentials up
     /// uses for the image's registry (GHCR_TOKEN for ghcr.io, else the Docker config)
     #[arg(long)]
@@ -114,6 +122,10 @@ pub(super) struct Inputs {
     /// names (the fork's own, pushed by `image`), when it names one.
     pub(super) chart_from_image: bool,
     pub(super) mode: ServerMode,
+    /// Whether the server gets its guard, and the names it passes besides --node-ip.
+    pub(super) guard: bool,
+    pub(super) node_ip: Option<IpAddr>,
+    pub(super) hosts: Vec<String>,
 }
 
 impl Inputs {
@@ -148,6 +160,9 @@ impl Inputs {
                 toolsets: args.toolsets.clone(),
                 disabled_tools: crate::server::credential_tools::disabled_tools(&args.enable_tools),
             },
+            guard: !args.no_guard,
+            node_ip: args.node_ip,
+            hosts: args.hosts.clone(),
         })
     }
 }
@@ -172,6 +187,9 @@ pub(super) fn warn_about_mode(args: &Args) {
     }
     for tool in &args.enable_tools {
         eprintln!("warning: --enable-tool {tool}: whoever reaches the URL gets the server's kubeconfig with its ServiceAccount token, and can use the API server directly with the pod's rights, outside the server's denied_resources and its log");
+    }
+    if args.no_guard {
+        eprintln!("warning: --no-guard: the server answers any Host and Origin, so a web page the laptop's browser opens can rebind its own name to the URL and call the tools (DNS rebinding); see docs/security.md");
     }
     if args.stateful {
         eprintln!("warning: --stateful: the server keeps SSE streams; over WireGuard idle links a client may get 409 Conflict on reconnect: set PersistentKeepalive = 25 on the laptop peer");

@@ -69,7 +69,8 @@ impl Planner<'_> {
     pub(super) async fn read(&self) -> Result<Seen> {
         let (ns, release, name) = self.names();
         let toolsets = self.input.mode.toolsets.as_deref();
-        let mut wanted = vec![allow_from::policy(ns, release, &self.input.allow_from, self.input.mode.port)];
+        let mut wanted =
+            vec![allow_from::policy(ns, release, &self.input.allow_from, self.desired.door_port(&self.input.mode))];
         let mut unwanted = Vec::new();
         let registry = &self.input.image.registry;
         match &self.desired.pull_credentials {

@@ -5,6 +5,7 @@ use crate::cluster::address::{self, current_node_port};
 use crate::oci::chart;
 use crate::plan::execute::Done;
 use crate::server::deployed::{self, Live};
+use crate::server::guard;
 use crate::server::proof;
 use anyhow::{bail, Context, Result};
 
@@ -20,6 +21,9 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
         None => deployed::read(cluster, ns, &name).await?,
     };
     live.check_mode(&input.mode, &desired.chart.display)?;
+    if desired.guard.is_some() && !live.has_container(guard::CONTAINER) {
+        bail!("deployed, but the pod has no {} container: the chart {} does not render extraContainers (content before v0.0.58); use a newer chart, or pass --no-guard", guard::CONTAINER, desired.chart.display);
+    }
     let node_port = match (done.node_port, &live.service) {
         (Some(p), _) => p,
         (None, Some(s)) => current_node_port(s)?,
@@ -45,6 +49,12 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
         }
     }
     println!("mode: {}", live.mode().describe());
+    match &desired.guard {
+        Some(g) => println!("{}", g.describe()),
+        None => println!(
+            "no Host/Origin guard (--no-guard): a page the laptop's browser opens can rebind its name to this URL"
+        ),
+    }
     println!("MCP URL: {url}");
     println!("{}", crate::common::clients::setup(&url, args.client.client));
     if args.verify {

@@ -1,0 +1,3 @@
+module kmcp-guard
+
+go 1.22
