@@ -156,6 +156,7 @@ fn alone_dev_starts_its_own_environment_and_ctrl_c_leaves_the_host_as_found() {
     assert!(namespaces_seen(&url).contains("kube-system"), "the deployed server answers an agent at {url}");
     let record = std::fs::read_to_string("/run/kmcp-local.json").unwrap();
     assert!(record.contains("\"owner\": \"dev\""), "{record}");
+    let stranger = Stranger::start();
 
     // SAFETY: a signal to the child this test started.
     assert_eq!(unsafe { libc::kill(running.child.id() as i32, libc::SIGINT) }, 0);
@@ -165,6 +166,15 @@ fn alone_dev_starts_its_own_environment_and_ctrl_c_leaves_the_host_as_found() {
     assert_eq!(rest.code, 0, "dev after Ctrl-C:\n{after}");
     assert!(after.contains("dev: SIGINT (Ctrl-C): stopping the local environment"), "{after}");
     assert!(after.contains("the host is as it was found"), "{after}");
+    let theirs = "not this tool's (another program changed it meanwhile; left alone): + ";
+    for change in [
+        format!("cgroup: {}", stranger.cgroup.display()),
+        format!("link: {}", stranger.link),
+        format!("iptables: :{} -", stranger.chain),
+    ] {
+        assert!(after.contains(&format!("{theirs}{change}")), "{change}:\n{after}");
+    }
+    drop(stranger);
     assert!(!std::path::Path::new("/run/kmcp-local.json").exists(), "the record is gone");
     assert!(!std::path::Path::new("/run/netns/kmcp-node").exists(), "the node's namespace is gone");
 }
@@ -183,4 +193,39 @@ fn dev_checks_its_prerequisites_first_a_line_each_and_changes_nothing() {
     let commands: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("$ ")).collect();
     assert_eq!(commands, ["$ go env GOVERSION"], "only Go's version was read");
     assert!(!dir.exists(), "nothing was made");
+}
+
+/// Another program on the machine changing the host while `dev` runs, as a Docker daemon starting
+/// a container does: a cgroup, a veth pair and an iptables chain of its own. Removed when dropped.
+struct Stranger {
+    cgroup: std::path::PathBuf,
+    link: String,
+    chain: String,
+}
+
+impl Stranger {
+    fn start() -> Stranger {
+        let id = std::process::id();
+        let s = Stranger {
+            cgroup: std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/stranger-{id}")),
+            link: format!("strgr{id}"),
+            chain: format!("STRANGER-{id}"),
+        };
+        std::fs::create_dir(&s.cgroup).unwrap();
+        let run = |cmd: &str, args: &[&str]| {
+            let out = std::process::Command::new(cmd).args(args).output().unwrap();
+            assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run("ip", &["link", "add", &s.link, "type", "veth", "peer", "name", &format!("strgp{id}")]);
+        run("iptables", &["-N", &s.chain]);
+        s
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.cgroup);
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.link]).status();
+        let _ = std::process::Command::new("iptables").args(["-X", &self.chain]).status();
+    }
 }

@@ -98,6 +98,36 @@ fn a_failing_proof_moves_no_tag_and_names_the_platform() {
     }
 }
 
+/// A fork whose Dockerfile builds with no Go image (it copies a binary built elsewhere): the guard
+/// is built with this machine's Go, copied into an empty image, and proven like the server.
+#[test]
+fn a_fork_without_a_go_stage_gets_its_guard_from_this_machines_go() {
+    let registry = Registry::start(None);
+    let (fork, _) = fork(Fork::Upstream, Some(ORIGIN));
+    std::fs::create_dir_all(fork.path().join("server")).unwrap();
+    std::fs::copy(support::server::binary(), fork.path().join("server/kubernetes-mcp-server")).unwrap();
+    let dockerfile = "FROM scratch\nCOPY server/kubernetes-mcp-server /app/kubernetes-mcp-server\nENTRYPOINT [\"/app/kubernetes-mcp-server\"]\n";
+    std::fs::write(fork.path().join("Dockerfile"), dockerfile).unwrap();
+    let buildx = Buildx::new();
+    let path = std::env::var_os("PATH").unwrap();
+    let go = std::env::split_paths(&path).find(|d| d.join("go").is_file()).expect("go on PATH");
+    let args = image_args(fork.path(), &registry.host, &["--platform", "linux/amd64", "--allow-dirty"]);
+    let go_cache = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/go/cache");
+    let with_go = Xtask::new(Some(&go)).env("DOCKER_CONFIG", buildx.path()).env("GOCACHE", go_cache);
+    let out = with_go.run(args);
+    assert!(
+        out.assert_ok().stdout.contains("guard: the fork's Dockerfile has no Go stage; building"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("guard linux/amd64: /kmcp-guard is a x86-64 (amd64) binary"), "{}", out.stdout);
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with(&format!("guard {}/{REPO}@sha256:", registry.host))),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn platforms_compare_as_containerd_compares_them() {
     let registry = Registry::start(None);

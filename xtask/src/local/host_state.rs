@@ -1,6 +1,9 @@
 //! The host's own network (namespaces, links, addresses), iptables, mounts, kernel tunables and
 //! cgroups (not systemd's units), read before the test cluster starts and again after it stopped:
-//! the tests leave them as found.
+//! the tests leave them as found. Only what the tool and its parts can change is compared (their
+//! marks: the `kmcp` names, kubelet's `kubepods`, kube-proxy's and kube-router's `KUBE-` chains,
+//! the test networks, the environment's own directory); what another program changes meanwhile (a
+//! Docker daemon starting a container, a desktop session) is listed as its, and fails nothing.
 
 use crate::programs::shell::Shell;
 use anyhow::Result;
@@ -34,16 +37,21 @@ impl HostState {
         Ok(HostState(parts))
     }
 
-    /// `result`, unless `after` differs: then the differences, a line each, and an error that
-    /// `what` left the host changed (or `result`'s own error).
-    pub(crate) fn compare(&self, after: &HostState, what: &str, result: Result<()>) -> Result<()> {
-        let changes = self.changes(after);
-        for c in &changes {
+    /// `result`, unless `after` differs in what the tool and its parts can change: then those
+    /// differences, a line each, and an error that `what` left the host changed (or `result`'s own
+    /// error). What other programs changed meanwhile is listed as theirs, and fails nothing.
+    pub(crate) fn compare(&self, after: &HostState, what: &str, own_dir: &Path, result: Result<()>) -> Result<()> {
+        let (own, others): (Vec<String>, Vec<String>) =
+            self.changes(after).into_iter().partition(|c| is_own(c, own_dir));
+        for c in &others {
+            eprintln!("not this tool's (another program changed it meanwhile; left alone): {c}");
+        }
+        for c in &own {
             eprintln!("{c}");
         }
-        if !changes.is_empty() {
+        if !own.is_empty() {
             result?;
-            anyhow::bail!("{what} left the host changed ({} differences above)", changes.len());
+            anyhow::bail!("{what} left the host changed ({} differences above)", own.len());
         }
         println!("the host is as it was found (network namespaces, links, addresses, iptables, mounts, kernel tunables, cgroups)");
         result
@@ -58,6 +66,31 @@ impl HostState {
             lines.extend(before.difference(now).map(|l| format!("- {kind}: {l}")));
         }
         lines
+    }
+}
+
+/// The test networks (`testcluster/node/netns.go`): the internal and public ones, pods, Services.
+const OWN_NETWORKS: [&str; 4] = ["10.213.0.", "198.51.100.", "10.244.", "10.96."];
+
+/// Whether a change (`+ kind: value`) is one the tool or its parts could have made.
+fn is_own(change: &str, own_dir: &Path) -> bool {
+    let Some((kind, value)) = change.get(2..).and_then(|c| c.split_once(": ")) else { return true };
+    let marked = |v: &str| v.contains("kmcp") || v.contains("kubepods");
+    match kind {
+        "kernel tunable" => true,
+        "network namespace" | "link" | "address" => value.starts_with("kmcp"),
+        "iptables" => {
+            marked(value)
+                || value.contains("KUBE-")
+                || value.contains("KMCP")
+                || OWN_NETWORKS.iter().any(|n| value.contains(n))
+        }
+        "mount" => marked(value) || value.split_whitespace().nth(1).is_some_and(|m| Path::new(m).starts_with(own_dir)),
+        "cgroup" => {
+            let under = value.strip_prefix("/sys/fs/cgroup/").unwrap_or(value);
+            under.split('/').take(2).any(|c| c == "kubepods" || c.starts_with("kmcp"))
+        }
+        _ => true,
     }
 }
 
@@ -120,7 +153,54 @@ fn walk(dir: &Path, depth: usize, out: &mut BTreeSet<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::is_systemd_unit;
+    use super::{is_own, is_systemd_unit, HostState};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    fn state(lines: &[(&'static str, &str)]) -> HostState {
+        let mut parts: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+        for kind in ["network namespace", "link", "address", "iptables", "mount", "kernel tunable", "cgroup"] {
+            parts.insert(kind, BTreeSet::new());
+        }
+        for (kind, value) in lines {
+            parts.get_mut(kind).unwrap().insert(value.to_string());
+        }
+        HostState(parts)
+    }
+
+    /// A Docker daemon starting a container beside the tests (its cgroups, its veth, its chains and
+    /// its overlay mount) is not the tool's; anything the tool's parts leave is.
+    #[test]
+    fn what_others_change_is_theirs_and_what_the_tool_leaves_fails() {
+        let dir = Path::new("/home/alice/kmcp/target/dev");
+        let before = state(&[]);
+        let docker = state(&[
+            ("cgroup", "/sys/fs/cgroup/memory/docker/4b3f9a0c1d2e"),
+            ("link", "veth12ab34c"),
+            ("iptables", ":DOCKER - [0:0]"),
+            ("iptables", "-A DOCKER -d 172.17.0.2/32 -p tcp -j ACCEPT"),
+            ("mount", "overlay /var/lib/docker/overlay2/abc/merged overlay rw 0 0"),
+        ]);
+        assert!(before.compare(&docker, "the local environment", dir, Ok(())).is_ok());
+        for (kind, leftover) in [
+            ("cgroup", "/sys/fs/cgroup/pids/kubepods/burstable/pod0d1f"),
+            ("cgroup", "/sys/fs/cgroup/cpu/kmcp-dev-buildkit/buildkit"),
+            ("network namespace", "kmcp-node"),
+            ("link", "kmcp0"),
+            ("iptables", "-A KUBE-SERVICES -d 10.96.0.10/32 -j KUBE-SVC-X"),
+            ("iptables", "-A FORWARD -s 10.244.0.0/24 -j ACCEPT"),
+            (
+                "mount",
+                "shm /home/alice/kmcp/target/dev/containerd/io.containerd.grpc.v1.cri/sandboxes/x/shm tmpfs rw 0 0",
+            ),
+            ("kernel tunable", "vm/overcommit_memory = 1"),
+        ] {
+            let after = state(&[(kind, leftover)]);
+            let err = before.compare(&after, "the local environment", dir, Ok(())).unwrap_err();
+            assert!(err.to_string().contains("left the host changed (1 differences"), "{kind} {leftover}");
+            assert!(is_own(&format!("- {kind}: {leftover}"), dir), "a removed one too: {kind} {leftover}");
+        }
+    }
 
     #[test]
     fn systemd_units_are_the_machines_and_the_tests_cgroups_are_not() {

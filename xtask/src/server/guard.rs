@@ -53,7 +53,6 @@ impl Guard {
             "args": [format!("--listen=:{port}"), format!("--upstream=127.0.0.1:{server_port}"),
                      format!("--allow-host={}", self.allowed().join(","))],
             "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
-            "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 2},
             "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                                 "runAsNonRoot": true, "runAsUser": 65532, "capabilities": {"drop": ["ALL"]},
                                 "seccompProfile": {"type": "RuntimeDefault"}},

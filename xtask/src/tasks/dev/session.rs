@@ -32,7 +32,7 @@ pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
     let Some(record) = running else {
         let before = HostState::read(sh)?;
         let result = with_own_environment(sh, &args, &fork, &root, &dir).await;
-        return before.compare(&HostState::read(sh)?, "the local environment", result);
+        return before.compare(&HostState::read(sh)?, "the local environment", &dir, result);
     };
     println!(
         "dev: attaching to the local environment that `cargo xtask {}` started (pid {})",

@@ -61,7 +61,7 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     let before = if local { Some(HostState::read(sh)?) } else { None };
     let result = with_cluster(sh, &root, (&registry.host, cluster), &buildkitd, &args, early);
     match before {
-        Some(before) => before.compare(&HostState::read(sh)?, "the test cluster", result),
+        Some(before) => before.compare(&HostState::read(sh)?, "the test cluster", &root.join("target"), result),
         None => result,
     }
 }
