@@ -69,22 +69,38 @@ fn a_signal_waits_for_helm_and_says_where_the_release_is(helm: Helm) {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
-/// SIGKILL leaves no handler to run: helm still ends with the tool, and the next run finds the
-/// release helm left and puts it in order.
+/// SIGKILL leaves no handler to run: helm still ends with the tool. The helm here runs ten minutes
+/// before it upgrades anything, so only the parent-death signal can end it before the deadline:
+/// helm outliving the tool fails the test, and the next run finds the release as it was.
 fn a_killed_up_takes_helm_with_it(helm: Helm) {
     let d = Deploy::new("sigkill", helm);
     d.run("up", &[]).assert_ok();
-    let mut running = d.xtask().spawn(d.args("up", &["--port", "9090"]));
+    let slow = tempfile::tempdir().unwrap();
+    let wrapper = slow.path().join("helm");
+    // The sleep holds none of the tool's pipes (the test reads them to their end) and is killed after.
+    let pidfile = slow.path().join("sleep.pid");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = upgrade ]; then sleep 600 </dev/null >/dev/null 2>&1 & echo $! > {}; wait; fi\nexec {} \"$@\"\n",
+        pidfile.display(),
+        helm.binary().display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut running = support::Xtask::new(Some(slow.path())).spawn(d.args("up", &["--port", "9090"]));
     wait_for("helm ran", &mut running.child, || helm_running(&d.ns));
     kill("KILL", running.child.id());
     running.finish();
-    // helm ends with the tool (or, had it already finished its upgrade, was gone before).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while helm_running(&d.ns) {
+        assert!(std::time::Instant::now() < deadline, "helm outlived the killed tool");
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        kill("KILL", pid.trim().parse().unwrap());
     }
     let out = d.run("up", &["--port", "9090"]);
     out.assert_ok();
-    assert!(out.stderr.contains("was left pending-upgrade") || out.stderr.contains("upgraded"), "{}", out.stderr);
+    assert!(out.stderr.contains("run: helm upgrade") && !out.stderr.contains("was left pending"), "{}", out.stderr);
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 

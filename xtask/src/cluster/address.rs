@@ -6,7 +6,28 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::Api;
 use std::net::IpAddr;
 
-pub fn url(node_ip: &IpAddr, node_port: i32) -> String {
+/// `--node-ip`, for `up`, `status` and `verify`.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct NodeArgs {
+    /// The node address the laptop reaches (its WireGuard IP), in the URL; without it, --allow-from
+    /// is needed (up), the URL uses the node's InternalIP with a warning (up, verify), and for
+    /// status the URL is shown with <node-ip>
+    #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::common::flags::node_ip)]
+    pub node_ip: Option<IpAddr>,
+}
+
+/// The deployment's URL, the one place it is made: `--node-ip` (without it, the first node's
+/// InternalIP, with a warning) and the Service's nodePort.
+pub async fn deployment_url(cluster: Option<&Cluster>, node_ip: Option<IpAddr>, node_port: i32) -> Result<String> {
+    let ip = match (node_ip, cluster) {
+        (Some(ip), _) => ip,
+        (None, Some(cluster)) => internal_ip(cluster).await?,
+        (None, None) => bail!("no --node-ip and no cluster to read the node's address from: pass --node-ip"),
+    };
+    Ok(url(&ip, node_port))
+}
+
+fn url(node_ip: &IpAddr, node_port: i32) -> String {
     match node_ip {
         IpAddr::V6(ip) => format!("http://[{ip}]:{node_port}/mcp"),
         IpAddr::V4(ip) => format!("http://{ip}:{node_port}/mcp"),
@@ -22,7 +43,7 @@ pub fn current_node_port(service: &Service) -> Result<i32> {
 }
 
 /// The first node's InternalIP, with a warning: the WireGuard address is usually another one.
-pub async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
+async fn internal_ip(cluster: &Cluster) -> Result<IpAddr> {
     let nodes: Api<Node> = Api::all(cluster.client.clone());
     let list = nodes.list(&Default::default()).await?;
     for node in &list.items {

@@ -20,7 +20,9 @@ pub async fn newest(cluster: &Cluster, namespace: &str, release: &str) -> Result
     Ok(records.items.into_iter().max_by_key(|s| label(s, "version").parse::<u32>().unwrap_or_default()))
 }
 
-/// The release as `helm status` gives it, or `None` when helm does not know it.
+/// The release as helm's newest record of it (a Secret, helm's default storage) says, read by the
+/// API without running helm; with another storage driver, as `helm status` says. `None` when
+/// helm does not know it.
 pub async fn status(sh: &Shell, cluster: &Cluster, namespace: &str, release: &str) -> Result<Option<helm::Release>> {
     if !in_secrets() {
         return helm::status(sh, &helm_target(Some(cluster)), release, namespace);
@@ -33,7 +35,7 @@ pub async fn status(sh: &Shell, cluster: &Cluster, namespace: &str, release: &st
     }))
 }
 
-/// The release's status word (deployed, failed, pending-upgrade, ...), or "not installed".
+/// The word of `status` (deployed, failed, pending-upgrade, ...), or "not installed".
 pub async fn status_of(sh: &Shell, cluster: &Cluster, namespace: &str, release: &str) -> Result<String> {
     Ok(status(sh, cluster, namespace, release).await?.map_or_else(|| "not installed".to_string(), |r| r.info.status))
 }

@@ -42,23 +42,23 @@ pub async fn foreign_objects(cluster: &Cluster, ns: &str, release: &str, release
             objects.push((kind, serde_json::to_value(&o)?));
         }
     }
-    let me = instance(ns, release);
-    let mut ours: HashSet<String> = HashSet::new();
-    let mut names: HashSet<(String, String)> = HashSet::new();
+    let mut found =
+        Found { me: instance(ns, release), ns, release, release_ours, ours: HashSet::new(), names: HashSet::new() };
     // Owners come before what they own only by chance: look again until nothing new is ours.
     loop {
-        let before = ours.len();
+        let before = found.ours.len();
         for (kind, o) in &objects {
             let uid = o["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-            if !ours.contains(&uid) && is_ours(kind, o, &me, ns, release, release_ours, &ours, &names) {
-                names.insert((kind.clone(), o["metadata"]["name"].as_str().unwrap_or_default().to_string()));
-                ours.insert(uid);
+            if !found.ours.contains(&uid) && found.is_ours(kind, o) {
+                found.names.insert((kind.clone(), o["metadata"]["name"].as_str().unwrap_or_default().to_string()));
+                found.ours.insert(uid);
             }
         }
-        if ours.len() == before {
+        if found.ours.len() == before {
             break;
         }
     }
+    let ours = found.ours;
     let uids: HashSet<&str> = objects.iter().filter_map(|(_, o)| o["metadata"]["uid"].as_str()).collect();
     // Being deleted, or left by an owner that is gone (the garbage collector takes it): going anyway.
     let going = |o: &Value| {
@@ -75,35 +75,41 @@ pub async fn foreign_objects(cluster: &Cluster, ns: &str, release: &str, release
     Ok(foreign)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn is_ours(
-    kind: &str,
-    o: &Value,
-    me: &str,
-    ns: &str,
-    release: &str,
+/// The instance, and what of the namespace has been found to be its so far (by uid, and by kind
+/// and name).
+struct Found<'a> {
+    me: String,
+    ns: &'a str,
+    release: &'a str,
+    /// The release is the instance's: what helm renders for it and stores of it is too.
     release_ours: bool,
-    ours: &HashSet<String>,
-    names: &HashSet<(String, String)>,
-) -> bool {
-    let meta = &o["metadata"];
-    let name = meta["name"].as_str().unwrap_or_default();
-    let annotation = |k: &str| meta["annotations"][k].as_str();
-    let helm_rendered = annotation("meta.helm.sh/release-name") == Some(release)
-        && annotation("meta.helm.sh/release-namespace") == Some(ns);
-    let helm_storage = kind == "Secret"
-        && o["type"] == "helm.sh/release.v1"
-        && meta["labels"]["owner"] == "helm"
-        && meta["labels"]["name"] == release;
-    let owned_by_ours = meta["ownerReferences"]
-        .as_array()
-        .is_some_and(|refs| refs.iter().any(|r| ours.contains(r["uid"].as_str().unwrap_or_default())));
-    let endpoints_of_ours = kind == "Endpoints" && names.contains(&("Service".to_string(), name.to_string()));
-    let kubernetes_own =
-        (kind == "ConfigMap" && name == "kube-root-ca.crt") || (kind == "ServiceAccount" && name == "default");
-    owner(o, me) == Owner::Us
-        || (release_ours && (helm_rendered || helm_storage))
-        || owned_by_ours
-        || endpoints_of_ours
-        || kubernetes_own
+    ours: HashSet<String>,
+    names: HashSet<(String, String)>,
+}
+
+impl Found<'_> {
+    fn is_ours(&self, kind: &str, o: &Value) -> bool {
+        let Found { me, ns, release, release_ours, ours, names } = self;
+        let (ns, release) = (*ns, *release);
+        let meta = &o["metadata"];
+        let name = meta["name"].as_str().unwrap_or_default();
+        let annotation = |k: &str| meta["annotations"][k].as_str();
+        let helm_rendered = annotation("meta.helm.sh/release-name") == Some(release)
+            && annotation("meta.helm.sh/release-namespace") == Some(ns);
+        let helm_storage = kind == "Secret"
+            && o["type"] == "helm.sh/release.v1"
+            && meta["labels"]["owner"] == "helm"
+            && meta["labels"]["name"] == release;
+        let owned_by_ours = meta["ownerReferences"]
+            .as_array()
+            .is_some_and(|refs| refs.iter().any(|r| ours.contains(r["uid"].as_str().unwrap_or_default())));
+        let endpoints_of_ours = kind == "Endpoints" && names.contains(&("Service".to_string(), name.to_string()));
+        let kubernetes_own =
+            (kind == "ConfigMap" && name == "kube-root-ca.crt") || (kind == "ServiceAccount" && name == "default");
+        owner(o, me) == Owner::Us
+            || (*release_ours && (helm_rendered || helm_storage))
+            || owned_by_ours
+            || endpoints_of_ours
+            || kubernetes_own
+    }
 }

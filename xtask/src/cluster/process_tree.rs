@@ -33,8 +33,7 @@ fn kill_tree(children_file: &str) -> usize {
     }
     for pid in &tree {
         let Ok(pid) = i32::try_from(*pid) else { continue };
-        // SAFETY: kill(2) with a pid read from /proc and a valid signal has no memory effects.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        crate::programs::signals::send(pid, libc::SIGKILL);
     }
     tree.len()
 }

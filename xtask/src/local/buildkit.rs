@@ -104,13 +104,7 @@ impl RunningBuildkit {
 
 impl Drop for RunningBuildkit {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::programs::signals::stop(&mut self.child, Duration::from_secs(20));
         let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
         for h in hierarchies.flatten() {
             let parent = h.path().join(self.cgroup);

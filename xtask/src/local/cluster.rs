@@ -111,21 +111,8 @@ impl RunningCluster {
 }
 
 impl Drop for RunningCluster {
+    /// SIGTERM lets the cluster delete its pods, stop its node and remove what it made on the host.
     fn drop(&mut self) {
-        sigterm(self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::programs::signals::stop(&mut self.child, Duration::from_secs(90));
     }
-}
-
-/// SIGTERM lets the cluster delete its pods, stop its node and remove what it made on the host.
-fn sigterm(pid: u32) {
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
 }

@@ -32,13 +32,15 @@ impl Record {
     }
 
     /// The admin kubeconfig and the node's address, from the cluster's `ready.json`.
-    pub(crate) fn cluster_access(&self) -> Result<(PathBuf, String)> {
+    pub(crate) fn cluster_access(&self) -> Result<(PathBuf, std::net::IpAddr)> {
         let path = self.cluster.join("ready.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let ready: serde_json::Value = serde_json::from_str(&text)?;
         let field =
             |k: &str| ready[k].as_str().map(str::to_string).with_context(|| format!("{k} in {}", path.display()));
-        Ok((PathBuf::from(field("kubeconfig")?), field("nodeIP")?))
+        let node_ip =
+            field("nodeIP")?.parse().with_context(|| format!("nodeIP in {} is not an address", path.display()))?;
+        Ok((PathBuf::from(field("kubeconfig")?), node_ip))
     }
 }
 

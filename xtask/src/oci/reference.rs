@@ -7,7 +7,7 @@ use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
-    pub registry: String,
+    pub(crate) registry: String,
     /// `owner/name` (any number of path components)
     pub repository: String,
     pub tag: Option<String>,
@@ -162,6 +162,26 @@ fn valid_tag(t: &str) -> bool {
         && t.len() <= 128
         && (t.as_bytes()[0].is_ascii_alphanumeric() || t.starts_with('_'))
         && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
+/// Where the image lives, `<registry>/<owner>/<name>`: `image` pushes there, `up` deploys from there.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct ImageNameArgs {
+    /// Registry host
+    #[arg(long, env = "MCP_REGISTRY", value_name = "HOST[:PORT]", default_value = "ghcr.io")]
+    pub(crate) registry: String,
+    /// Image owner [default: GITHUB_REPOSITORY_OWNER, else the owner of the fork's origin remote]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) owner: Option<String>,
+    /// Image name
+    #[arg(long, value_name = "NAME", default_value = "kubernetes-mcp-server")]
+    pub(crate) name: String,
+}
+
+impl ImageNameArgs {
+    pub(crate) fn resolve(&self, origin_url: Option<&str>) -> Result<ImageRef> {
+        ImageRef::owned(&self.registry, self.owner.as_deref(), &self.name, origin_url)
+    }
 }
 
 #[cfg(test)]

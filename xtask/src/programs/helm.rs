@@ -81,7 +81,7 @@ pub struct ChartMetadata {
     pub version: String,
 }
 
-/// The release, or `None` when helm does not know it.
+/// The release as `helm status` prints it, or `None` when helm does not know it.
 pub fn status(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<Option<Release>> {
     let out = sh.query(cmd!(sh.sh, "helm status {release} --namespace {namespace} --output json {target...}"))?;
     if out.status.success() {
@@ -96,8 +96,8 @@ pub fn status(sh: &Shell, target: &[String], release: &str, namespace: &str) -> 
     bail!("helm status {release} failed: {}", stderr.lines().next().unwrap_or("no output"))
 }
 
-/// The release's status word (deployed, failed, pending-upgrade, ...), or "not installed".
-pub fn status_of(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<String> {
+/// What `helm status` says of the release in a message: its word, or "not installed".
+fn status_word(sh: &Shell, target: &[String], release: &str, namespace: &str) -> Result<String> {
     Ok(status(sh, target, release, namespace)?.map_or_else(|| "not installed".to_string(), |r| r.info.status))
 }
 
@@ -135,7 +135,7 @@ pub async fn run_upgrade(
     let command: Vec<String> =
         command.iter().map(|a| if a == VALUES_FILE { values.display().to_string() } else { a.clone() }).collect();
     if let Ended::Interrupted(status) = run_to_end(sh, &command).await? {
-        let state = status_of(sh, target, release, namespace).unwrap_or_else(|e| format!("unknown ({e:#})"));
+        let state = status_word(sh, target, release, namespace).unwrap_or_else(|e| format!("unknown ({e:#})"));
         bail!("interrupted: helm ended ({status}); release {release} in {namespace} is {state}");
     }
     Ok(())

@@ -78,9 +78,8 @@ impl Shell {
                 signal = signals::next() => {
                     interrupted = true;
                     eprintln!("interrupted by {}: passing it on to `{shown}` and waiting for it to end", signals::name(signal));
-                    if let Some(pid) = child.id() {
-                        let (name, group) = (signals::kill_name(signal), format!("-{pid}"));
-                        let _ = self.query(xshell::cmd!(self.sh, "kill -s {name} -- {group}"));
+                    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                        signals::send(-pid, signal);
                     }
                 }
             }

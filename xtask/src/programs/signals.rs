@@ -57,13 +57,25 @@ pub fn name(signal: i32) -> &'static str {
     }
 }
 
-/// The signal's short name for `kill -s`.
-pub fn kill_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGTERM => "TERM",
-        libc::SIGHUP => "HUP",
-        _ => "INT",
+/// Sends `signal` to `pid` (a negative pid: its process group): the one place this tool signals
+/// another process. False when there was none to signal.
+pub fn send(pid: i32, signal: i32) -> bool {
+    // SAFETY: kill(2) with a valid signal number has no memory effects.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Stops a child: SIGTERM, up to `grace` for it to end by itself (and undo what it made), then
+/// SIGKILL; reaped either way.
+pub fn stop(child: &mut std::process::Child, grace: std::time::Duration) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        send(pid, libc::SIGTERM);
     }
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// For a child that must not outlive this process: on Linux it gets SIGTERM when the tool dies,

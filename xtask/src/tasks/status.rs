@@ -12,10 +12,8 @@ use kube::api::{Api, ListParams};
 pub struct Args {
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
-    /// The node address the laptop reaches (its WireGuard IP), for the URL [default: none: the
-    /// URL is shown with <node-ip>]
-    #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::common::flags::node_ip)]
-    pub(crate) node_ip: Option<std::net::IpAddr>,
+    #[command(flatten)]
+    pub(crate) node: crate::cluster::address::NodeArgs,
     #[command(flatten)]
     pub(crate) client: crate::common::clients::ClientArgs,
     /// Status changes nothing; as for `up` and `down`, a dry run takes an unreachable cluster for an empty one
@@ -24,7 +22,7 @@ pub struct Args {
 }
 
 pub async fn run(sh: &Shell, args: Args) -> Result<()> {
-    let node_ip = args.node_ip;
+    let node_ip = args.node.node_ip;
     args.cluster.check()?;
     let mut notes = Vec::new();
     let Some(cluster) = sh.unless_dry_run(crate::cluster::client::Cluster::reach(&args.cluster).await, &mut notes)?
@@ -88,8 +86,8 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             "allowed:  {} (externalTrafficPolicy {policy})",
             crate::server::proof_door::admitted(&cluster, &args.cluster).await
         );
-        if let Some(ip) = node_ip {
-            let url = address::url(&ip, port);
+        if node_ip.is_some() {
+            let url = address::deployment_url(None, node_ip, port).await?;
             println!("MCP URL:  {url}");
             println!("{}", crate::common::clients::setup(&url, args.client.client));
         } else {

@@ -15,9 +15,8 @@ pub struct Args {
     /// The MCP endpoint [default: http://<node-ip>:<nodePort>/mcp, worked out from the cluster]
     #[arg(long, value_name = "URL")]
     pub(crate) url: Option<String>,
-    /// The node address for the default URL [default: the node's InternalIP]
-    #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = crate::common::flags::node_ip)]
-    pub(crate) node_ip: Option<std::net::IpAddr>,
+    #[command(flatten)]
+    pub(crate) node: crate::cluster::address::NodeArgs,
     /// The networks that should be the only ones admitted [default: the live NetworkPolicy's]
     #[arg(long, env = "MCP_ALLOW_FROM", value_name = "CIDR[,CIDR...]", value_parser = crate::cluster::allow_from::parse)]
     pub(crate) allow_from: Option<crate::cluster::allow_from::AllowFrom>,
@@ -28,7 +27,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<()> {
     args.cluster.check()?;
-    let node_ip = args.node_ip;
+    let node_ip = args.node.node_ip;
     let cluster = Cluster::reach(&args.cluster).await;
     let url = match (&args.url, &cluster) {
         (Some(u), _) => u.clone(),
@@ -54,10 +53,5 @@ async fn default_url(cluster: &Cluster, args: &ClusterArgs, node_ip: Option<std:
     let Some(service) = services.get_opt(&name).await? else {
         bail!("service {}/{name} does not exist: run `cargo xtask up` first, or pass --url", args.namespace);
     };
-    let port = address::current_node_port(&service)?;
-    let ip = match node_ip {
-        Some(ip) => ip,
-        None => address::internal_ip(cluster).await?,
-    };
-    Ok(address::url(&ip, port))
+    address::deployment_url(Some(cluster), node_ip, address::current_node_port(&service)?).await
 }

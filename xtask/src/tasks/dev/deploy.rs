@@ -5,7 +5,7 @@
 use super::Args;
 use crate::programs::git::Checkout;
 use crate::programs::shell::{Ended, Shell};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
 
@@ -17,7 +17,7 @@ pub(super) struct Target {
     pub helm_dir: PathBuf,
     pub registry: String,
     pub kubeconfig: PathBuf,
-    pub node_ip: String,
+    pub node_ip: std::net::IpAddr,
 }
 
 /// The image owner in the local registry.
@@ -44,7 +44,8 @@ pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path)
     let reference = format!("{registry}/{OWNER}/kubernetes-mcp-server:{tag}");
     let (kubeconfig, node_ip, namespace, release) =
         (&target.kubeconfig, &target.node_ip, &args.namespace, &args.release);
-    let allow_from = network_of(node_ip);
+    let allow_from = network_of(*node_ip)?;
+    let node_ip = node_ip.to_string();
     let mut extra: Vec<&str> = args.chart.iter().flat_map(|c| ["--chart", c.as_str()]).collect();
     if let Some(client) = args.client.client {
         extra.extend(["--client", client.flag_value()]);
@@ -56,10 +57,10 @@ pub(super) async fn round(sh: &Shell, target: &Target, args: &Args, fork: &Path)
     sh.run_to_end(up).await
 }
 
-/// The node's internal network (`a.b.c.0/24`), which this machine is on: the one admitted.
-fn network_of(node_ip: &str) -> String {
-    match node_ip.rsplit_once('.') {
-        Some((prefix, _)) => format!("{prefix}.0/24"),
-        None => format!("{node_ip}/128"),
-    }
+/// The node's internal network (a /24, or a /64 for IPv6), which this machine is on: the one
+/// admitted.
+fn network_of(node_ip: std::net::IpAddr) -> Result<String> {
+    let prefix = if node_ip.is_ipv4() { 24 } else { 64 };
+    let network = crate::cluster::allow_from::Cidr::network_of(node_ip, prefix);
+    Ok(network.with_context(|| format!("no network around {node_ip}"))?.to_string())
 }

@@ -16,11 +16,10 @@ use crate::programs::signals;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::Duration;
-use xshell::cmd;
 
 pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
     if args.down {
-        return stop_the_running_dev(sh).await;
+        return stop_the_running_dev().await;
     }
     let fork = std::path::absolute(args.fork.as_deref().context("no fork checkout given: pass --fork PATH")?)?;
     let root = workspace_root();
@@ -121,7 +120,7 @@ fn signal_name() -> &'static str {
 
 /// `dev --down`: SIGTERM to the `dev` that started the running environment, then waits until it
 /// has stopped it and ended.
-async fn stop_the_running_dev(sh: &Shell) -> Result<()> {
+async fn stop_the_running_dev() -> Result<()> {
     let Some(record) = Record::running() else {
         println!("no local environment runs on this machine: nothing to stop");
         return Ok(());
@@ -133,8 +132,12 @@ async fn stop_the_running_dev(sh: &Shell) -> Result<()> {
             record.pid
         );
     }
-    let pid = record.pid.to_string();
-    sh.run(cmd!(sh.sh, "kill -TERM {pid}"))?;
+    let pid = record.pid;
+    if !crate::programs::signals::send(i32::try_from(pid)?, libc::SIGTERM) {
+        bail!(
+            "cannot signal `cargo xtask dev` (pid {pid}): it ended, or runs as another user (run `dev --down` as root)"
+        );
+    }
     println!("asked `cargo xtask dev` (pid {pid}) to stop; waiting while it stops the local environment");
     while start_time(record.pid) == Some(record.started) {
         tokio::time::sleep(Duration::from_millis(200)).await;

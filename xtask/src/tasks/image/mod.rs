@@ -7,7 +7,7 @@ use crate::common::platform::normalize;
 use crate::oci::chart::CHART_NAME;
 use crate::oci::chart_push::{package, version_for, FORK_CHART_DIR};
 use crate::oci::docker_config::{self, Credentials};
-use crate::oci::reference::{is_loopback_registry, ImageRef};
+use crate::oci::reference::{is_loopback_registry, ImageNameArgs, ImageRef};
 use crate::oci::registry::{missing_platforms, Registry, Remote, CHART_ANNOTATION, GUARD_ANNOTATION};
 use crate::programs::docker;
 use crate::programs::git::{self, Checkout};
@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
     pub(crate) fork: Option<PathBuf>,
     #[command(flatten)]
-    pub(crate) image: NameArgs,
+    pub(crate) image: ImageNameArgs,
     /// Platforms to build, comma separated
     #[arg(long, value_name = "LIST", default_value = "linux/amd64,linux/arm64", value_parser = flags::platforms)]
     pub(crate) platform: Platforms,
@@ -48,26 +48,6 @@ pub struct Args {
     /// show the Dockerfile handed to buildx)
     #[arg(long)]
     pub dry_run: bool,
-}
-
-/// Where the image lives: `<registry>/<owner>/<name>`.
-#[derive(clap::Args, Debug, Clone)]
-pub(crate) struct NameArgs {
-    /// Registry host
-    #[arg(long, env = "MCP_REGISTRY", value_name = "HOST[:PORT]", default_value = "ghcr.io")]
-    pub(crate) registry: String,
-    /// Image owner [default: GITHUB_REPOSITORY_OWNER, else the owner of the fork's origin remote]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) owner: Option<String>,
-    /// Image name
-    #[arg(long, value_name = "NAME", default_value = "kubernetes-mcp-server")]
-    pub(crate) name: String,
-}
-
-impl NameArgs {
-    pub(crate) fn resolve(&self, origin_url: Option<&str>) -> Result<ImageRef> {
-        ImageRef::owned(&self.registry, self.owner.as_deref(), &self.name, origin_url)
-    }
 }
 
 pub async fn run(sh: &Shell, args: Args) -> Result<()> {

@@ -19,19 +19,14 @@ pub struct Args {
     /// Image to deploy, by tag or digest [default: <registry>/<owner>/kubernetes-mcp-server:dev-latest]
     #[arg(long, value_name = "REF")]
     pub(crate) image: Option<String>,
-    /// Registry of the default --image (where `cargo xtask image` pushed)
-    #[arg(long, env = "MCP_REGISTRY", value_name = "HOST[:PORT]", default_value = "ghcr.io")]
-    pub(crate) registry: String,
-    /// Owner for the default --image [default: GITHUB_REPOSITORY_OWNER, else the fork's origin owner]
-    #[arg(long, value_name = "NAME")]
-    pub(crate) owner: Option<String>,
+    /// Where the default --image is (where `cargo xtask image` pushed)
+    #[command(flatten)]
+    pub(crate) image_name: crate::oci::reference::ImageNameArgs,
     /// The fork's checkout, to work out the default owner
     #[arg(long, env = "MCP_FORK_DIR", value_name = "PATH")]
     pub(crate) fork: Option<PathBuf>,
-    /// The node address the laptop reaches (its WireGuard IP); without it, --allow-from is needed
-    /// and the URL uses the node's InternalIP (with a warning)
-    #[arg(long, env = "MCP_NODE_IP", value_name = "IP", value_parser = flags::node_ip)]
-    pub(crate) node_ip: Option<IpAddr>,
+    #[command(flatten)]
+    pub(crate) node: crate::cluster::address::NodeArgs,
     /// The networks that may connect (a NetworkPolicy; the Service keeps the client's address)
     /// [default: the network of the local interface that holds --node-ip]
     #[arg(long, env = "MCP_ALLOW_FROM", value_name = "CIDR[,CIDR...]", value_parser = allow_from::parse)]
@@ -139,7 +134,7 @@ impl Inputs {
         args.cluster.check()?;
         Ok(Inputs {
             node_port: args.node_port.map(i32::from),
-            allow_from: allow_from::resolve(args.allow_from.as_ref(), args.node_ip)?,
+            allow_from: allow_from::resolve(args.allow_from.as_ref(), args.node.node_ip)?,
             pull_secret: args.pull_secret,
             release: args.cluster.release.clone(),
             image: image_ref(args)?,
@@ -161,7 +156,7 @@ impl Inputs {
                 disabled_tools: crate::server::credential_tools::disabled_tools(&args.enable_tools),
             },
             guard: !args.no_guard,
-            node_ip: args.node_ip,
+            node_ip: args.node.node_ip,
             hosts: args.hosts.clone(),
         })
     }
@@ -174,7 +169,7 @@ fn image_ref(args: &Args) -> Result<ImageRef> {
     }
     let origin =
         args.fork.as_deref().and_then(|f| crate::programs::git::Checkout::open(f).ok()).and_then(|c| c.origin_url());
-    let image = ImageRef::owned(&args.registry, args.owner.as_deref(), "kubernetes-mcp-server", origin.as_deref());
+    let image = args.image_name.resolve(origin.as_deref());
     Ok(image.context("no --image given")?.with_tag("dev-latest"))
 }
 

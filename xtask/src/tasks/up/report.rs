@@ -29,11 +29,7 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
         (None, Some(s)) => current_node_port(s)?,
         (None, None) => bail!("service {ns}/{name} does not exist: run up again"),
     };
-    let node_ip = match args.node_ip {
-        Some(ip) => ip,
-        None => address::internal_ip(cluster).await?,
-    };
-    let url = address::url(&node_ip, node_port);
+    let url = address::deployment_url(Some(cluster), args.node.node_ip, node_port).await?;
     let pinned = &desired.pinned;
     if done.changes.is_empty() {
         println!("up to date: nothing changed (release {release}, {pinned}, chart {})", desired.chart.digest);
