@@ -15,7 +15,7 @@ pub fn labels_flag(namespace: &str, release: &str) -> [String; 2] {
 /// The newest record of helm's release `release` in `namespace` (helm's Secret storage) carries
 /// the instance's mark.
 pub async fn marked(cluster: &Cluster, namespace: &str, release: &str) -> Result<bool> {
-    let newest = crate::cluster::helm_records::newest(cluster, namespace, release).await?;
+    let newest = crate::cluster::helm_history::newest(cluster, namespace, release).await?;
     let labels = newest.and_then(|s| s.metadata.labels).unwrap_or_default();
     Ok(labels.get(NAMESPACE_LABEL).map(String::as_str) == Some(namespace)
         && labels.get(RELEASE_LABEL).map(String::as_str) == Some(release))

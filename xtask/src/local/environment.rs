@@ -4,7 +4,7 @@
 
 use super::buildkit::{self, RunningBuildkit};
 use super::cluster::{build_cluster, ClusterParts, RunningCluster};
-use super::record::{Claim, Record};
+use super::pidfile::{Claim, Pidfile};
 use super::registry::{Contents, RunningRegistry};
 use crate::programs::shell::Shell;
 use anyhow::Result;
@@ -45,7 +45,7 @@ impl Environment {
         Ok(Environment { _cluster: cluster, _buildkit: buildkit, _registry: registry, claim })
     }
 
-    pub(crate) fn record(&self) -> &Record {
+    pub(crate) fn record(&self) -> &Pidfile {
         self.claim.record()
     }
 }

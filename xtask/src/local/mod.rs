@@ -12,7 +12,7 @@ pub(crate) mod go_cache;
 pub mod helm;
 pub(crate) mod host_state;
 pub(crate) mod packages;
-pub(crate) mod record;
+pub(crate) mod pidfile;
 pub(crate) mod registry;
 
 /// The workspace this xtask was built in: the parts' Go sources (`testcluster/`) and their caches

@@ -3,7 +3,7 @@
 
 use crate::cluster::client::{root_cause, Cluster, FIELD_MANAGER};
 use crate::cluster::manifests::Object;
-use crate::cluster::state::{self, State};
+use crate::cluster::state_configmap::{self, State};
 use crate::oci::reference::ImageRef;
 use crate::plan::data::{Action, Plan, Step};
 use crate::programs::shell::Shell;
@@ -114,7 +114,7 @@ impl Run<'_> {
                 return Ok(!waited);
             }
             Action::RecordOwner { .. } => {
-                state::write(self.cluster, ns, release, &State { owned: true, ..State::default() }).await?
+                state_configmap::write(self.cluster, ns, release, &State { owned: true, ..State::default() }).await?
             }
             Action::PullChart { chart, from, path } => {
                 chart::pull(self.sh, &ImageRef::parse(from)?, chart, path).await?;
@@ -179,7 +179,7 @@ impl Run<'_> {
                     rendered: Some(live.fingerprint()),
                     foreign: false,
                 };
-                state::write(self.cluster, ns, release, &next).await?;
+                state_configmap::write(self.cluster, ns, release, &next).await?;
                 self.done.live = Some(live);
                 if *node_port != Some(allocated) {
                     self.changed(format!("nodePort {allocated} recorded"));
@@ -194,12 +194,12 @@ impl Run<'_> {
                 self.changed(object.clone());
             }
             Action::ForgetDeployment { node_port, .. } => {
-                state::keep_port_only(self.cluster, ns, release).await?;
+                state_configmap::keep_port_only(self.cluster, ns, release).await?;
                 let kept = node_port.map(|p| format!(", nodePort {p} kept for the next `up`")).unwrap_or_default();
                 self.changed(format!("the deployment record{kept}"));
             }
             Action::ForgetState { config_map } => {
-                state::forget(self.cluster, ns, release).await?;
+                state_configmap::forget(self.cluster, ns, release).await?;
                 self.changed(format!("configmap/{config_map}"));
             }
             Action::WaitPodsGone { selector, timeout_secs } => tokio::select! {

@@ -2,7 +2,7 @@
 //! (the args and config.toml live after its last rollout), else the live Deployment's.
 
 use crate::cluster::client::{Cluster, ClusterArgs};
-use crate::cluster::state;
+use crate::cluster::state_configmap;
 use crate::server::check::{check, Check, Mode};
 use crate::server::mode::ServerMode;
 
@@ -21,7 +21,7 @@ pub async fn check_meant_mode(cluster: &Cluster, args: &ClusterArgs, mode: &Mode
 }
 
 async fn meant(cluster: &Cluster, args: &ClusterArgs) -> Option<(ServerMode, &'static str)> {
-    let recorded = state::read(cluster, &args.namespace, &args.release).await.ok()?.rendered;
+    let recorded = state_configmap::read(cluster, &args.namespace, &args.release).await.ok()?.rendered;
     if let Some(r) = recorded {
         let container_args: Vec<String> =
             serde_json::from_str::<Option<Vec<String>>>(r.get("deployment args")?).ok()?.unwrap_or_default();

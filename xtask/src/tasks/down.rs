@@ -6,7 +6,7 @@
 use crate::cluster::client::{Cluster, ClusterArgs};
 use crate::cluster::manifests::{instance, owner, rbac_objects, Owner};
 use crate::cluster::namespace_contents;
-use crate::cluster::state::{self, State};
+use crate::cluster::state_configmap::{self, State};
 use crate::plan::data::{Action, DryRun, Plan, Step, Write};
 use crate::plan::execute::{execute, Done, Outcome};
 use crate::programs::shell::Shell;
@@ -96,7 +96,7 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, notes: &[Strin
         return Ok(plan);
     };
     let ours = owner(&serde_json::to_value(&namespace)?, &instance(ns, release)) == Owner::Us;
-    let recorded = state::read(cluster, ns, release).await?;
+    let recorded = state_configmap::read(cluster, ns, release).await?;
     let foreign = match args.delete_namespace {
         true => namespace_contents::foreign_objects(cluster, ns, release, recorded.owned).await?,
         false => Vec::new(),
@@ -157,7 +157,7 @@ async fn release_step(
     notes: &mut Vec<String>,
 ) -> Result<Option<Step>> {
     let (ns, release) = (args.cluster.namespace.as_str(), args.cluster.release.as_str());
-    let installed = crate::cluster::helm_records::status(sh, cluster, ns, release).await?.is_some();
+    let installed = crate::cluster::helm_history::status(sh, cluster, ns, release).await?.is_some();
     Ok(match (installed, recorded.owned || release_marked) {
         (true, true) => Some(Step {
             action: Action::Uninstall {
@@ -230,7 +230,7 @@ async fn object_steps(cluster: &Cluster, ns: &str, release: &str, notes: &mut Ve
 
 /// The record goes, or with `--keep-port` only the deployment in it.
 fn record_step(args: &Args, recorded: &State, notes: &mut Vec<String>) -> Option<Step> {
-    let (ns, config_map) = (args.cluster.namespace.as_str(), state::name(&args.cluster.release));
+    let (ns, config_map) = (args.cluster.namespace.as_str(), state_configmap::name(&args.cluster.release));
     let writes = |verb| vec![Write::new(verb, "configmaps", Some(ns), &config_map)];
     if args.keep_port && recorded.deployed_sha256.is_some() {
         return Some(Step {

@@ -2,7 +2,7 @@
 
 use crate::cluster::client::ClusterArgs;
 use crate::programs::shell::Shell;
-use crate::{cluster::address, cluster::state, oci::chart, server::deployed, server::guard};
+use crate::{cluster::address, cluster::state_configmap, oci::chart, server::deployed, server::guard};
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -32,7 +32,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
     };
     let (ns, release) = (&args.cluster.namespace, &args.cluster.release);
     let name = chart::fullname(release);
-    match crate::cluster::helm_records::status(sh, &cluster, ns, release).await? {
+    match crate::cluster::helm_history::status(sh, &cluster, ns, release).await? {
         Some(r) => {
             let chart =
                 r.chart.map(|c| format!(", chart {} {}", c.metadata.name, c.metadata.version)).unwrap_or_default();
@@ -73,7 +73,7 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
         let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
         println!("          {} {phase}, {} restarts", p.metadata.name.as_deref().unwrap_or("?"), restarts);
     }
-    let recorded = state::read(&cluster, ns, release).await?;
+    let recorded = state_configmap::read(&cluster, ns, release).await?;
     if let Some(d) = &recorded.chart_digest {
         println!("chart:    {d}");
     }

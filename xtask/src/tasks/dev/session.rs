@@ -9,7 +9,7 @@ use crate::common::error_text::one_line;
 use crate::local::buildkit;
 use crate::local::environment::{self, Environment};
 use crate::local::host_state::HostState;
-use crate::local::record::{start_time, Record};
+use crate::local::pidfile::{start_time, Pidfile};
 use crate::local::workspace_root;
 use crate::programs::shell::{Ended, Shell};
 use crate::programs::signals;
@@ -25,7 +25,7 @@ pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace_root();
     // Absolute: the record names the cluster's directory to a `dev` started anywhere.
     let dir = std::path::absolute(args.dir.clone().unwrap_or_else(|| root.join("target/kmcp-dev")))?;
-    let running = Record::running();
+    let running = Pidfile::running();
     prerequisites::check(sh, &fork, running.is_none())?;
     signals::watch();
     let Some(record) = running else {
@@ -94,7 +94,7 @@ async fn watch(sh: &Shell, target: &Target, args: &Args, fork: &Path) {
     }
 }
 
-fn target_for(sh: &Shell, record: &Record, tools: &buildkit::Tools, dir: &Path) -> Result<Target> {
+fn target_for(sh: &Shell, record: &Pidfile, tools: &buildkit::Tools, dir: &Path) -> Result<Target> {
     let (kubeconfig, node_ip) = record.cluster_access()?;
     Ok(Target {
         exe: std::env::current_exe().context("cannot find this program")?,
@@ -121,7 +121,7 @@ fn signal_name() -> &'static str {
 /// `dev --down`: SIGTERM to the `dev` that started the running environment, then waits until it
 /// has stopped it and ended.
 async fn stop_the_running_dev() -> Result<()> {
-    let Some(record) = Record::running() else {
+    let Some(record) = Pidfile::running() else {
         println!("no local environment runs on this machine: nothing to stop");
         return Ok(());
     };

@@ -5,7 +5,7 @@ use super::act;
 use super::run_binaries::{cargo, run_all_at_once, run_alone, EarlyBuild};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::local::host_state::HostState;
-use crate::local::record::Claim;
+use crate::local::pidfile::Claim;
 use crate::local::registry::Contents;
 use crate::local::workspace_root;
 use crate::local::{buildkit, cluster, helm, packages, registry};
@@ -97,7 +97,7 @@ fn with_cluster(
         .map(|(c, _, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
     let extra = &args.cargo_args;
     if args.bench {
-        return sh.run(cargo(sh, "bench --locked -p xtask --bench noop", extra)).context("the benchmarks failed");
+        return sh.run(cargo(sh, "bench --locked -p xtask --bench wall_times", extra)).context("the benchmarks failed");
     }
     if !extra.is_empty() {
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");

@@ -3,7 +3,7 @@
 
 use super::read::{Planner, Seen};
 use crate::cluster::address::current_node_port;
-use crate::cluster::state;
+use crate::cluster::state_configmap;
 use crate::plan::data::{Action, Step, Write};
 use crate::{cluster::rollout, programs::helm};
 use anyhow::Result;
@@ -25,7 +25,7 @@ impl Planner<'_> {
 
     pub(super) fn record_writes(&self) -> Vec<Write> {
         let (ns, release, _) = self.names();
-        vec![Write::new("patch", "configmaps", Some(ns), &state::name(release))]
+        vec![Write::new("patch", "configmaps", Some(ns), &state_configmap::name(release))]
     }
 
     /// The ownership record, the chart pull, a recovery of a release left pending, and helm itself.
@@ -34,7 +34,7 @@ impl Planner<'_> {
         let (desired, mut steps) = (self.desired, Vec::new());
         if !seen.recorded.owned {
             steps.push(Step::new(
-                Action::RecordOwner { config_map: state::name(release) },
+                Action::RecordOwner { config_map: state_configmap::name(release) },
                 "so that `down` knows the release is this deployment's, even if this run does not get to the end"
                     .into(),
                 self.record_writes(),
@@ -48,7 +48,7 @@ impl Planner<'_> {
         let target = crate::cluster::client::helm_target(self.cluster);
         let helm = self.helm.get().and_then(Option::as_ref);
         if let (Some(_), Some(cluster), Some(_)) = (helm, self.cluster, &seen.live) {
-            let status = crate::cluster::helm_records::status_of(self.sh, cluster, ns, release).await?;
+            let status = crate::cluster::helm_history::status_of(self.sh, cluster, ns, release).await?;
             if let Some((command, how)) = helm::recovery(&status, &target, release, ns) {
                 steps.push(Step::new(
                     Action::RecoverRelease { status: status.clone(), command },
@@ -120,7 +120,7 @@ impl Planner<'_> {
         }
         if helm_runs || (final_port.is_some() && seen.recorded.node_port != final_port) {
             let action = Action::RecordState {
-                config_map: state::name(release),
+                config_map: state_configmap::name(release),
                 deployment: name,
                 node_port: final_port,
                 deployed_sha256: self.desired.hash.clone(),

@@ -7,7 +7,7 @@ use crate::cluster::allow_from;
 use crate::cluster::client::Cluster;
 use crate::cluster::lock::{self, LeaseState};
 use crate::cluster::pull_secret;
-use crate::cluster::state::{self, State};
+use crate::cluster::state_configmap::{self, State};
 use crate::oci::chart;
 use crate::plan::data::Step;
 use crate::programs::helm;
@@ -87,7 +87,7 @@ impl Planner<'_> {
         };
         let (rbac_found, recorded, live, lease) = tokio::try_join!(
             rbac_read,
-            state::read(c, ns, release),
+            state_configmap::read(c, ns, release),
             deployed::read(c, ns, &name),
             lock::inspect(c, ns, release)
         )?;
@@ -120,7 +120,7 @@ impl Planner<'_> {
         if recorded.foreign {
             anyhow::bail!(
                 "configmap/{} in {ns} exists without the {mark} mark of {me}: up does not take it over as its record; remove or rename it, or pass --adopt to make it this deployment's",
-                state::name(release)
+                state_configmap::name(release)
             );
         }
         if live.deployment.is_some() && !recorded.owned && !release_marked {

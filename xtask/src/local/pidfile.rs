@@ -1,4 +1,4 @@
-//! The record of the one local environment running on this machine (`/run/kmcp-local.json`): who
+//! The pidfile of the one local environment running on this machine (`/run/kmcp-local.json`): who
 //! started it (`dev` or `test`), its process (pid and start time, so a reused pid is not taken for
 //! it), and where its registry, BuildKit and cluster are. Another `dev` attaches through it; a
 //! second start is refused through it. The cluster's network namespace names are fixed, so there
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const PATH: &str = "/run/kmcp-local.json";
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub(crate) struct Record {
+pub(crate) struct Pidfile {
     /// `dev` or `test`: the command that started it.
     pub owner: String,
     pub pid: u32,
@@ -25,9 +25,9 @@ pub(crate) struct Record {
     pub cluster: PathBuf,
 }
 
-impl Record {
+impl Pidfile {
     /// The environment that runs now, if one does (a record whose process has gone is ignored).
-    pub(crate) fn running() -> Option<Record> {
+    pub(crate) fn running() -> Option<Pidfile> {
         read().flatten()
     }
 
@@ -47,7 +47,7 @@ impl Record {
 /// This process's hold on the record: taken before anything starts, filled in once everything
 /// runs, removed when dropped (only if it is still this process's).
 pub(crate) struct Claim {
-    record: Record,
+    record: Pidfile,
 }
 
 impl Claim {
@@ -69,7 +69,7 @@ impl Claim {
         }
         let pid = std::process::id();
         let started = start_time(pid).context("cannot read this process's start time")?;
-        let record = Record {
+        let record = Pidfile {
             owner: owner.into(),
             pid,
             started,
@@ -92,7 +92,7 @@ impl Claim {
         Ok(Claim { record })
     }
 
-    pub(crate) fn record(&self) -> &Record {
+    pub(crate) fn record(&self) -> &Pidfile {
         &self.record
     }
 
@@ -107,7 +107,7 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if Record::running().is_some_and(|r| r.pid == self.record.pid) {
+        if Pidfile::running().is_some_and(|r| r.pid == self.record.pid) {
             let _ = std::fs::remove_file(PATH);
         }
     }
@@ -115,20 +115,20 @@ impl Drop for Claim {
 
 /// The record on this machine: none; `Some(None)` when its process has gone (or it cannot be
 /// read as a record); `Some(Some(..))` when its process runs.
-fn read() -> Option<Option<Record>> {
+fn read() -> Option<Option<Pidfile>> {
     let text = std::fs::read_to_string(PATH).ok()?;
-    let record = serde_json::from_str::<Record>(&text).ok();
+    let record = serde_json::from_str::<Pidfile>(&text).ok();
     Some(record.filter(|r| start_time(r.pid) == Some(r.started)))
 }
 
 /// Replaces the record whole (readers never see it half written).
-fn write(record: &Record) -> Result<()> {
+fn write(record: &Pidfile) -> Result<()> {
     let tmp = written_aside(record)?;
     std::fs::rename(&tmp, PATH).with_context(|| format!("cannot write {PATH}"))
 }
 
 /// The record written to a file of this process's beside its place.
-fn written_aside(record: &Record) -> Result<String> {
+fn written_aside(record: &Pidfile) -> Result<String> {
     let tmp = format!("{PATH}.{}", std::process::id());
     std::fs::write(&tmp, serde_json::to_vec_pretty(record)?).with_context(|| format!("cannot write {tmp}"))?;
     Ok(tmp)
