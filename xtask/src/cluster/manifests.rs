@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub const RBAC_YAML: &str = include_str!("../../../deploy/rbac.yaml");
+pub const RBAC_YAML: &str = include_str!(concat!(env!("OUT_DIR"), "/rbac.yaml"));
 /// The ServiceAccount `deploy/rbac.yaml` creates and the chart runs the server as.
 pub const SERVICE_ACCOUNT: &str = "kubernetes-mcp-server";
 /// The namespace written in `deploy/rbac.yaml`; `--namespace` replaces it.

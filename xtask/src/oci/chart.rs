@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-const CHART_PIN: &str = include_str!("../../../deploy/chart.yaml");
+const CHART_PIN: &str = include_str!(concat!(env!("OUT_DIR"), "/chart.yaml"));
 /// The chart's name: its fullname rule keys on it.
 pub const CHART_NAME: &str = "kubernetes-mcp-server";
 

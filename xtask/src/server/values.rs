@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_norway::Value;
 
-pub const BASE_VALUES: &str = include_str!("../../../deploy/values.yaml");
+pub const BASE_VALUES: &str = include_str!(concat!(env!("OUT_DIR"), "/values.yaml"));
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

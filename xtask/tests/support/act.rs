@@ -101,8 +101,12 @@ impl Act {
         ];
         std::fs::write(dir.path().join("keep-summary.sh"), KEEP_SUMMARY).unwrap();
         let summary = dir.path().join("summary.md");
+        let act = Act { dir, repo, marker, summary, secret: String::new(), env };
+        // The workflows' own checkout is the stand-in's too (`--no-skip-checkout`): act's own
+        // copy would give every file the time of the copy.
+        act.add_repository(REPOSITORY, &act.repo);
         let secret = format!("ghs_act{}", super::cluster::unique("secret").replace('-', ""));
-        Act { dir, repo, marker, summary, secret, env }
+        Act { secret, ..act }
     }
 
     /// Makes `from` the checkout of `name` (owner/repo) that the `actions/checkout` stand-in copies.
@@ -133,7 +137,14 @@ impl Act {
             .args(["-W", &format!(".github/workflows/{workflow}"), "-j", job])
             .arg("-C")
             .arg(&self.repo)
-            .args(["-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server", "--json"])
+            .args([
+                "-P",
+                "ubuntu-latest=-self-hosted",
+                "--action-offline-mode",
+                "--no-cache-server",
+                "--json",
+                "--no-skip-checkout",
+            ])
             .arg("--action-cache-path")
             .arg(self.dir.path().join("actions"))
             .arg("-e")
@@ -192,10 +203,26 @@ fn copy_workspace(to: &Path) {
         let dest = to.join(name);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::copy(&from, &dest).unwrap();
+        keep_time(&from, &dest);
     }
     let repo = git2::Repository::init(to).unwrap();
-    super::commit_all(&repo, "the workspace under test");
+    let sig = git2::Signature::new("Test", "test@example.com", &git2::Time::new(0, 0)).unwrap();
+    super::commit_all_as(&repo, "the workspace under test", &sig);
     repo.remote("origin", &format!("https://github.com/{REPOSITORY}.git")).unwrap();
+    // What xtask's build script watches, as old as the workspace's own HEAD.
+    for name in ["HEAD", "refs/heads/master", "refs/heads/main"] {
+        if to.join(".git").join(name).exists() {
+            keep_time(&root.join(".git/HEAD"), &to.join(".git").join(name));
+        }
+    }
+}
+
+/// Gives `to` the modification time of `from`. Cargo decides by these times whether a source
+/// changed: with them kept (here, and by the checkout stand-in's `cp -a`), the jobs' cargo finds
+/// the xtask it built in an earlier job or run still fresh instead of compiling it again.
+fn keep_time(from: &Path, to: &Path) {
+    let time = std::fs::metadata(from).and_then(|m| m.modified()).unwrap();
+    std::fs::File::options().write(true).open(to).and_then(|f| f.set_modified(time)).unwrap();
 }
 
 fn write_executable(path: &Path, text: &str) {

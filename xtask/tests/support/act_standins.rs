@@ -27,7 +27,7 @@ pub const STANDINS: [(&str, &str); 9] = [
     (
         "actions/checkout@v7",
         r#"name: checkout (stand-in)
-description: "act checks out the workflow's own repository itself; for another, this copies the checkout the test made of it (KMCP_ACT_REPOS/owner/name), checks out the ref, and sets origin to GitHub's URL, as a real checkout leaves it."
+description: "Copies the checkout the test made of the repository (KMCP_ACT_REPOS/owner/name; the workflow's own when none is named) with its files' times, checks out the ref when one is named, and sets origin to GitHub's URL, as a real checkout leaves it."
 inputs:
   repository: {required: false, default: ""}
   ref: {required: false, default: ""}
@@ -37,7 +37,7 @@ runs:
   steps:
     - shell: bash
       env:
-        REPOSITORY: ${{ inputs.repository }}
+        REPOSITORY: ${{ inputs.repository || github.repository }}
         REF: ${{ inputs.ref }}
         DEST: ${{ github.workspace }}/${{ inputs.path }}
       run: |
@@ -45,7 +45,7 @@ runs:
         [ -d "$src/.git" ] || { echo "checkout stand-in: no repository $REPOSITORY"; exit 1; }
         mkdir -p "$DEST"
         cp -a "$src/." "$DEST/"
-        git -C "$DEST" checkout --quiet --detach "${REF:-HEAD}"
+        [ -z "$REF" ] || git -C "$DEST" checkout --quiet --detach "$REF"
         git -C "$DEST" remote remove origin 2>/dev/null || true
         git -C "$DEST" remote add origin "https://github.com/$REPOSITORY.git"
 "#,

@@ -120,16 +120,20 @@ impl Running {
     }
 }
 
-/// A git repository in a temp dir with a committed Dockerfile and, optionally, an origin remote.
+/// Commits every file of `repo`'s work tree, signed now; returns the commit's id.
 pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
+    commit_all_as(repo, message, &git2::Signature::now("Test", "test@example.com").unwrap())
+}
+
+/// Commits every file as `sig` (a fixed time gives the same tree the same commit).
+pub fn commit_all_as(repo: &git2::Repository, message: &str, sig: &git2::Signature) -> String {
     let mut index = repo.index().unwrap();
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
     let parents: Vec<git2::Commit> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
     let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs).unwrap().to_string()
+    repo.commit(Some("HEAD"), sig, sig, message, &tree, &parent_refs).unwrap().to_string()
 }
 
 /// Runs async test code (the MCP client) on a fresh current-thread runtime.
