@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xshell::cmd;
 
-pub const BUILDKIT: &str = "v0.34.2";
-pub const BUILDX: &str = "v0.38.2";
+pub(crate) const BUILDKIT: &str = "v0.34.2";
+pub(crate) const BUILDX: &str = "v0.38.2";
 
 /// What `testcluster/buildkitd/` builds (see its `tools.go`), all statically, with one `go build`.
 pub(crate) struct Tools {
@@ -53,12 +53,30 @@ pub(crate) fn build(sh: &Shell, root: &Path) -> Result<Tools> {
 
 /// What BuildKit keeps: upstream's module and build caches for two platforms and their snapshots
 /// took 5.7 GB; twice that leaves room for a second fork and the images of earlier rounds.
-pub const KEEP: &str = "12GB";
+pub(crate) const KEEP: &str = "12GB";
+
+/// Makes `config` a Docker config (`DOCKER_CONFIG`) holding the buildx plugin and, given
+/// `(name, endpoint)`, a `remote` builder of that name on that BuildKit, in use; made anew each
+/// time (the endpoint may be another by now). No Docker daemon is needed.
+pub fn buildx_config(sh: &Shell, config: &Path, buildx: &Path, builder: Option<(&str, &str)>) -> Result<()> {
+    let plugins = config.join("cli-plugins");
+    std::fs::create_dir_all(&plugins).with_context(|| format!("cannot make {}", plugins.display()))?;
+    let plugin = plugins.join("docker-buildx");
+    let _ = std::fs::remove_file(&plugin);
+    std::os::unix::fs::symlink(buildx, &plugin)?;
+    let _ = std::fs::remove_dir_all(config.join("buildx"));
+    if let Some((name, endpoint)) = builder {
+        let _env = sh.sh.push_env("DOCKER_CONFIG", config);
+        sh.run(cmd!(sh.sh, "docker buildx create --name {name} --driver remote {endpoint} --use"))
+            .context("cannot make a buildx builder on the local BuildKit")?;
+    }
+    Ok(())
+}
 
 /// The running daemon; stopped, and the cgroups its builds left removed, when dropped.
 pub(crate) struct RunningBuildkit {
     child: Child,
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
     cgroup: &'static str,
 }
 

@@ -4,7 +4,7 @@
 //! what they made; Debian's packages they need; and the host state that must be left as found.
 //! May use `programs` and `common`.
 
-pub(crate) mod buildkit;
+pub mod buildkit;
 pub(crate) mod cluster;
 pub(crate) mod environment;
 pub(crate) mod go_build;
@@ -13,7 +13,7 @@ pub mod helm;
 pub(crate) mod host_state;
 pub(crate) mod packages;
 pub(crate) mod pidfile;
-pub(crate) mod registry;
+pub mod registry;
 
 /// The workspace this xtask was built in: the parts' Go sources (`testcluster/`) and their caches
 /// (`target/`) are there.

@@ -1,4 +1,5 @@
-//! The local registry on 127.0.0.1 (Debian's `docker-registry`).
+//! The local registry on 127.0.0.1 (Debian's `docker-registry`), for `dev` and the tests (which
+//! also start registries of their own, some wanting a password).
 
 use crate::programs::shell::start_background;
 use anyhow::{bail, Result};
@@ -8,14 +9,14 @@ use std::time::{Duration, Instant};
 
 /// A registry on 127.0.0.1 (Debian's `docker-registry`): it holds the images and charts the
 /// cluster deploys and the node's own images, which the node pulls through a relay.
-pub(crate) struct RunningRegistry {
+pub struct RunningRegistry {
     child: Child,
     pub host: String,
 }
 
 /// What a start does with the registry's directory.
 #[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Contents {
+pub enum Contents {
     /// Emptied first, on a port of its own (the tests).
     Fresh,
     /// Kept, on the port it had (`dev`: the images' indexes name their charts by `127.0.0.1:PORT`);
@@ -24,26 +25,32 @@ pub(crate) enum Contents {
 }
 
 impl RunningRegistry {
-    pub fn start(dir: &Path, contents: Contents) -> Result<RunningRegistry> {
+    /// Starts a registry keeping its state in `dir`; with `htpasswd` (a file of `user:bcrypt`
+    /// lines) it answers only those users.
+    pub fn start(dir: &Path, contents: Contents, htpasswd: Option<&Path>) -> Result<RunningRegistry> {
         let port = port_for(dir, contents)?;
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("port"), port.to_string())?;
         let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.join("data").display()
-            ),
-        )?;
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if let Some(file) = htpasswd {
+            text.push_str(&format!("auth:\n  htpasswd:\n    realm: kmcp\n    path: {}\n", file.display()));
+        }
+        std::fs::write(&config, text)?;
         let log = std::fs::File::create(dir.join("registry.log"))?;
         let mut command = Command::new("docker-registry");
         command.arg("serve").arg(&config).stdout(log.try_clone()?).stderr(log);
         let child = start_background(command)?;
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if start.elapsed() > Duration::from_secs(20) {
-                bail!("docker-registry did not listen on 127.0.0.1:{port} within 20 s");
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "docker-registry did not listen on 127.0.0.1:{port} within 60 s (its log: {})",
+                    dir.join("registry.log").display()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

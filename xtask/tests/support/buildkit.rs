@@ -16,19 +16,21 @@ pub struct Buildx {
 impl Buildx {
     /// The buildx plugin and a `remote` builder on the shared BuildKit, in use.
     pub fn new() -> Buildx {
-        let b = Buildx::plugin_only();
         let endpoint = std::env::var("KMCP_BUILDKIT").expect("KMCP_BUILDKIT: run the tests with `cargo xtask test`");
-        b.docker(&["buildx", "create", "--name", "kmcp", "--driver", "remote", &endpoint, "--use"], None);
-        b
+        Buildx::made(Some(("kmcp", &endpoint)))
     }
 
     /// The plugin, no builder: buildx falls back to its `default` builder, which needs a Docker daemon.
     pub fn plugin_only() -> Buildx {
+        Buildx::made(None)
+    }
+
+    /// As `dev` makes its Docker config (`local/buildkit.rs`).
+    fn made(builder: Option<(&str, &str)>) -> Buildx {
         let b = Buildx::without_plugin();
-        let plugins = b.config.path().join("cli-plugins");
-        std::fs::create_dir_all(&plugins).unwrap();
         let plugin = std::env::var("KMCP_BUILDX").expect("KMCP_BUILDX: run the tests with `cargo xtask test`");
-        std::os::unix::fs::symlink(plugin, plugins.join("docker-buildx")).unwrap();
+        let sh = xtask::programs::shell::Shell::new(false).unwrap();
+        xtask::local::buildkit::buildx_config(&sh, b.path(), Path::new(&plugin), builder).unwrap();
         b
     }
 

@@ -41,7 +41,11 @@ pub fn cluster() -> &'static TestCluster {
         let node_ip = ready["nodeIP"].as_str().unwrap().to_string();
         TestCluster {
             kubeconfig: PathBuf::from(ready["kubeconfig"].as_str().unwrap()),
-            allow_from: format!("{}.0/24", node_ip.rsplit_once('.').unwrap().0),
+            // The node's network, as `dev` admits it (a /24, a /64 for IPv6).
+            allow_from: {
+                let ip: std::net::IpAddr = node_ip.parse().unwrap();
+                ipnet::IpNet::new(ip, if ip.is_ipv4() { 24 } else { 64 }).unwrap().trunc().to_string()
+            },
             node_ip,
             audit_log: Some(PathBuf::from(ready["auditLog"].as_str().unwrap())),
             dir: Some(dir),

@@ -1,19 +1,19 @@
 //! A real OCI registry (Debian's `docker-registry`) on 127.0.0.1, and a helper that pushes a real
 //! multi-platform index to it the way `docker buildx build --push` does (with an attestation entry).
 
-use super::KillOnDrop;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use reqwest::header::HeaderValue;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use xtask::local::registry::{Contents, RunningRegistry};
 
+/// A registry of the test's own, stopped when the test lets go of it: `local/registry.rs`'s, the
+/// one `dev` and the test run start.
 pub struct Registry {
     pub host: String,
-    _child: KillOnDrop,
+    _running: RunningRegistry,
     _dir: tempfile::TempDir,
 }
 
@@ -25,32 +25,14 @@ impl Registry {
     /// Starts a registry; with `basic_auth` it requires that user and password (htpasswd, bcrypt).
     pub fn start(basic_auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((user, password)) = basic_auth {
-            let hash = bcrypt::hash(password, 4).unwrap();
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", htpasswd.display()));
-        }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is not installed: run the tests with `cargo xtask test`");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { host: format!("127.0.0.1:{port}"), _child: KillOnDrop(child), _dir: dir }
+        let htpasswd = basic_auth.map(|(user, password)| {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{user}:{}\n", bcrypt::hash(password, 4).unwrap())).unwrap();
+            file
+        });
+        let running = RunningRegistry::start(&dir.path().join("registry"), Contents::Fresh, htpasswd.as_deref())
+            .expect("docker-registry: run the tests with `cargo xtask test`");
+        Registry { host: running.host.clone(), _running: running, _dir: dir }
     }
 }
 

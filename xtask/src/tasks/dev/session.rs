@@ -4,10 +4,10 @@
 //! environment stopped and the host compared with what was found. `--down` stops another `dev`.
 
 use super::deploy::{round, tag_of, Target};
-use super::{builder, prerequisites, Args};
+use super::{prerequisites, Args};
 use crate::common::error_text::one_line;
 use crate::local::buildkit;
-use crate::local::environment::{self, Environment};
+use crate::local::environment::{self, Environment, Layout};
 use crate::local::host_state::HostState;
 use crate::local::pidfile::{start_time, Pidfile};
 use crate::local::workspace_root;
@@ -47,11 +47,12 @@ pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
 }
 
 async fn with_own_environment(sh: &Shell, args: &Args, fork: &Path, root: &Path, dir: &Path) -> Result<()> {
-    let parts = environment::build(sh, root)?;
+    let parts = environment::build(sh, root, true)?;
     interrupted("the environment started")?;
-    let env = Environment::start(&parts, dir, "dev")?;
+    let env = Environment::start(&parts, &Layout::dev(dir))?;
     interrupted("the deployment")?;
-    let target = target_for(sh, env.record(), &parts.tools, dir)?;
+    let record = env.record().context("the environment started without its cluster")?;
+    let target = target_for(sh, record, &parts.tools, dir)?;
     if !deploy(sh, &target, args, fork).await? {
         bail!("interrupted by {} before the deployment was ready", signal_name());
     }
@@ -98,7 +99,11 @@ fn target_for(sh: &Shell, record: &Pidfile, tools: &buildkit::Tools, dir: &Path)
     let (kubeconfig, node_ip) = record.cluster_access()?;
     Ok(Target {
         exe: std::env::current_exe().context("cannot find this program")?,
-        docker_config: builder::docker_config(sh, dir, &tools.buildx, &record.buildkit)?,
+        docker_config: {
+            let config = dir.join("docker");
+            buildkit::buildx_config(sh, &config, &tools.buildx, Some(("kmcp-dev", &record.buildkit)))?;
+            config
+        },
         helm_dir: tools.helm4.parent().map(Path::to_path_buf).unwrap_or_default(),
         registry: record.registry.clone(),
         kubeconfig,

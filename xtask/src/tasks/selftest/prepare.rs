@@ -4,11 +4,10 @@
 use super::act;
 use super::run_binaries::{cargo, run_all_at_once, run_alone, EarlyBuild};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
+use crate::local::environment::{self, Environment, Layout, Parts};
+use crate::local::helm;
 use crate::local::host_state::HostState;
-use crate::local::pidfile::Claim;
-use crate::local::registry::Contents;
 use crate::local::workspace_root;
-use crate::local::{buildkit, cluster, helm, packages, registry};
 use crate::programs::shell::Shell;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -26,7 +25,10 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         true => None,
         false => Some(EarlyBuild::start(sh, &root)?),
     };
-    packages::ensure(sh)?;
+    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
+    // network, iptables, mounts and cgroups exactly as it found them.
+    let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
+    let parts = environment::build(sh, &root, local)?;
     let deps = root.join("target/test-deps");
     let server_amd64 = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION)?;
     let server_arm64 = ensure_server_binary(sh, &deps, "arm64", SERVER_VERSION_ARM64)?;
@@ -38,63 +40,39 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
         let _dir = sh.sh.push_dir(&root);
         sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
     }
-    // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
-    // network, iptables, mounts and cgroups exactly as it found them.
-    let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
-    let cluster = if local { Some(cluster::build_cluster(sh, &root)?) } else { None };
     let helm3 = helm::build_helm3(sh, &root)?;
-    let buildkit::Tools { buildkitd, buildx, helm4 } = buildkit::build(sh, &root)?;
     let act = act::build(sh, &root)?;
     let _env = [
-        sh.sh.push_env("KMCP_BUILDX", &buildx),
+        sh.sh.push_env("KMCP_BUILDX", &parts.tools.buildx),
         sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
         sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
         sh.sh.push_env("MCP_SERVER_BIN_OLDEST", &server_oldest),
         sh.sh.push_env("KMCP_GUARD_BIN", &guard),
         sh.sh.push_env("KMCP_INSPECTOR", &inspector),
         sh.sh.push_env("KMCP_HELM3", &helm3),
-        sh.sh.push_env("KMCP_HELM4", &helm4),
+        sh.sh.push_env("KMCP_HELM4", &parts.tools.helm4),
         sh.sh.push_env("KMCP_ACT", &act),
     ];
-    let registry = registry::RunningRegistry::start(&root.join("target/kmcp-registry"), Contents::Fresh)?;
-    let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &registry.host);
     let before = if local { Some(HostState::read(sh)?) } else { None };
-    let result = with_cluster(sh, &root, (&registry.host, cluster), &buildkitd, &args, early);
+    let result = with_environment(sh, &root, &parts, &args, early);
     match before {
         Some(before) => before.compare(&HostState::read(sh)?, "the test cluster", &root.join("target"), result),
         None => result,
     }
 }
 
-/// Starts BuildKit and the local cluster (unless a given one is used), runs the tests or the
-/// benchmarks, and stops them; then, with the shared cluster gone, the tests that start a local
-/// environment of their own (`cargo xtask dev`'s), one at a time.
-fn with_cluster(
-    sh: &Shell,
-    root: &Path,
-    (registry, cluster): (&str, Option<cluster::ClusterParts>),
-    buildkitd: &Path,
-    args: &Args,
-    early: Option<EarlyBuild>,
-) -> Result<()> {
-    let buildkit = buildkit::RunningBuildkit::start(buildkitd, &root.join("target/kmcp-buildkit"), "kmcp-buildkit")?;
-    let _buildkit_env = sh.sh.push_env("KMCP_BUILDKIT", format!("unix://{}", buildkit.socket.display()));
+/// Starts the tests' environment (the registry, BuildKit and, unless a given cluster is used, the
+/// local cluster), runs the tests or the benchmarks on it; then, with the shared cluster stopped,
+/// the tests that start a local environment of their own (`cargo xtask dev`'s), one at a time.
+fn with_environment(sh: &Shell, root: &Path, parts: &Parts, args: &Args, early: Option<EarlyBuild>) -> Result<()> {
+    let mut env = Environment::start(parts, &Layout::tests(&root.join("target")))?;
+    let _registry_env = sh.sh.push_env("KMCP_TEST_REGISTRY", &env.registry.host);
+    let _buildkit_env = sh.sh.push_env("KMCP_BUILDKIT", format!("unix://{}", env.buildkit.socket.display()));
     // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
     let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "6"));
-    let local = cluster.is_some();
-    let shared = match cluster {
-        None => None,
-        Some(parts) => {
-            let mut claim = Claim::take("test")?;
-            let dir = root.join("target/kmcp-testcluster");
-            let running = cluster::RunningCluster::start(&parts, &dir, registry)?;
-            claim.fill(registry, &buildkit.socket, &running.dir)?;
-            Some((running, claim, parts.testcluster))
-        }
-    };
-    let dir_env = shared
-        .as_ref()
-        .map(|(c, _, bin)| [sh.sh.push_env("KMCP_TESTCLUSTER", &c.dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", bin)]);
+    let cluster_env = env.cluster_dir().zip(parts.cluster.as_ref()).map(|(dir, c)| {
+        [sh.sh.push_env("KMCP_TESTCLUSTER", dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", &c.testcluster)]
+    });
     let extra = &args.cargo_args;
     if args.bench {
         return sh.run(cargo(sh, "bench --locked -p xtask --bench wall_times", extra)).context("the benchmarks failed");
@@ -103,9 +81,8 @@ fn with_cluster(
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
     let binaries = run_all_at_once(sh, early)?;
-    drop(dir_env);
-    drop(shared);
-    match local {
+    drop(cluster_env);
+    match env.stop_cluster() {
         true => run_alone(sh, &binaries),
         false => Ok(()),
     }
