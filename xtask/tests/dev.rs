@@ -64,8 +64,8 @@ fn namespaces_seen(url: &str) -> String {
 
 #[test]
 fn dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fork() {
-    if std::env::var_os("KMCP_TESTCLUSTER").is_none() {
-        eprintln!("skipped: a given cluster (KMCP_TEST_KUBECONFIG) has no local environment to attach to");
+    let test = "dev_attaches_to_a_running_environment_deploys_and_redeploys_only_a_changed_fork";
+    if support::cluster::skipped_on_a_given_cluster(test, "a given cluster has no local environment to attach to") {
         return;
     }
     let (fork, sha) = fork(Fork::Deployable, None);

@@ -1,4 +1,5 @@
-//! Plain helpers any layer may use: parsing what users type, platform names, the TLS provider.
+//! Plain helpers any layer may use: parsing what users type, platform names, the TLS provider,
+//! where the workspace is.
 //! Uses no other layer.
 
 pub mod clients;
@@ -7,3 +8,4 @@ pub(crate) mod flags;
 pub(crate) mod interfaces;
 pub(crate) mod platform;
 pub mod tls;
+pub(crate) mod workspace;

@@ -15,9 +15,8 @@ pub(crate) mod packages;
 pub(crate) mod pidfile;
 pub mod registry;
 
-/// The workspace this xtask was built in: the parts' Go sources (`testcluster/`) and their caches
+/// The workspace this xtask serves: the parts' Go sources (`testcluster/`) and their caches
 /// (`target/`) are there.
 pub(crate) fn workspace_root() -> std::path::PathBuf {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().expect("xtask lives in the workspace").to_path_buf()
+    crate::common::workspace::root()
 }

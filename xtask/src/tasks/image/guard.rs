@@ -18,7 +18,7 @@ const FROM_HOST: &str = "FROM scratch\nCOPY kmcp-guard /kmcp-guard\nUSER 65532:6
 const SOURCES: [&str; 2] = ["go.mod", "main.go"];
 
 fn source_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../guard"))
+    crate::common::workspace::root().join("guard")
 }
 
 /// The guard's Dockerfile for one platform: a static binary cross-compiled on the build machine,
