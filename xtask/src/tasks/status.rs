@@ -71,7 +71,12 @@ pub async fn run(sh: &Shell, args: Args) -> Result<()> {
             .and_then(|s| s.container_statuses.as_ref())
             .map_or(0, |c| c.iter().map(|c| c.restart_count).sum());
         let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
-        println!("          {} {phase}, {} restarts", p.metadata.name.as_deref().unwrap_or("?"), restarts);
+        let node = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .map_or(" (no node yet)".into(), |n| format!(" on {n}"));
+        println!("          {} {phase}{node}, {} restarts", p.metadata.name.as_deref().unwrap_or("?"), restarts);
     }
     let recorded = state_configmap::read(&cluster, ns, release).await?;
     if let Some(d) = &recorded.chart_digest {

@@ -20,6 +20,12 @@ fn status_shows_one_screen(helm: Helm) {
     assert!(out.stdout.contains(&format!("nodePort: {port} (recorded)")), "{}", out.stdout);
     assert!(out.stdout.contains(&format!("MCP URL:  http://10.8.0.1:{port}/mcp")), "{}", out.stdout);
     assert!(out.stdout.contains("mode:     read-only, stateless"), "{}", out.stdout);
+    // Each pod is named with the node it runs on.
+    let pods = d.get(&format!("/api/v1/namespaces/{}/pods", d.ns)).unwrap();
+    for pod in pods["items"].as_array().unwrap() {
+        let (name, node) = (pod["metadata"]["name"].as_str().unwrap(), pod["spec"]["nodeName"].as_str().unwrap());
+        assert!(out.stdout.contains(&format!("{name} Running on {node}, ")), "{}", out.stdout);
+    }
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
