@@ -14,9 +14,3 @@ pub(crate) mod host_state;
 pub(crate) mod packages;
 pub(crate) mod pidfile;
 pub mod registry;
-
-/// The workspace this xtask serves: the parts' Go sources (`testcluster/`) and their caches
-/// (`target/`) are there.
-pub(crate) fn workspace_root() -> std::path::PathBuf {
-    crate::common::workspace::root()
-}

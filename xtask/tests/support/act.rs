@@ -101,12 +101,12 @@ impl Act {
         ];
         std::fs::write(dir.path().join("keep-summary.sh"), KEEP_SUMMARY).unwrap();
         let summary = dir.path().join("summary.md");
-        let act = Act { dir, repo, marker, summary, secret: String::new(), env };
+        let secret = format!("ghs_act{}", super::cluster::unique("secret").replace('-', ""));
+        let act = Act { dir, repo, marker, summary, secret, env };
         // The workflows' own checkout is the stand-in's too (`--no-skip-checkout`): act's own
         // copy would give every file the time of the copy.
         act.add_repository(REPOSITORY, &act.repo);
-        let secret = format!("ghs_act{}", super::cluster::unique("secret").replace('-', ""));
-        Act { secret, ..act }
+        act
     }
 
     /// Makes `from` the checkout of `name` (owner/repo) that the `actions/checkout` stand-in copies.

@@ -5,7 +5,6 @@
 //! SIGTERM or `dev --down`, which stop it and check the host is left as found.
 
 #[cfg(target_os = "linux")]
-#[cfg(target_os = "linux")]
 mod deploy;
 #[cfg(target_os = "linux")]
 mod prerequisites;

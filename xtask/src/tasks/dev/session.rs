@@ -6,11 +6,11 @@
 use super::deploy::{round, tag_of, Target};
 use super::{prerequisites, Args};
 use crate::common::error_text::one_line;
+use crate::common::workspace;
 use crate::local::buildkit;
 use crate::local::environment::{self, Environment, Layout};
 use crate::local::host_state::HostState;
 use crate::local::pidfile::{start_time, Pidfile};
-use crate::local::workspace_root;
 use crate::programs::shell::{Ended, Shell};
 use crate::programs::signals;
 use anyhow::{bail, Context, Result};
@@ -22,7 +22,7 @@ pub(super) async fn run(sh: &Shell, args: Args) -> Result<()> {
         return stop_the_running_dev().await;
     }
     let fork = std::path::absolute(args.fork.as_deref().context("no fork checkout given: pass --fork PATH")?)?;
-    let root = workspace_root();
+    let root = workspace::root();
     // Absolute: the record names the cluster's directory to a `dev` started anywhere.
     let dir = std::path::absolute(args.dir.clone().unwrap_or_else(|| root.join("target/kmcp-dev")))?;
     let running = Pidfile::running();

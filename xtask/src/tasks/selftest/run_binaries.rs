@@ -2,7 +2,7 @@
 //! parts are prepared, then all at once on the shared cluster; then, the shared cluster stopped,
 //! the tests that start a local environment of their own, one at a time.
 
-use crate::local::workspace_root;
+use crate::common::workspace;
 use crate::programs::shell::Shell;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
         .map(|b| {
             eprintln!("$ {}", b.display());
             // Through xshell, so that the environment pushed above goes with it.
-            let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
+            let _dir = sh.sh.push_dir(workspace::root().join("xtask"));
             let mut command: std::process::Command = cmd!(sh.sh, "{b}").into();
             let child = command
                 .env("RUST_BACKTRACE", "1")
@@ -129,7 +129,7 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
 pub(super) fn run_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
     let start = std::time::Instant::now();
     for b in binaries.iter().filter(|b| has_alone_tests(sh, b)) {
-        let _dir = sh.sh.push_dir(workspace_root().join("xtask"));
+        let _dir = sh.sh.push_dir(workspace::root().join("xtask"));
         sh.run(cmd!(sh.sh, "{b} --ignored alone_ --test-threads 1"))
             .with_context(|| format!("the tests that start their own environment failed in {}", b.display()))?;
     }
