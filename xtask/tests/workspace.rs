@@ -1,5 +1,5 @@
-//! The workspace's promises: the `cargo xtask` alias, help listing every task, and a dependency
-//! tree without OpenSSL or aws-lc.
+//! The workspace's promises: the `cargo xtask` alias, help listing every task, a dependency tree
+//! without OpenSSL or aws-lc, and a guard that builds from what is committed.
 
 mod support;
 
@@ -33,4 +33,26 @@ fn lockfile_has_no_openssl_and_no_aws_lc() {
     for banned in ["openssl", "openssl-sys", "native-tls", "aws-lc-rs", "aws-lc-sys"] {
         assert!(!names.contains(&banned), "{banned} is in Cargo.lock");
     }
+}
+
+/// The guard builds from what is committed, on a machine with an empty module cache: it imports
+/// the standard library only, so its go.mod requires nothing and Go has no go.sum to write; a
+/// module it came to need would have to bring its go.sum along.
+#[test]
+fn the_guard_needs_no_module_beyond_what_is_committed() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guard");
+    let go_mod = std::fs::read_to_string(format!("{dir}/go.mod")).unwrap();
+    let main = std::fs::read_to_string(format!("{dir}/main.go")).unwrap();
+    let imports = main.split("import (").nth(1).and_then(|r| r.split(')').next()).expect("main.go: import ( ... )");
+    let outside_std: Vec<&str> = imports
+        .lines()
+        .filter_map(|l| l.trim().split('"').nth(1))
+        .filter(|path| path.split('/').next().is_some_and(|first| first.contains('.')))
+        .collect();
+    let requires = go_mod.lines().any(|l| l.trim_start().starts_with("require"));
+    let has_sum = std::path::Path::new(&format!("{dir}/go.sum")).is_file();
+    assert!(
+        (outside_std.is_empty() && !requires) || has_sum,
+        "guard/ needs modules {outside_std:?} (require in go.mod: {requires}) without a go.sum: run `go mod tidy` in guard/ and commit go.sum"
+    );
 }
