@@ -89,7 +89,7 @@ fn image_pull_failure_names_the_image(helm: Helm) {
     let manifest = reqwest_blocking_get_index(&repo, &index);
     delete_manifest(&repo, &manifest);
     d.image = image;
-    let out = d.run("up", &["--timeout", "60s"]);
+    let out = d.run("up", &[]);
     let err = out.error_line();
     assert!(err.contains(&format!("{}/{repo}@{index}", registry())) && err.contains("public"), "{err}");
     assert!(err.contains("ErrImagePull") || err.contains("ImagePullBackOff"), "{err}");

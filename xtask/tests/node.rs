@@ -109,7 +109,7 @@ fn a_memory_limit_far_too_small_is_named_oomkilled(helm: Helm) {
     );
     std::fs::write(&template, text).unwrap();
     let dir = chart.path().to_str().unwrap();
-    let args = d.args_without("up", &["--chart-version", "--chart-digest"], &["--chart", dir, "--timeout", "100s"]);
+    let args = d.args_without("up", &["--chart-version", "--chart-digest"], &["--chart", dir]);
     let out = d.xtask().run(&args);
     let err = out.error_line();
     // The runtime reports OOMKilled, or on cgroup v1 sometimes only the SIGKILL the OOM killer sent.
@@ -147,8 +147,7 @@ fn a_registry_that_wants_credentials_refuses_a_pod_without_them(helm: Helm) {
     )
     .unwrap();
     let image = format!("{}/{repo}:dev-latest", registry.host);
-    let out =
-        d.xtask().env("DOCKER_CONFIG", config.path()).run(d.args("up", &["--image", &image, "--timeout", "100s"]));
+    let out = d.xtask().env("DOCKER_CONFIG", config.path()).run(d.args("up", &["--image", &image]));
     let err = out.error_line();
     assert!(err.contains("cannot pull image") && err.contains(&registry.host), "{err}\n{}", out.stderr);
     assert!(err.contains("--pull-secret"), "the way out: {err}");
@@ -156,7 +155,7 @@ fn a_registry_that_wants_credentials_refuses_a_pod_without_them(helm: Helm) {
 
     // With --pull-secret: a dockerconfigjson Secret from the same credentials, its content never shown.
     let with = |extra: &[&str]| {
-        let mut all = vec!["--image", image.as_str(), "--timeout", "100s"];
+        let mut all = vec!["--image", image.as_str()];
         all.extend(extra);
         d.xtask().env("DOCKER_CONFIG", config.path()).run(d.args("up", &all))
     };

@@ -109,6 +109,10 @@ pub fn reserved_node_port(slot: u16, helm: Helm) -> String {
     (30000 + 2 * slot + u16::from(helm == Helm::V4)).to_string()
 }
 
+/// The tests' `up --timeout`: a rollout that is only slow (a loaded machine) is not what a test
+/// checks; one that cannot succeed fails on its diagnosis, long before this.
+pub const ROLLOUT_TIMEOUT: &str = "10m";
+
 pub struct Deploy {
     pub ns: String,
     pub release: String,
@@ -125,6 +129,7 @@ pub struct Deploy {
 impl Deploy {
     /// A fresh namespace, release and admin user for this test, deploying with `helm`.
     pub fn new(name: &str, helm: Helm) -> Deploy {
+        super::slots::take();
         let ns = unique(name);
         let helm_dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(helm.binary(), helm_dir.path().join("helm")).unwrap();
@@ -185,7 +190,7 @@ impl Deploy {
                 ("--chart-digest", self.chart_digest.clone()),
                 ("--node-ip", cluster().node_ip.clone()),
                 ("--allow-from", cluster().allow_from.clone()),
-                ("--timeout", "120s".to_string()),
+                ("--timeout", ROLLOUT_TIMEOUT.to_string()),
             ] {
                 if !extra.contains(&flag) && !omit.contains(&flag) {
                     args.extend([flag.to_string(), value]);

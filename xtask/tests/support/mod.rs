@@ -14,6 +14,7 @@ pub mod mcp_client;
 pub mod node;
 pub mod registry;
 pub mod server;
+pub mod slots;
 
 use std::path::Path;
 use std::process::Command;

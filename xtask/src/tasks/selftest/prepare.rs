@@ -2,7 +2,7 @@
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
 use super::act;
-use super::run_binaries::{cargo, run_all_at_once, run_alone, EarlyBuild};
+use super::run_binaries::{cargo, deploy_slots, run_all_at_once, run_alone, EarlyBuild};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::common::workspace;
 use crate::local::environment::{self, Environment, Layout, Parts};
@@ -70,6 +70,7 @@ fn with_environment(sh: &Shell, root: &Path, parts: &Parts, args: &Args, early: 
     let _buildkit_env = sh.sh.push_env("KMCP_BUILDKIT", format!("unix://{}", env.buildkit.socket.display()));
     // The cluster tests mostly wait on rollouts: run more of them at once than there are cores.
     let _threads = std::env::var_os("RUST_TEST_THREADS").is_none().then(|| sh.sh.push_env("RUST_TEST_THREADS", "6"));
+    let _slots = sh.sh.push_env("KMCP_TEST_SLOTS", deploy_slots(&root.join("target/test-slots"))?);
     let cluster_env = env.cluster_dir().zip(parts.cluster.as_ref()).map(|(dir, c)| {
         [sh.sh.push_env("KMCP_TESTCLUSTER", dir), sh.sh.push_env("KMCP_TESTCLUSTER_BIN", &c.testcluster)]
     });

@@ -38,6 +38,23 @@ impl EarlyBuild {
     }
 }
 
+/// How many tests deploy to the shared cluster at once (tests/support/slots.rs): eight per core,
+/// or `KMCP_TEST_DEPLOYS`. Beyond that the node and control plane only share the same cores among
+/// more rollouts, each then slower than its timeout.
+pub(super) fn deploy_slots(dir: &Path) -> Result<PathBuf> {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let count = match std::env::var("KMCP_TEST_DEPLOYS") {
+        Ok(n) => n.parse::<usize>().ok().filter(|n| *n > 0).context("KMCP_TEST_DEPLOYS must be a positive number")?,
+        Err(_) => 8 * cores,
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    for n in 0..count {
+        std::fs::File::create(dir.join(format!("slot-{n}")))?;
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// `cargo` with `words` and `extra`, without the variables `cargo run` gave this process: an inner
 /// cargo that sees `CARGO_MANIFEST_DIR` rebuilds ring's build script, and with it the TLS crates
 /// and everything above them, here and again in the next `cargo xtask`.
