@@ -78,6 +78,17 @@ fn up_deploys_and_a_second_up_changes_nothing(helm: Helm) {
         let noop = &after[n..];
         assert!(noop.iter().all(|e| !e.is_write() && !e.by_helm()), "{noop:?}");
     }
+    // On a cluster of one node, naming it pins nothing: the same release, still a no-op; a node
+    // that is not there is refused before any change.
+    let nodes = d.get("/api/v1/nodes").unwrap();
+    let node = nodes["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let out = d.run("up", &["--node", &node]);
+    assert!(out.assert_ok().stdout.contains("up to date: nothing changed"), "{}", out.stdout);
+    assert!(!out.stdout.contains("the server runs on node"), "{}", out.stdout);
+    assert_eq!(versions(&d), before, "--node on a one-node cluster changed an object");
+    let err = d.run("up", &["--node", "no-such-node"]).error_line();
+    assert!(err.contains(&format!("--node no-such-node: no such node (the nodes: {node})")), "{err}");
+    assert_eq!(versions(&d), before);
 }
 
 fn a_new_push_rolls_forward(helm: Helm) {

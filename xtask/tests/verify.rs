@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use support::cluster::cluster;
 use support::deploy::{Deploy, Helm};
 use support::mcp_client::{call_tool, inspector, text};
 use support::Output;
@@ -35,6 +36,8 @@ fn a_good_deployment_passes_every_check(helm: Helm) {
     assert!(line(&out, "PASS MCP notifications/initialized").contains("HTTP 202"));
     assert!(line(&out, "PASS MCP tools/list").contains(" tools"));
     line(&out, "PASS health endpoint /healthz");
+    let serving = line(&out, "PASS the URL's node runs the server");
+    assert!(serving.contains(&format!("(it lists {}) runs the server", cluster().node_ip)), "{serving}");
     for allowed in
         ["list pods (all namespaces)", "list events", "list deployments", "get nodes", "list nodes", "list configmaps"]
     {

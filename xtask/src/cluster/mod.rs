@@ -11,6 +11,7 @@ pub(crate) mod http2;
 pub(crate) mod lock;
 pub(crate) mod manifests;
 pub(crate) mod namespace_contents;
+pub(crate) mod placement;
 pub(crate) mod pod_trouble;
 pub(crate) mod pods_gone;
 #[cfg(target_os = "linux")]

@@ -29,6 +29,9 @@ pub struct Plan {
     pub(crate) summary: String,
     /// What planning could not find out (a dry run goes on without it) or leaves alone.
     pub(crate) notes: Vec<String>,
+    /// On a cluster of several nodes, the node `up` runs the server on, and why that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) placement: Option<String>,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -247,6 +250,7 @@ impl Plan {
         let mut out =
             vec![format!("plan for {} of release {} in {}: {}", self.task, self.release, self.namespace, self.summary)];
         out.extend(self.notes.iter().map(|n| format!("note: {n}")));
+        out.extend(self.placement.iter().map(|p| format!("placement: {p}")));
         if self.steps.is_empty() {
             out.push(format!("nothing to do: {}", self.summary));
         }

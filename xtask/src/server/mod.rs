@@ -13,6 +13,7 @@ pub(crate) mod proof;
 pub(crate) mod proof_credentials;
 pub(crate) mod proof_door;
 pub(crate) mod proof_mode;
+pub(crate) mod proof_nodes;
 pub(crate) mod proof_rebinding;
 pub(crate) mod proof_rights;
 pub(crate) mod proof_secrets;

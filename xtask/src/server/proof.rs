@@ -105,6 +105,9 @@ pub async fn verify(
                     crate::server::proof_mode::check_meant_mode(c, args, m, &mut rest).await;
                 }
                 crate::server::proof_secrets::check_secret_access(c, args, helm, &mut rest).await;
+                if let Some(node) = crate::server::proof_door::target(url) {
+                    crate::server::proof_nodes::check_serving_node(c, args, node.ip(), &mut rest).await;
+                }
             };
             tokio::join!(door_checks, api_checks);
             checks.append(&mut door);

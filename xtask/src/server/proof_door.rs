@@ -8,7 +8,7 @@ use crate::cluster::client::{Cluster, ClusterArgs};
 use crate::oci::chart;
 use crate::server::check::{check, skip, Check};
 use anyhow::{anyhow, bail, Result};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::Api;
 use std::net::{IpAddr, SocketAddr};
@@ -112,7 +112,7 @@ async fn traffic_policy(cluster: &Cluster, args: &ClusterArgs) -> Result<String>
     }
 }
 
-fn target(url: &str) -> Option<SocketAddr> {
+pub(crate) fn target(url: &str) -> Option<SocketAddr> {
     let rest = url.split("://").nth(1)?;
     let host_port = rest.split('/').next()?;
     host_port.parse::<SocketAddr>().ok()
@@ -154,7 +154,10 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
-        let result = outside_result(*source, open, answered_for.as_secs());
+        let result = match outside_result(*source, open, answered_for.as_secs()) {
+            Ok(detail) => other_nodes_silent(cluster, *source, node).await.map(|more| format!("{detail}{more}")),
+            Err(e) => Err(e),
+        };
         check(checks, name, result);
         return;
     }
@@ -165,6 +168,25 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
         }
     };
     skip(checks, name, format!("could not check: {why}"));
+}
+
+/// On a cluster of several nodes, every other node's addresses (on the same nodePort) must be
+/// silent to `source` too.
+async fn other_nodes_silent(cluster: &Cluster, source: IpAddr, url: SocketAddr) -> Result<String> {
+    let nodes = Api::<Node>::all(cluster.client.clone()).list(&Default::default()).await?.items;
+    let others: Vec<SocketAddr> = nodes
+        .iter()
+        .flat_map(crate::server::proof_nodes::addresses)
+        .filter(|a| *a != url.ip() && a.is_ipv4() == url.is_ipv4())
+        .map(|a| SocketAddr::new(a, url.port()))
+        .collect();
+    for other in &others {
+        if answers(source, *other).await {
+            bail!("ANSWERED at {other} (another node's address) from {source}, which is outside --allow-from: the NodePort is open to it there");
+        }
+    }
+    let addrs: Vec<IpAddr> = others.iter().map(SocketAddr::ip).collect();
+    Ok(if addrs.is_empty() { String::new() } else { format!("; nor at the other nodes' {}", list(&addrs)) })
 }
 
 fn list(addrs: &[IpAddr]) -> String {

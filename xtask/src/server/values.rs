@@ -23,6 +23,9 @@ pub struct Values {
     pub image_pull_secrets: Vec<Named>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_containers: Vec<serde_json::Value>,
+    /// On a cluster of several nodes, the node that answers at the URL (cluster/placement.rs).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub node_selector: std::collections::BTreeMap<String, String>,
 }
 
 /// A reference by name (`imagePullSecrets` entries).
@@ -84,6 +87,7 @@ impl Values {
             config: mode.config(),
             image_pull_secrets: Vec::new(),
             extra_containers: guard.map(|g| g.container(mode.port)).into_iter().collect(),
+            node_selector: Default::default(),
         }
     }
 

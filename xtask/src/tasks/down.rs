@@ -84,6 +84,7 @@ async fn plan(sh: &Shell, cluster: Option<&Cluster>, args: &Args, notes: &[Strin
         release: release.into(),
         summary: String::new(),
         notes: notes.to_vec(),
+        placement: None,
         steps: Vec::new(),
     };
     let Some(cluster) = cluster else {

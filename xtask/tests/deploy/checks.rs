@@ -61,7 +61,7 @@ fn drifted_rbac_is_put_back_without_helm(helm: Helm) {
     assert!(out.assert_ok().stdout.contains("up to date: nothing changed"));
     if let (Some(n), Some(after)) = (audit_before, d.audit()) {
         let noop = &after[n..];
-        assert!(noop.len() <= 12 && noop.iter().all(|e| !e.is_write()), "{} requests: {noop:?}", noop.len());
+        assert!(noop.len() <= 13 && noop.iter().all(|e| !e.is_write()), "{} requests: {noop:?}", noop.len());
     }
     d.run("down", &["--delete-namespace"]).assert_ok();
 }

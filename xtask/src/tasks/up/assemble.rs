@@ -67,7 +67,9 @@ impl Planner<'_> {
         } else {
             format!("deploy {pinned} as release {release} in {ns}, chart {}", chart.display)
         };
-        let plan = Plan { task: "up", namespace: ns.into(), release: release.into(), summary, notes, steps };
+        let placement = self.desired.placement.as_ref().map(|p| p.describe());
+        let (namespace, release) = (ns.into(), release.into());
+        let plan = Plan { task: "up", namespace, release, summary, notes, placement, steps };
         Planned { plan, live: seen.live }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::inputs::Inputs;
 use crate::cluster::manifests::SERVICE_ACCOUNT;
+use crate::cluster::placement::{Placement, HOSTNAME_LABEL};
 use crate::cluster::pull_secret;
 use crate::oci::chart::{self, Chart};
 use crate::oci::docker_config::Credentials;
@@ -26,6 +27,9 @@ pub(super) struct Desired {
     pub(super) pull_credentials: Option<Credentials>,
     /// The guard in front of the server (None with `--no-guard`).
     pub(super) guard: Option<Guard>,
+    /// The node the server is pinned to, on a cluster of several (`pin_to`).
+    pub(super) placement: Option<Placement>,
+    typed: Values,
 }
 
 impl Desired {
@@ -83,7 +87,19 @@ impl Desired {
         }
         let (values, set) = (typed.render()?, typed.set_args());
         let hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
-        Ok((Desired { chart, pinned, values, set, hash, pull_credentials, guard }, notes))
+        let placement = None;
+        Ok((Desired { chart, pinned, values, set, hash, pull_credentials, guard, placement, typed }, notes))
+    }
+
+    /// Pins the server to a node (a nodeSelector on its hostname label): the values and their
+    /// hash change with it. None (one node) leaves them as they are.
+    pub(super) fn pin_to(&mut self, placement: Option<Placement>) -> Result<()> {
+        let Some(p) = placement else { return Ok(()) };
+        self.typed.node_selector = [(HOSTNAME_LABEL.to_string(), p.hostname.clone())].into();
+        (self.values, self.set) = (self.typed.render()?, self.typed.set_args());
+        self.hash = deploy_hash(&self.chart, &format!("{}{}", self.values, self.set.join(" ")));
+        self.placement = Some(p);
+        Ok(())
     }
 }
 

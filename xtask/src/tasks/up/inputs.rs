@@ -27,6 +27,10 @@ pub struct Args {
     pub(crate) fork: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) node: crate::cluster::address::NodeArgs,
+    /// On a cluster of several nodes, the node to run the server on, when --node-ip is an address
+    /// Kubernetes does not list for it (a WireGuard address) [default: the node listing --node-ip]
+    #[arg(long = "node", value_name = "NAME")]
+    pub(crate) on_node: Option<String>,
     /// The networks that may connect (a NetworkPolicy; the Service keeps the client's address)
     /// [default: the network of the local interface that holds --node-ip]
     #[arg(long, env = "MCP_ALLOW_FROM", value_name = "CIDR[,CIDR...]", value_parser = allow_from::parse)]

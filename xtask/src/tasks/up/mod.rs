@@ -12,6 +12,7 @@ mod read;
 mod report;
 
 use crate::cluster::client::Cluster;
+use crate::cluster::placement;
 use crate::plan::data::Plan;
 use crate::plan::execute::{execute, Outcome};
 use crate::programs::helm;
@@ -32,8 +33,11 @@ pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<boo
     let (reached, desired) = tokio::join!(Cluster::reach(&args.cluster), Desired::work_out(sh, &input));
     let cluster = sh.unless_dry_run(reached, &mut notes)?;
     sh.unless_dry_run(helm::find(), &mut notes)?;
-    let (desired, desired_notes) = desired?;
+    let (mut desired, desired_notes) = desired?;
     notes.extend(desired_notes);
+    if let Some(c) = &cluster {
+        desired.pin_to(placement::decide(c, args.node.node_ip, args.on_node.as_deref()).await?)?;
+    }
     let planner = Planner {
         sh,
         cluster: cluster.as_ref(),

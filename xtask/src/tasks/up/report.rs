@@ -51,6 +51,9 @@ pub(super) async fn report(planner: &Planner<'_>, planned_live: Option<Live>, do
             "no Host/Origin guard (--no-guard): a page the laptop's browser opens can rebind its name to this URL"
         ),
     }
+    if let Some(p) = &desired.placement {
+        println!("{}", p.describe());
+    }
     println!("MCP URL: {url}");
     println!("{}", crate::common::clients::setup(&url, args.client.client));
     if args.verify {
