@@ -97,6 +97,10 @@ impl Live {
                 "deployment serviceAccountName".into(),
                 json(&spec.template.spec.as_ref().and_then(|s| s.service_account_name.clone())),
             );
+            out.insert(
+                "deployment nodeSelector".into(),
+                json(&spec.template.spec.as_ref().and_then(|s| s.node_selector.clone())),
+            );
         }
         if let Some(spec) = self.service.as_ref().and_then(|s| s.spec.as_ref()) {
             out.insert("service type".into(), json(&spec.type_));

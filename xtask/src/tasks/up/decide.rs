@@ -3,6 +3,7 @@
 
 use super::read::{Planner, Seen};
 use crate::cluster::address::current_node_port;
+use crate::cluster::placement::HOSTNAME_LABEL;
 use crate::cluster::state_configmap;
 use crate::plan::data::{Action, Step, Write};
 use crate::{cluster::rollout, programs::helm};
@@ -14,6 +15,8 @@ impl Planner<'_> {
         let drifted = &seen.drifted;
         if self.deployment(seen).is_none() {
             Some("the release is not deployed".to_string())
+        } else if let Some(moved) = self.moved(seen) {
+            Some(moved)
         } else if seen.recorded.deployed_sha256.as_deref() != Some(self.desired.hash.as_str()) {
             Some("the image, chart or values changed".to_string())
         } else if !drifted.is_empty() {
@@ -21,6 +24,23 @@ impl Planner<'_> {
         } else {
             None
         }
+    }
+
+    /// On a cluster of several nodes, a server pinned to another node than the one at the URL, or
+    /// to none (deployed before it was pinned, or on one node that has since had others join).
+    fn moved(&self, seen: &Seen) -> Option<String> {
+        let placement = self.desired.placement.as_ref()?;
+        let spec = self.deployment(seen)?.spec.as_ref()?.template.spec.as_ref();
+        let pinned = spec.and_then(|s| s.node_selector.as_ref()).and_then(|s| s.get(HOSTNAME_LABEL));
+        let now = match pinned {
+            Some(h) if *h == placement.hostname => return None,
+            Some(h) => format!("is pinned to {HOSTNAME_LABEL}={h}"),
+            None => "may run on any node".to_string(),
+        };
+        Some(format!(
+            "the server {now}, but the URL answers only on node {} ({}): helm moves it there",
+            placement.node, placement.why
+        ))
     }
 
     pub(super) fn record_writes(&self) -> Vec<Write> {
