@@ -207,7 +207,7 @@ fn verify_proves_the_door(helm: Helm) {
     // The policy deleted by hand: the door is open, and verify says so.
     let policy = format!("/apis/networking.k8s.io/v1/namespaces/{}/networkpolicies/{}-allow-from", d.ns, d.release);
     d.send("DELETE", &policy, "application/json", json!({}));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let out = loop {
         let out = d.run("verify", &["--allow-from", &allow]);
         if out.stdout.contains("ANSWERED") || std::time::Instant::now() > deadline {
@@ -236,7 +236,7 @@ fn verify_proves_the_door(helm: Helm) {
     );
     // up puts the policy back; the firewall follows within seconds.
     d.run("up", &[]).assert_ok();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while d.run("verify", &[]).code != 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_secs(1));
     }

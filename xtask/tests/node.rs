@@ -43,7 +43,7 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
         serde_json::json!({"spec": {"externalTrafficPolicy": "Cluster"}}),
     );
     let other = Client::new(&format!("{}-o", d.ns), "public");
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     let masqueraded = || connections_to(port).iter().any(|(src, saw)| src == &other.address && saw != &other.address);
     while !masqueraded() && Instant::now() < deadline {
         other.http_status(&public);

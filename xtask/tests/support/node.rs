@@ -59,7 +59,7 @@ impl Client {
     /// Polls GET `url` until its status is `want` (kube-proxy and the firewall take a moment to
     /// follow a change); the last status seen.
     pub fn status_becomes(&self, url: &str, want: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
         loop {
             let got = self.http_status(url);
             if got == want || std::time::Instant::now() > deadline {

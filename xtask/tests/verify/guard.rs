@@ -8,7 +8,7 @@ use super::support::KillOnDrop;
 use std::process::{Command, Stdio};
 
 fn listening(port: u16) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(std::time::Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(std::time::Duration::from_millis(50));
