@@ -6,8 +6,7 @@
 //! printed by `--dry-run --json`. Run through `bench/run` (`cargo xtask test --bench`, which starts
 //! the cluster).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+extern crate kmcp_test_support as support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

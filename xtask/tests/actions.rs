@@ -3,7 +3,7 @@
 //! and e2e.yml deploying that image to the tests' cluster on demand and after a successful image
 //! run, and not at all after a failed one. The third-party actions are stand-ins (`support/act.rs`).
 
-mod support;
+extern crate kmcp_test_support as support;
 
 use serde_json::json;
 use support::act::{Act, REPOSITORY};

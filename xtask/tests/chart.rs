@@ -3,7 +3,8 @@
 //! or its `extraArgs`, the ingress, a long release name, and rollouts that fail for the image (a
 //! pull failure, a port the image ignores), each named.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::Value;
 use support::deploy::{push_chart, registry, server_image, Deploy, Helm};

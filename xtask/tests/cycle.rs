@@ -3,7 +3,7 @@
 //! of that very image, `verify`, a no-op `up`, `down --keep-port`, `up` on the same URL, `down`,
 //! `down`.
 
-mod support;
+extern crate kmcp_test_support as support;
 
 use support::buildkit::{fork, Buildx, Fork};
 use support::cluster::cluster;

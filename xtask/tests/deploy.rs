@@ -1,7 +1,8 @@
 //! `up`, `down` and `status` on the real control plane with the real helm 3 and helm 4, the test
 //! chart from the test registry, and the real server running in its pod.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::{json, Value};
 use support::cluster::cluster;

@@ -6,7 +6,7 @@
 //! Alone, once the shared cluster has stopped (`alone_...`, run by `cargo xtask test`): `dev`
 //! starts an environment of its own, and Ctrl-C stops it and leaves the host as found.
 
-mod support;
+extern crate kmcp_test_support as support;
 
 use std::io::BufRead;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! The door, as an attacker who reaches the URL would try it: Secrets are readable through the
 //! server only when a Helm toolset was asked for.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::json;
 use support::cluster::cluster;

@@ -1,7 +1,7 @@
 //! Every task's `--help` says what it does (the chart default, `--node-ip`, root and Linux for
 //! `dev` and `test`), every flag has a description, and `--version` names the commit.
 
-mod support;
+extern crate kmcp_test_support as support;
 
 fn help(args: &[&str]) -> String {
     let out = support::Xtask::new(None).run(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());

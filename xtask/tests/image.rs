@@ -2,7 +2,7 @@
 //! the real BuildKit daemon `cargo xtask test` started, pushing to real registries on 127.0.0.1;
 //! forks laid out like upstream's (`support::buildkit`).
 
-mod support;
+extern crate kmcp_test_support as support;
 
 use support::buildkit::{fork, Buildx, Fork};
 use support::http::{Response, Server};

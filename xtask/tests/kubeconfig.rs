@@ -3,7 +3,7 @@
 //! gone): `status`, `up` and `up --dry-run` each end within the deadline, name the plugin, and leave
 //! none of its processes behind. No cluster is contacted.
 
-mod support;
+extern crate kmcp_test_support as support;
 
 /// The marker in the plugin's own child (`sleep 6000.4242`): found in no other process's argv.
 const MARK: &str = "6000.4242";

@@ -3,7 +3,8 @@
 //! keeps the pod Pending, a memory limit too small, a registry that wants credentials for pulls,
 //! and the chart's read-only root filesystem in force while the server serves.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use std::time::{Duration, Instant};
 use support::cluster::cluster;

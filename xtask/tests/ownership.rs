@@ -3,7 +3,8 @@
 //! none with the instance's mark. Refused before any write (the audit log holds reads only), left
 //! alone by `down`, taken over only with `--adopt`.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::json;
 use support::deploy::{chart_version, Deploy, Helm};

@@ -4,7 +4,8 @@
 //! the plan named. And input `up` cannot carry out is refused before any plan is carried out: the
 //! audit log holds no write. With helm 3 and helm 4, on the real control plane.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -2,7 +2,8 @@
 //! had, credentials that stay with their registry, one run at a time, the live state rather than a
 //! record, helm interrupted or killed, and input checked before any change.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::json;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,8 @@
 //! 409 can arise); with `--stateful --allow-write-tools` the write tools appear and the 409 is
 //! reproduced. Changing the mode rolls the deployment; keeping it changes nothing.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use support::deploy::{Deploy, Helm};
 use xtask::server::mcp::Session;

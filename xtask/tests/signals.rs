@@ -3,7 +3,8 @@
 //! state named; a SIGKILL takes helm with it; a rollout wait ends at a signal, and a timeout says
 //! why no pod was created.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::json;
 use std::time::Duration;

@@ -8,6 +8,8 @@
 mod house;
 #[path = "tidy/linux_only.rs"]
 mod linux_only;
+#[path = "tidy/support_exposure.rs"]
+mod support_exposure;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,8 @@
 //! server in its pod over the NodePort, and the RBAC matrix is evaluated by the real authorizer.
 //! An agent's view too: tools/call through our client and through MCP Inspector's CLI.
 
-mod support;
+#[macro_use]
+extern crate kmcp_test_support as support;
 
 use serde_json::{json, Value};
 use support::cluster::cluster;

@@ -1,7 +1,7 @@
 //! The workspace's promises: the `cargo xtask` alias, help listing every task, a dependency tree
 //! without OpenSSL or aws-lc, and a guard that builds from what is committed.
 
-mod support;
+extern crate kmcp_test_support as support;
 
 #[test]
 fn no_arguments_prints_help_listing_every_task() {

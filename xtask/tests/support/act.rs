@@ -44,7 +44,7 @@ impl ActRun {
             .collect()
     }
 
-    pub fn job_result(&self) -> Option<String> {
+    pub(crate) fn job_result(&self) -> Option<String> {
         self.lines.iter().rev().find_map(|l| l["jobResult"].as_str().map(str::to_string))
     }
 
@@ -65,6 +65,12 @@ impl ActRun {
     }
 }
 
+impl Default for Act {
+    fn default() -> Act {
+        Act::new()
+    }
+}
+
 impl Act {
     pub fn new() -> Act {
         let dir = tempfile::tempdir().unwrap();
@@ -80,7 +86,7 @@ impl Act {
             std::fs::create_dir_all(&at).unwrap();
             std::fs::write(at.join("action.yml"), action).unwrap();
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = super::workspace();
         let path = std::env::join_paths(
             std::iter::once(bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
         )
@@ -187,7 +193,7 @@ impl Act {
 /// The workspace's files as git sees them (tracked, and new ones not ignored), committed in a
 /// repository of their own whose origin is GitHub's `REPOSITORY`.
 fn copy_workspace(to: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = super::workspace();
     let out = Command::new("git")
         .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
         .current_dir(root)

@@ -4,12 +4,12 @@
 
 /// Read by bash before each `run:` step (`BASH_ENV`): on exit, the step's summary is appended to
 /// the test's file.
-pub const KEEP_SUMMARY: &str = r#"trap '[ -s "$GITHUB_STEP_SUMMARY" ] && cat "$GITHUB_STEP_SUMMARY" >> "$KMCP_ACT_SUMMARY"' EXIT
+pub(crate) const KEEP_SUMMARY: &str = r#"trap '[ -s "$GITHUB_STEP_SUMMARY" ] && cat "$GITHUB_STEP_SUMMARY" >> "$KMCP_ACT_SUMMARY"' EXIT
 "#;
 
 /// Stand-in for `sudo`: the tests run as root, so it runs its command (after `-E`), except
 /// `cargo xtask test`, which it records instead: the workflow tests must not run the tests again.
-pub const SUDO: &str = r#"#!/bin/sh
+pub(crate) const SUDO: &str = r#"#!/bin/sh
 # Stand-in for sudo, written by the workflow tests.
 [ "$1" = "-E" ] && shift
 case " $* " in
@@ -23,7 +23,7 @@ exec "$@"
 
 /// The third-party actions the workflows use, each a composite action doing only what the real
 /// one guarantees the steps after it.
-pub const STANDINS: [(&str, &str); 9] = [
+pub(crate) const STANDINS: [(&str, &str); 9] = [
     (
         "actions/checkout@v7",
         r#"name: checkout (stand-in)

@@ -13,6 +13,12 @@ pub struct Buildx {
     pub config: tempfile::TempDir,
 }
 
+impl Default for Buildx {
+    fn default() -> Buildx {
+        Buildx::new()
+    }
+}
+
 impl Buildx {
     /// The buildx plugin and a `remote` builder on the shared BuildKit, in use.
     pub fn new() -> Buildx {
@@ -71,12 +77,12 @@ impl Buildx {
 
 /// The Go toolchain image (`FROM --platform=$BUILDPLATFORM`) and the final stage's base (both
 /// platforms), pushed to the shared registry once per test process.
-pub struct BaseImages {
+pub(crate) struct BaseImages {
     pub go: String,
     pub base: String,
 }
 
-pub fn base_images() -> &'static BaseImages {
+pub(crate) fn base_images() -> &'static BaseImages {
     static IMAGES: OnceLock<BaseImages> = OnceLock::new();
     IMAGES.get_or_init(|| {
         // One test process at a time: two pushes of the same blob at once make the registry

@@ -19,7 +19,7 @@ pub struct TestCluster {
     /// The network the tests' `up` admits (`--allow-from`): the local node's internal network
     /// (the host's address is in it), else `KMCP_TEST_ALLOW_FROM` or every address.
     pub allow_from: String,
-    pub audit_log: Option<PathBuf>,
+    pub(crate) audit_log: Option<PathBuf>,
     dir: Option<PathBuf>,
 }
 
@@ -71,7 +71,7 @@ async fn first_internal_ip(kubeconfig: &Path) -> String {
         .clone()
 }
 
-pub async fn client_for(kubeconfig: &Path) -> kube::Client {
+pub(crate) async fn client_for(kubeconfig: &Path) -> kube::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
@@ -85,7 +85,7 @@ impl TestCluster {
 
     /// A kubeconfig for a cluster admin of this test's own, so that the audit log tells its
     /// requests apart (on a given cluster: the given kubeconfig).
-    pub fn admin_as(&self, user: &str, dir: &Path) -> PathBuf {
+    pub(crate) fn admin_as(&self, user: &str, dir: &Path) -> PathBuf {
         self.user_as(user, "system:masters", dir)
     }
 
@@ -128,7 +128,6 @@ impl TestCluster {
                 .filter(|e| e["user"]["username"] == user && e["stage"] == "ResponseComplete")
                 .map(|e| AuditEvent {
                     verb: e["verb"].as_str().unwrap_or_default().to_string(),
-                    uri: e["requestURI"].as_str().unwrap_or_default().to_string(),
                     resource: e["objectRef"]["resource"].as_str().unwrap_or_default().to_string(),
                     subresource: e["objectRef"]["subresource"].as_str().unwrap_or_default().to_string(),
                     namespace: e["objectRef"]["namespace"].as_str().unwrap_or_default().to_string(),
@@ -144,12 +143,11 @@ impl TestCluster {
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub verb: String,
-    pub uri: String,
     pub resource: String,
     pub subresource: String,
     pub namespace: String,
     pub name: String,
-    pub user_agent: String,
+    pub(crate) user_agent: String,
     pub code: i64,
 }
 

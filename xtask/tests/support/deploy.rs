@@ -55,7 +55,7 @@ pub fn chart() -> (String, String) {
 }
 
 pub fn chart_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/chart"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/chart"))
 }
 
 /// Packages `dir` (the server's version as its appVersion) and pushes it to
@@ -111,7 +111,7 @@ pub fn reserved_node_port(slot: u16, helm: Helm) -> String {
 
 /// The tests' `up --timeout`: a rollout that is only slow (a loaded machine) is not what a test
 /// checks; one that cannot succeed fails on its diagnosis, long before this.
-pub const ROLLOUT_TIMEOUT: &str = "10m";
+pub(crate) const ROLLOUT_TIMEOUT: &str = "10m";
 
 pub struct Deploy {
     pub ns: String,

@@ -9,11 +9,11 @@ macro_rules! both_helms {
         $(mod $name {
             #[test]
             fn helm3() {
-                super::$name($crate::support::deploy::Helm::V3)
+                super::$name($crate::deploy::Helm::V3)
             }
             #[test]
             fn helm4() {
-                super::$name($crate::support::deploy::Helm::V4)
+                super::$name($crate::deploy::Helm::V4)
             }
         })*
     };
@@ -29,7 +29,7 @@ macro_rules! one_helm {
         mod $name {
             #[test]
             fn helm3() {
-                super::$name($crate::support::deploy::Helm::V3)
+                super::$name($crate::deploy::Helm::V3)
             }
         }
         $($crate::one_helm!($($rest)*);)?
@@ -38,7 +38,7 @@ macro_rules! one_helm {
         mod $name {
             #[test]
             fn helm4() {
-                super::$name($crate::support::deploy::Helm::V4)
+                super::$name($crate::deploy::Helm::V4)
             }
         }
         $($crate::one_helm!($($rest)*);)?

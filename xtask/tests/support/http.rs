@@ -9,7 +9,6 @@ use std::sync::Arc;
 pub struct Request {
     pub method: String,
     pub path: String,
-    pub query: HashMap<String, String>,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -103,11 +102,8 @@ fn serve(stream: TcpStream, handler: &Handler) {
             body.extend_from_slice(&chunk[..n]);
         }
     }
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), parse_query(q)),
-        None => (target.clone(), HashMap::new()),
-    };
-    let response = handler(Request { method, path, query, headers, body });
+    let path = target.split_once('?').map_or(target.clone(), |(p, _)| p.to_string());
+    let response = handler(Request { method, path, headers, body });
     let mut stream = stream;
     let head = format!(
         "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
@@ -118,29 +114,4 @@ fn serve(stream: TcpStream, handler: &Handler) {
     );
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&response.body);
-}
-
-fn parse_query(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-        .map(|(k, v)| (k.to_string(), percent_decode(v)))
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

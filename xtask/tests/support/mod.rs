@@ -1,10 +1,9 @@
 //! Shared by every integration test: the real cluster and registry `cargo xtask test` started, the
 //! test chart, BuildKit and buildx with forks laid out like upstream's, temp git repositories, and
 //! a runner for the real xtask binary.
-#![allow(dead_code)]
 
 pub mod act;
-pub mod act_standins;
+pub(crate) mod act_standins;
 pub mod buildkit;
 pub mod cluster;
 pub mod deploy;
@@ -14,7 +13,7 @@ pub mod mcp_client;
 pub mod node;
 pub mod registry;
 pub mod server;
-pub mod slots;
+pub(crate) mod slots;
 
 use std::path::Path;
 use std::process::Command;
@@ -48,6 +47,18 @@ impl Output {
     }
 }
 
+/// The workspace's root (this crate is `xtask/tests/support`).
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(3).unwrap()
+}
+
+/// The xtask binary cargo built beside the running test binary (`target/<profile>/xtask`; the
+/// test binary is in `deps/` below it).
+fn xtask_binary() -> std::path::PathBuf {
+    let test = std::env::current_exe().unwrap();
+    test.parent().and_then(Path::parent).unwrap().join("xtask")
+}
+
 /// The real xtask binary in a clean environment: HOME is a temp dir, PATH holds `path` first.
 pub struct Xtask {
     cmd: Command,
@@ -57,7 +68,7 @@ pub struct Xtask {
 impl Xtask {
     pub fn new(path_first: Option<&Path>) -> Xtask {
         let home = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut cmd = Command::new(xtask_binary());
         cmd.env_clear().env("HOME", home.path());
         let system = "/usr/local/bin:/usr/bin:/bin";
         let path = match path_first {
@@ -127,7 +138,7 @@ pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
 }
 
 /// Commits every file as `sig` (a fixed time gives the same tree the same commit).
-pub fn commit_all_as(repo: &git2::Repository, message: &str, sig: &git2::Signature) -> String {
+pub(crate) fn commit_all_as(repo: &git2::Repository, message: &str, sig: &git2::Signature) -> String {
     let mut index = repo.index().unwrap();
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
     index.write().unwrap();

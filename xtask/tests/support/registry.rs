@@ -72,17 +72,6 @@ async fn connect(host: &str, repository: &str, tag: &str, basic: Option<(&str, &
     (client, base)
 }
 
-/// Pushes an index of `entries` under every tag; its digest.
-async fn push_index_manifest(
-    client: &Client,
-    host: &str,
-    repository: &str,
-    tags: &[String],
-    entries: Vec<serde_json::Value>,
-) -> String {
-    push_annotated_index(client, host, repository, tags, entries, json!({})).await
-}
-
 async fn push_annotated_index(
     client: &Client,
     host: &str,
@@ -105,49 +94,6 @@ async fn push_annotated_index(
             .unwrap();
     }
     sha(&index)
-}
-
-/// Pushes an image index holding `platforms` (plus a buildx attestation entry) under every tag;
-/// returns the index digest.
-pub fn push_index(
-    host: &str,
-    repository: &str,
-    tags: &[String],
-    platforms: &[String],
-    basic: Option<(&str, &str)>,
-) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let (client, base) = connect(host, repository, &tags[0], basic).await;
-        let mut entries = Vec::new();
-        let attestation = "unknown/unknown".to_string();
-        for platform in platforms.iter().chain([&attestation]) {
-            let (manifest, digest) = push_image(&client, &base, platform).await;
-            let mut parts = platform.split('/');
-            let mut platform_json = json!({"os": parts.next().unwrap(), "architecture": parts.next().unwrap()});
-            if let Some(v) = parts.next() {
-                platform_json["variant"] = json!(v);
-            }
-            let mut entry =
-                json!({"mediaType": MANIFEST, "digest": digest, "size": manifest.len(), "platform": platform_json});
-            if platform == &attestation {
-                entry["annotations"] = json!({"vnd.docker.reference.type": "attestation-manifest"});
-            }
-            entries.push(entry);
-        }
-        push_index_manifest(&client, host, repository, tags, entries).await
-    })
-}
-
-/// Pushes a single-platform image (a manifest, no index) under `tag`; returns its digest.
-pub fn push_single(host: &str, repository: &str, tag: &str, platform: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let (client, base) = connect(host, repository, tag, None).await;
-        let (manifest, digest) = push_image(&client, &base, platform).await;
-        client.push_manifest_raw(&base, manifest, HeaderValue::from_static(MANIFEST)).await.unwrap();
-        digest
-    })
 }
 
 /// The digest a tag points at in the registry, if it exists.
@@ -189,7 +135,7 @@ async fn push_server_platform(client: &Client, base: &Reference, arch: &str, ent
 
 /// Pushes a config and one layer, then the image manifest naming them, by digest; the manifest
 /// and its digest.
-pub async fn push_manifest(client: &Client, base: &Reference, config: &[u8], layer: &[u8]) -> (Vec<u8>, String) {
+pub(crate) async fn push_manifest(client: &Client, base: &Reference, config: &[u8], layer: &[u8]) -> (Vec<u8>, String) {
     for blob in [config, layer] {
         client.push_blob(base, blob.to_vec(), &sha(blob)).await.unwrap();
     }

@@ -13,7 +13,7 @@ pub fn binary() -> PathBuf {
 }
 
 /// The binary for `arch` (amd64, arm64), prepared by `cargo xtask test`.
-pub fn binary_for(arch: &str) -> PathBuf {
+pub(crate) fn binary_for(arch: &str) -> PathBuf {
     let var = format!("MCP_SERVER_BIN_{}", arch.to_uppercase());
     let path = std::env::var_os(&var).map(PathBuf::from).unwrap_or_else(|| {
         let version = if arch == "arm64" {
@@ -21,10 +21,7 @@ pub fn binary_for(arch: &str) -> PathBuf {
         } else {
             xtask::tasks::selftest::SERVER_VERSION
         };
-        PathBuf::from(format!(
-            "{}/../target/test-deps/kubernetes-mcp-server-linux-{arch}-{version}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        super::workspace().join(format!("target/test-deps/kubernetes-mcp-server-linux-{arch}-{version}"))
     });
     assert!(path.is_file(), "{} is missing: run the tests with `cargo xtask test`, which fetches it", path.display());
     path
@@ -48,7 +45,7 @@ pub fn guard_binary() -> PathBuf {
 
 /// A layer holding `bin` at `at` (a path under a directory, without the leading `/`), built once
 /// and kept beside `bin`; with its diff_id.
-pub fn layer_of(bin: &std::path::Path, at: &str) -> (Vec<u8>, String) {
+pub(crate) fn layer_of(bin: &std::path::Path, at: &str) -> (Vec<u8>, String) {
     let deps = bin.parent().unwrap().to_path_buf();
     let layer = deps.join(format!("layer-{}.tar.gz", bin.file_name().unwrap().to_string_lossy()));
     let diff_id = layer.with_extension("diffid");
@@ -78,7 +75,7 @@ pub fn layer_of(bin: &std::path::Path, at: &str) -> (Vec<u8>, String) {
 
 /// The guard for this machine's architecture, as `cargo xtask image` pushes it beside the server
 /// (by digest, a manifest of one platform): its digest.
-pub async fn push_guard(client: &oci_client::Client, base: &oci_client::Reference) -> String {
+pub(crate) async fn push_guard(client: &oci_client::Client, base: &oci_client::Reference) -> String {
     let arch = match std::env::consts::ARCH {
         "aarch64" => "arm64",
         _ => "amd64",

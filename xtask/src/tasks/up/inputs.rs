@@ -29,7 +29,7 @@ pub struct Args {
     pub(crate) node: crate::cluster::address::NodeArgs,
     /// On a cluster of several nodes, the node to run the server on, when --node-ip is an address
     /// Kubernetes does not list for it (a WireGuard address) [default: the node listing --node-ip]
-    #[arg(long = "node", value_name = "NAME")]
+    #[arg(long = "node", env = "MCP_NODE", value_name = "NAME")]
     pub(crate) on_node: Option<String>,
     /// The networks that may connect (a NetworkPolicy; the Service keeps the client's address)
     /// [default: the network of the local interface that holds --node-ip]
