@@ -9,7 +9,7 @@ extern crate kmcp_test_support as support;
 use std::time::{Duration, Instant};
 use support::cluster::cluster;
 use support::deploy::{Deploy, Helm, HELMS};
-use support::node::{connections_to, public_ip, relay, untolerating_namespace, Client, Taint};
+use support::node::{connections_to, forget_connections, public_ip, relay, untolerating_namespace, Client, Taint};
 use support::registry::{push_server_index, Entrypoint, Registry};
 
 fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(helm: Helm) {
@@ -32,8 +32,20 @@ fn node_ports_answer_on_every_address_and_only_a_local_policy_keeps_the_client(h
     let internet = Client::new(&format!("{}-i", d.ns), "public");
     assert_eq!(laptop.status_becomes(&internal, "200"), "200");
     assert_eq!(internet.status_becomes(&public, "200"), "200");
-    for client in [&laptop, &internet] {
-        assert_eq!(pod_saw(port, client), client.address, "externalTrafficPolicy Local keeps the client's address");
+    // `up` sets Local right after helm made the Service (the chart's is Cluster): a connection made
+    // before kube-proxy followed may still have been masqueraded, so each client connects afresh.
+    for (client, url) in [(&laptop, &internal), (&internet, &public)] {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let saw = loop {
+            forget_connections(port);
+            client.http_status(url);
+            let saw = pod_saw(port, client);
+            if saw == client.address || Instant::now() > deadline {
+                break saw;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        };
+        assert_eq!(saw, client.address, "externalTrafficPolicy Local keeps the client's address");
     }
     // Changed by hand to Cluster: kube-proxy hands the pod the node's address instead.
     let service = format!("/api/v1/namespaces/{}/services/{}", d.ns, d.fullname());

@@ -24,6 +24,18 @@ impl Placement {
     pub fn describe(&self) -> String {
         format!("the server runs on node {} ({})", self.node, self.why)
     }
+
+    /// Why helm must run when the live Deployment is pinned (its `kubernetes.io/hostname`
+    /// selector, if any) elsewhere or nowhere; None when it is pinned here.
+    pub fn moves(&self, pinned: Option<&str>) -> Option<String> {
+        let now = match pinned {
+            Some(h) if h == self.hostname => return None,
+            Some(h) => format!("is pinned to {HOSTNAME_LABEL}={h}"),
+            None => "may run on any node".to_string(),
+        };
+        let (node, why) = (&self.node, &self.why);
+        Some(format!("the server {now}, but the URL answers only on node {node} ({why}): helm moves it there"))
+    }
 }
 
 /// Reads the nodes and chooses (see `choose`); refuses, before any change, a node the server
@@ -157,6 +169,11 @@ mod tests {
         assert_eq!((p.node.as_str(), p.why.as_str()), ("a", "--node a"));
         let p = choose(&nodes, None, None).unwrap().unwrap();
         assert_eq!(p.node, "a", "no --node-ip: the node whose InternalIP the URL holds");
+        assert_eq!(p.moves(Some("a.host")), None, "pinned here already");
+        let moved = p.moves(None).unwrap();
+        assert!(moved.starts_with("the server may run on any node, but the URL answers only on node a ("), "{moved}");
+        let moved = p.moves(Some("b.host")).unwrap();
+        assert!(moved.starts_with("the server is pinned to kubernetes.io/hostname=b.host, but"), "{moved}");
         let err = choose(&nodes, ip("10.8.0.1"), None).unwrap_err().to_string();
         assert!(err.contains("no node lists --node-ip 10.8.0.1") && err.contains("pass --node NAME"), "{err}");
         assert!(err.contains("(the nodes: a, b)"), "{err}");

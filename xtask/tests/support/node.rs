@@ -108,6 +108,20 @@ pub fn connections_to(port: i64) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Forgets the node's connection-tracking entries to `port` (in the node's namespace), so that the
+/// next read shows only connections made after.
+pub fn forget_connections(port: i64) {
+    let ready: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap();
+    let netns = ready["netns"].as_str().unwrap();
+    let _ = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{netns}"))
+        .args(["--", "conntrack", "-D", "-p", "tcp", "--dport", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// The node's second ("public") address.
 pub fn public_ip() -> String {
     let ready: Value =

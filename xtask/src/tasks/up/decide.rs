@@ -32,15 +32,7 @@ impl Planner<'_> {
         let placement = self.desired.placement.as_ref()?;
         let spec = self.deployment(seen)?.spec.as_ref()?.template.spec.as_ref();
         let pinned = spec.and_then(|s| s.node_selector.as_ref()).and_then(|s| s.get(HOSTNAME_LABEL));
-        let now = match pinned {
-            Some(h) if *h == placement.hostname => return None,
-            Some(h) => format!("is pinned to {HOSTNAME_LABEL}={h}"),
-            None => "may run on any node".to_string(),
-        };
-        Some(format!(
-            "the server {now}, but the URL answers only on node {} ({}): helm moves it there",
-            placement.node, placement.why
-        ))
+        placement.moves(pinned.map(String::as_str))
     }
 
     pub(super) fn record_writes(&self) -> Vec<Write> {
