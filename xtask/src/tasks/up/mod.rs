@@ -29,15 +29,19 @@ pub async fn run(sh: &Shell, args: Args, carry_out: impl Fn(&Plan) -> Result<boo
     let input = Inputs::from_args(&args)?;
     warn_about_mode(&args);
     let mut notes = Vec::new();
-    // The cluster and the registries at once; their answers (and errors) in this order.
-    let (reached, desired) = tokio::join!(Cluster::reach(&args.cluster), Desired::work_out(sh, &input));
-    let cluster = sh.unless_dry_run(reached, &mut notes)?;
+    // The cluster (and the node the server belongs on) and the registries at once; their answers
+    // (and errors) in this order.
+    let reach_and_place = async {
+        let cluster = Cluster::reach(&args.cluster).await?;
+        let placement = placement::decide(&cluster, args.node.node_ip, args.on_node.as_deref()).await;
+        anyhow::Ok((cluster, placement))
+    };
+    let (reached, desired) = tokio::join!(reach_and_place, Desired::work_out(sh, &input));
+    let (cluster, placement) = sh.unless_dry_run(reached, &mut notes)?.unzip();
     sh.unless_dry_run(helm::find(), &mut notes)?;
     let (mut desired, desired_notes) = desired?;
     notes.extend(desired_notes);
-    if let Some(c) = &cluster {
-        desired.pin_to(placement::decide(c, args.node.node_ip, args.on_node.as_deref()).await?)?;
-    }
+    desired.pin_to(placement.transpose()?.flatten())?;
     let planner = Planner {
         sh,
         cluster: cluster.as_ref(),
