@@ -89,15 +89,7 @@ impl Drop for Client {
 /// each entry's original source and the destination of its reply, which is the address the pod
 /// saw as its client.
 pub fn connections_to(port: i64) -> Vec<(String, String)> {
-    let ready: Value =
-        serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap();
-    let netns = ready["netns"].as_str().unwrap();
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{netns}"))
-        .args(["--", "conntrack", "-L", "-p", "tcp", "--dport", &port.to_string()])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
+    let out = conntrack("-L", port).stderr(Stdio::null()).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -111,22 +103,26 @@ pub fn connections_to(port: i64) -> Vec<(String, String)> {
 /// Forgets the node's connection-tracking entries to `port` (in the node's namespace), so that the
 /// next read shows only connections made after.
 pub fn forget_connections(port: i64) {
-    let ready: Value =
-        serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap();
-    let netns = ready["netns"].as_str().unwrap();
-    let _ = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{netns}"))
-        .args(["--", "conntrack", "-D", "-p", "tcp", "--dport", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = conntrack("-D", port).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// `conntrack ACTION` for TCP to `port`, in the node's network namespace.
+fn conntrack(action: &str, port: i64) -> Command {
+    let netns = ready()["netns"].as_str().unwrap().to_string();
+    let mut command = Command::new("nsenter");
+    command.arg(format!("--net=/run/netns/{netns}"));
+    command.args(["--", "conntrack", action, "-p", "tcp", "--dport", &port.to_string()]);
+    command
+}
+
+/// What the cluster wrote in its `ready.json`.
+fn ready() -> Value {
+    serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap()
 }
 
 /// The node's second ("public") address.
 pub fn public_ip() -> String {
-    let ready: Value =
-        serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap();
-    ready["publicIP"].as_str().unwrap().to_string()
+    ready()["publicIP"].as_str().unwrap().to_string()
 }
 
 /// Relays another loopback registry into the node while it lives.
