@@ -59,11 +59,8 @@ pub fn choose(nodes: &[Node], node_ip: Option<IpAddr>, named: Option<&str>) -> R
             (found, format!("--node {want}"))
         }
         _ if nodes.len() < 2 => return Ok(None),
-        (None, Some(ip)) => match nodes.iter().find(|n| addresses(n).iter().any(|(_, a)| *a == ip)) {
-            Some(n) => {
-                let kind = addresses(n).into_iter().find(|(_, a)| *a == ip).map(|(k, _)| k).unwrap_or_default();
-                (n, format!("it answers at --node-ip {ip}, its {kind}"))
-            }
+        (None, Some(ip)) => match nodes.iter().find_map(|n| addresses(n).into_iter().find(|(_, a)| *a == ip).map(|(k, _)| (n, k))) {
+            Some((n, kind)) => (n, format!("it answers at --node-ip {ip}, its {kind}")),
             None => bail!(
                 "no node lists --node-ip {ip} among its addresses (k0s registers a node by its primary address, not its WireGuard one): pass --node NAME, the node that answers at {ip} (the nodes: {})",
                 names.join(", ")
@@ -88,7 +85,7 @@ pub fn choose(nodes: &[Node], node_ip: Option<IpAddr>, named: Option<&str>) -> R
 }
 
 /// The node's addresses, each with its type (InternalIP, ExternalIP).
-fn addresses(node: &Node) -> Vec<(String, IpAddr)> {
+pub(crate) fn addresses(node: &Node) -> Vec<(String, IpAddr)> {
     let list = node.status.as_ref().and_then(|s| s.addresses.as_ref());
     list.into_iter().flatten().filter_map(|a| a.address.parse().ok().map(|ip| (a.type_.clone(), ip))).collect()
 }

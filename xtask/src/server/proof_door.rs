@@ -176,7 +176,8 @@ async fn other_nodes_silent(cluster: &Cluster, source: IpAddr, url: SocketAddr) 
     let nodes = Api::<Node>::all(cluster.client.clone()).list(&Default::default()).await?.items;
     let others: Vec<SocketAddr> = nodes
         .iter()
-        .flat_map(crate::server::proof_nodes::addresses)
+        .flat_map(crate::cluster::placement::addresses)
+        .map(|(_, a)| a)
         .filter(|a| *a != url.ip() && a.is_ipv4() == url.is_ipv4())
         .map(|a| SocketAddr::new(a, url.port()))
         .collect();

@@ -2,6 +2,7 @@
 //! node that runs a server pod, so on a cluster of several nodes the URL's node must run one.
 
 use crate::cluster::client::{Cluster, ClusterArgs};
+use crate::cluster::placement::addresses;
 use crate::server::check::{check, Check};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -35,7 +36,8 @@ fn verdict(nodes: &[Node], serving: &BTreeSet<String>, url_ip: IpAddr) -> Result
     if serving.is_empty() {
         bail!("no server pod is running on any node: run up again (status shows the pods)");
     }
-    let at_url = nodes.iter().find(|n| addresses(n).contains(&url_ip)).and_then(|n| n.metadata.name.clone());
+    let lists_url = |n: &&Node| addresses(n).iter().any(|(_, a)| *a == url_ip);
+    let at_url = nodes.iter().find(lists_url).and_then(|n| n.metadata.name.clone());
     match at_url {
         Some(node) if serving.contains(&node) => Ok(format!("node {node} (it lists {url_ip}) runs the server")),
         Some(node) => bail!(
@@ -54,12 +56,6 @@ fn running(pod: &Pod) -> bool {
 
 fn node_of(pod: &Pod) -> Option<String> {
     pod.spec.as_ref().and_then(|s| s.node_name.clone())
-}
-
-/// Every address a node lists (InternalIP, ExternalIP).
-pub(crate) fn addresses(node: &Node) -> Vec<IpAddr> {
-    let list = node.status.as_ref().and_then(|s| s.addresses.as_ref());
-    list.into_iter().flatten().filter_map(|a| a.address.parse().ok()).collect()
 }
 
 #[cfg(test)]

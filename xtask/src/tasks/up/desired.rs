@@ -85,8 +85,7 @@ impl Desired {
         if input.pull_secret {
             typed.image_pull_secrets = vec![crate::server::values::Named { name: pull_secret::name(&input.release) }];
         }
-        let (values, set) = (typed.render()?, typed.set_args());
-        let hash = deploy_hash(&chart, &format!("{values}{}", set.join(" ")));
+        let (values, set, hash) = rendered(&typed, &chart)?;
         let placement = None;
         Ok((Desired { chart, pinned, values, set, hash, pull_credentials, guard, placement, typed }, notes))
     }
@@ -96,8 +95,7 @@ impl Desired {
     pub(super) fn pin_to(&mut self, placement: Option<Placement>) -> Result<()> {
         let Some(p) = placement else { return Ok(()) };
         self.typed.node_selector = [(HOSTNAME_LABEL.to_string(), p.hostname.clone())].into();
-        (self.values, self.set) = (self.typed.render()?, self.typed.set_args());
-        self.hash = deploy_hash(&self.chart, &format!("{}{}", self.values, self.set.join(" ")));
+        (self.values, self.set, self.hash) = rendered(&self.typed, &self.chart)?;
         self.placement = Some(p);
         Ok(())
     }
@@ -112,6 +110,13 @@ async fn pin_with_annotations(sh: &Shell, image: &ImageRef) -> Result<(ImageRef,
     let annotations = registry.annotations(&pinned).await?;
     let get = |key: &str| annotations.get(key).and_then(|v| v.as_str()).map(String::from);
     Ok((pinned, get(CHART_ANNOTATION), get(GUARD_ANNOTATION)))
+}
+
+/// The values file, the `--set` arguments beside it, and the hash of them with the chart.
+fn rendered(typed: &Values, chart: &Chart) -> Result<(String, Vec<String>, String)> {
+    let (values, set) = (typed.render()?, typed.set_args());
+    let hash = deploy_hash(chart, &format!("{values}{}", set.join(" ")));
+    Ok((values, set, hash))
 }
 
 pub(super) fn deploy_hash(chart: &Chart, values: &str) -> String {
