@@ -19,15 +19,13 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"kmcp.dev/testcluster/node"
 )
 
-const nodeName = "kmcp-node"
+var nodeName = node.First.Name
 
 func inside(args []string) error {
 	fs := flag.NewFlagSet("inside", flag.ExitOnError)
@@ -102,7 +100,7 @@ func inside(args []string) error {
 	self, _ := os.Executable()
 	// containerd starts while the API server does.
 	d := node.Dirs{Root: filepath.Join(abs, "node")}
-	config, err := node.WriteContainerdConfig(d, *pauseImage, strings.Split(*registries, ","))
+	config, err := node.WriteContainerdConfig(d, node.PodCIDR, *pauseImage, strings.Split(*registries, ","))
 	if err != nil {
 		return err
 	}
@@ -128,7 +126,7 @@ func inside(args []string) error {
 	if err := waitFor("containerd's socket", 30*time.Second, errs, func() bool { _, err := os.Stat(d.Socket()); return err == nil }); err != nil {
 		return err
 	}
-	kubeletArgs, err := node.KubeletArgs(d, nodeName, kubeconfigs["node"], filepath.Join(p.dir, "ca.crt"))
+	kubeletArgs, err := node.KubeletArgs(d, node.First, kubeconfigs["node"], filepath.Join(p.dir, "ca.crt"))
 	if err != nil {
 		return err
 	}
@@ -137,7 +135,7 @@ func inside(args []string) error {
 		return err
 	}
 	procs = append(procs, kubeletCmd)
-	proxyArgs, proxyConfig, err := node.KubeProxyArgs(d, nodeName, kubeconfigs["proxy"])
+	proxyArgs, proxyConfig, err := node.KubeProxyArgs(d, node.First, kubeconfigs["proxy"])
 	if err != nil {
 		return err
 	}
@@ -149,7 +147,7 @@ func inside(args []string) error {
 	if err := waitFor("the default ServiceAccount and kube-root-ca.crt", 120*time.Second, errs, func() bool { return defaultServiceAccountReady(admin) }); err != nil {
 		return err
 	}
-	if err := waitFor("node "+nodeName+" registered", 60*time.Second, errs, func() bool { return setPodCIDR(admin) }); err != nil {
+	if err := waitFor("node "+nodeName+" registered", 60*time.Second, errs, func() bool { return setPodCIDR(admin, node.First) }); err != nil {
 		return err
 	}
 	routerCmd, err := startProcess(abs, "kube-router", *kubeRouter, node.KubeRouterArgs(nodeName, kubeconfigs["kube-router"]), errs)
@@ -163,7 +161,7 @@ func inside(args []string) error {
 	if err := node.PublishKubeProxyConfig(ctx, admin, proxyConfig); err != nil {
 		return fmt.Errorf("kube-proxy's configuration: %w", err)
 	}
-	if err := waitFor("node "+nodeName+" Ready", 60*time.Second, errs, func() bool { return nodeReady(admin) }); err != nil {
+	if err := waitFor("node "+nodeName+" Ready", 60*time.Second, errs, func() bool { return nodeReady(admin, nodeName) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "testcluster: node Ready after %s\n", time.Since(start).Round(time.Millisecond))
@@ -253,36 +251,7 @@ func deletePods(c *kubernetes.Clientset) {
 			_ = c.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
 		}
 	}
-	for ctx.Err() == nil && node.PodProcesses() > 0 {
+	for ctx.Err() == nil && node.PodProcesses(node.First) > 0 {
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// setPodCIDR gives the registered node its pod network (kube-controller-manager's node IPAM is
-// off: the CNI configuration names the same range).
-func setPodCIDR(c *kubernetes.Clientset) bool {
-	ctx := context.Background()
-	n, err := c.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	if n.Spec.PodCIDR != "" {
-		return true
-	}
-	patch := fmt.Sprintf(`{"spec":{"podCIDR":%q,"podCIDRs":[%q]}}`, node.PodCIDR, node.PodCIDR)
-	_, err = c.CoreV1().Nodes().Patch(ctx, nodeName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-	return err == nil
-}
-
-func nodeReady(c *kubernetes.Clientset) bool {
-	n, err := c.CoreV1().Nodes().Get(context.Background(), nodeName, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	for _, cond := range n.Status.Conditions {
-		if cond.Type == corev1.NodeReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

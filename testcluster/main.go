@@ -2,11 +2,13 @@
 // kube-controller-manager and kube-scheduler in one process, and one real node (containerd, runc,
 // the CNI plugins, kubelet, kube-proxy, CoreDNS, kube-router's NetworkPolicy firewall), all
 // inside a network namespace of its own; the host keeps only a veth link to it while it runs.
+// Workers join it on demand, each in a network namespace of its own (`worker`).
 //
 //	testcluster run -dir DIR -registry HOST:PORT,... ...   start, write DIR/ready.json, run until SIGTERM
 //	testcluster kubeconfig -dir DIR -user NAME [-group G] -out FILE
 //	testcluster client add|del -dir DIR -name NAME [-network internal|public]
 //	testcluster relay -dir DIR -registry 127.0.0.1:PORT    one more registry for the node, until killed
+//	testcluster worker -dir DIR [-n N]                     one more node (kmcp-node-N), until SIGTERM
 //	testcluster kubelet|kube-proxy|kube-scheduler ARGS...  (the node's programs, run by `run`)
 package main
 
@@ -48,6 +50,10 @@ func main() {
 		err = clientCmd(os.Args[2:])
 	case "relay":
 		err = relayCmd(os.Args[2:])
+	case "worker":
+		err = workerCmd(os.Args[2:])
+	case "worker-inside":
+		err = workerInside(os.Args[2:])
 	case "kubelet", "kube-proxy", "kube-scheduler":
 		os.Exit(runComponent(os.Args[1], os.Args[2:]))
 	default:

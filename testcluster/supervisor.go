@@ -45,6 +45,11 @@ func run(args []string) error {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return err
 	}
+	regs := strings.Split(*registries, ",")
+	pauseImage := regs[0] + "/kmcp/pause:test"
+	if err := writeJSON(filepath.Join(abs, "worker.json"), workerParts{regs, pauseImage, *kubeRouter}); err != nil {
+		return err
+	}
 	restore := node.SaveTunables()
 	defer restore()
 	defer node.UnmountNetnsDir()()
@@ -52,13 +57,12 @@ func run(args []string) error {
 		return fmt.Errorf("node network: %w", err)
 	}
 	defer node.RemoveLeftovers()
-	regs := strings.Split(*registries, ",")
 	for _, r := range regs {
 		_, port, ok := strings.Cut(r, ":")
 		if !ok || !strings.HasPrefix(r, "127.0.0.1:") {
 			return fmt.Errorf("-registry %q: want 127.0.0.1:PORT", r)
 		}
-		relay, err := node.Relay(port)
+		relay, err := node.Relay(node.Namespace, port)
 		if err != nil {
 			return fmt.Errorf("relay to %s: %w", r, err)
 		}
@@ -78,11 +82,17 @@ func run(args []string) error {
 	}
 	child := exec.Command("nsenter", "--net=/run/netns/"+node.Namespace, "--",
 		"unshare", "--mount", "--propagation", "private", "--",
-		self, "inside", "-dir", abs, "-registry", *registries, "-pause-image", regs[0]+"/kmcp/pause:test",
+		self, "inside", "-dir", abs, "-registry", *registries, "-pause-image", pauseImage,
 		"-coredns-image", corednsRef, "-kube-router", *kubeRouter)
+	return supervise(child, "the cluster")
+}
+
+// supervise runs child (a cluster or a node, in its namespaces) until it stops or this process is
+// told to stop; then closes child's stdin, its sign to stop, and waits up to 60 s.
+func supervise(child *exec.Cmd, what string) error {
 	child.Stdout, child.Stderr = os.Stdout, os.Stderr
-	// The cluster stops when its stdin closes: a SIGTERM would reach the API server's own signal
-	// handler, which stops it before the pods could be deleted.
+	// It stops when its stdin closes: a SIGTERM would reach the API server's own signal handler,
+	// which stops it before the pods could be deleted.
 	stop, err := child.StdinPipe()
 	if err != nil {
 		return err
@@ -96,9 +106,9 @@ func run(args []string) error {
 	go func() { done <- child.Wait() }()
 	select {
 	case err := <-done:
-		return fmt.Errorf("the cluster stopped: %v", err)
+		return fmt.Errorf("%s stopped: %v", what, err)
 	case s := <-sigs:
-		fmt.Fprintf(os.Stderr, "testcluster: %s: stopping the cluster\n", s)
+		fmt.Fprintf(os.Stderr, "testcluster: %s: stopping %s\n", s, what)
 		stop.Close()
 		select {
 		case <-done:
@@ -146,7 +156,7 @@ func relayCmd(args []string) error {
 	if !ok || !strings.HasPrefix(*registry, "127.0.0.1:") {
 		return fmt.Errorf("-registry %q: want 127.0.0.1:PORT", *registry)
 	}
-	l, err := node.Relay(port)
+	l, err := node.Relay(node.Namespace, port)
 	if err != nil {
 		return err
 	}

@@ -34,12 +34,16 @@ func SaveTunables() func() {
 	}
 }
 
-// kubepods lists the pods' cgroup directories in every hierarchy, deepest first.
-func kubepods() []string {
+// kubepods lists the first node's pods' cgroup directories in every hierarchy, deepest first.
+func kubepods() []string { return cgroupTree("kubepods") }
+
+// cgroupTree lists the cgroup directories named top, and all below them, in every hierarchy,
+// deepest first.
+func cgroupTree(top string) []string {
 	var dirs []string
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
-	if d, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil && d.IsDir() {
-		roots = append(roots, "/sys/fs/cgroup/kubepods")
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + top)
+	if d, err := os.Stat("/sys/fs/cgroup/" + top); err == nil && d.IsDir() {
+		roots = append(roots, "/sys/fs/cgroup/"+top)
 	}
 	for _, r := range roots {
 		_ = filepath.Walk(r, func(p string, info os.FileInfo, err error) error {
@@ -53,10 +57,10 @@ func kubepods() []string {
 	return dirs
 }
 
-// PodProcesses counts the processes in the pods' cgroups.
-func PodProcesses() int {
+// PodProcesses counts the processes in the node's pods' cgroups.
+func PodProcesses(node Node) int {
 	n := 0
-	for _, d := range kubepods() {
+	for _, d := range cgroupTree(node.cgroupTop()) {
 		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		n += len(strings.Fields(string(b)))
 	}
@@ -66,9 +70,24 @@ func PodProcesses() int {
 // RemoveLeftovers kills what is left in the pods' cgroups and in the node's network namespace,
 // removes the cgroups, and deletes the node's network.
 func RemoveLeftovers() {
+	killAndRemove(Namespace, "kubepods")
+	RemoveNetwork()
+}
+
+// cgroupTop is the cgroup that holds the node's pods: kubelet's own, or the worker's root.
+func (n Node) cgroupTop() string {
+	if n.CgroupRoot == "" {
+		return "kubepods"
+	}
+	return strings.TrimPrefix(n.CgroupRoot, "/")
+}
+
+// killAndRemove kills what is left in the network namespace ns and in the cgroups named top (and
+// below), then removes those cgroups.
+func killAndRemove(ns, top string) {
 	for i := 0; i < 50; i++ {
-		pids := nodePIDs()
-		for _, d := range kubepods() {
+		pids := nsPIDs(ns)
+		for _, d := range cgroupTree(top) {
 			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 			for _, f := range strings.Fields(string(b)) {
 				if pid, err := strconv.Atoi(f); err == nil {
@@ -86,7 +105,7 @@ func RemoveLeftovers() {
 	}
 	for i := 0; i < 20; i++ {
 		left := 0
-		for _, d := range kubepods() {
+		for _, d := range cgroupTree(top) {
 			if err := syscall.Rmdir(d); err != nil && !os.IsNotExist(err) {
 				left++
 			}
@@ -96,12 +115,11 @@ func RemoveLeftovers() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	RemoveNetwork()
 }
 
-// nodePIDs lists the processes in the node's network namespace.
-func nodePIDs() []int {
-	out, _ := exec.Command("ip", "netns", "pids", Namespace).Output()
+// nsPIDs lists the processes in the network namespace ns.
+func nsPIDs(ns string) []int {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
 	var pids []int
 	for _, f := range strings.Fields(string(out)) {
 		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {

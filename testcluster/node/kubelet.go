@@ -12,13 +12,13 @@ import (
 )
 
 // KubeletArgs writes kubelet's configuration and returns its command line.
-func KubeletArgs(d Dirs, name, kubeconfig, caFile string) ([]string, error) {
+func KubeletArgs(d Dirs, n Node, kubeconfig, caFile string) ([]string, error) {
 	k := d.Kubelet()
 	if err := os.MkdirAll(k, 0o755); err != nil {
 		return nil, err
 	}
 	resolv := filepath.Join(d.Root, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte("nameserver "+NodeIP+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(resolv, []byte("nameserver "+n.IP+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
@@ -43,7 +43,10 @@ nodeStatusUpdateFrequency: 5s
 readOnlyPort: 0
 address: %s
 protectKernelDefaults: false
-`, caFile, d.Socket(), ServiceDNS, resolv, NodeIP)
+`, caFile, d.Socket(), ServiceDNS, resolv, n.IP)
+	if n.CgroupRoot != "" {
+		config += "cgroupRoot: " + n.CgroupRoot + "\n"
+	}
 	path := filepath.Join(k, "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		return nil, err
@@ -51,8 +54,8 @@ protectKernelDefaults: false
 	return []string{
 		"--config=" + path,
 		"--kubeconfig=" + kubeconfig,
-		"--hostname-override=" + name,
-		"--node-ip=" + NodeIP,
+		"--hostname-override=" + n.Name,
+		"--node-ip=" + n.IP,
 		"--root-dir=" + k,
 		"--cert-dir=" + filepath.Join(k, "pki"),
 		"--volume-plugin-dir=" + filepath.Join(k, "volume-plugins"),
@@ -62,7 +65,7 @@ protectKernelDefaults: false
 
 // KubeProxyArgs writes kube-proxy's configuration and returns its command line and the
 // configuration (published in kube-system as k0s publishes it).
-func KubeProxyArgs(d Dirs, name, kubeconfig string) ([]string, string, error) {
+func KubeProxyArgs(d Dirs, n Node, kubeconfig string) ([]string, string, error) {
 	config := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: %q}
@@ -73,7 +76,7 @@ bindAddress: %s
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
-`, kubeconfig, PodCIDR, name, NodeIP)
+`, kubeconfig, n.PodCIDR, n.Name, n.IP)
 	path := filepath.Join(d.Root, "kube-proxy.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		return nil, "", err

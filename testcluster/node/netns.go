@@ -27,6 +27,23 @@ const (
 	clientNS   = "kmcp-client-"
 )
 
+// Node is one node's identity: its name, network namespace, addresses, pods' network and, for a
+// worker, the cgroup under which its kubelet keeps its pods (the first node's are kubelet's own).
+type Node struct {
+	Name, Namespace, IP, PublicIP, PodCIDR, CgroupRoot string
+}
+
+// First is the node that runs with the control plane.
+var First = Node{Name: "kmcp-node", Namespace: Namespace, IP: NodeIP, PublicIP: PublicIP, PodCIDR: PodCIDR}
+
+// Worker is the n-th node (2 to 9), a worker: kmcp-node-<n> at 10.213.0.<n> and 198.51.100.<n>
+// (the clients' addresses start at 10), its pods in 10.244.<n-1>.0/24.
+func Worker(n int) Node {
+	name := fmt.Sprintf("kmcp-node-%d", n)
+	return Node{Name: name, Namespace: name, IP: fmt.Sprintf("10.213.0.%d", n),
+		PublicIP: fmt.Sprintf("198.51.100.%d", n), PodCIDR: fmt.Sprintf("10.244.%d.0/24", n-1), CgroupRoot: "/" + name}
+}
+
 // Networks by name: the bridge in the node's namespace, its prefix and the node's address on it.
 var Networks = map[string]struct{ Bridge, Prefix, NodeIP string }{
 	"internal": {"br-internal", "10.213.0", NodeIP},
@@ -41,12 +58,15 @@ func ip(args ...string) error {
 	return nil
 }
 
-// InNode runs a program inside the node's network namespace.
-func InNode(name string, args ...string) error {
-	all := append([]string{"--net=/run/netns/" + Namespace, "--", name}, args...)
+// InNode runs a program inside the first node's network namespace.
+func InNode(name string, args ...string) error { return InNamespace(Namespace, name, args...) }
+
+// InNamespace runs a program inside the network namespace ns.
+func InNamespace(ns, name string, args ...string) error {
+	all := append([]string{"--net=/run/netns/" + ns, "--", name}, args...)
 	out, err := exec.Command("nsenter", all...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s %s (in %s): %v: %s", name, strings.Join(args, " "), Namespace, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("%s %s (in %s): %v: %s", name, strings.Join(args, " "), ns, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -78,23 +98,30 @@ func SetupNetwork() error {
 			return err
 		}
 	}
-	// The host's other addresses are routed back through its link, so that the host can reach the
-	// node from an address outside the internal network (verify's check from outside).
+	if err := routeHostAndForward(Namespace); err != nil {
+		RemoveNetwork()
+		return err
+	}
+	return nil
+}
+
+// routeHostAndForward routes the host's other addresses back through its link, so that the host
+// can reach a node from an address outside the internal network (verify's check from outside),
+// and lets the node forward (its pods' traffic, bridged too).
+func routeHostAndForward(ns string) error {
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
 			ipn, ok := a.(*net.IPNet)
 			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLoopback() || strings.HasPrefix(ipn.IP.String(), Networks["internal"].Prefix+".") {
 				continue
 			}
-			if err := ip("-n", Namespace, "route", "add", ipn.IP.String()+"/32", "via", HostIP); err != nil {
-				RemoveNetwork()
+			if err := ip("-n", ns, "route", "add", ipn.IP.String()+"/32", "via", HostIP); err != nil {
 				return err
 			}
 		}
 	}
 	for _, s := range []string{"net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1"} {
-		if err := InNode("sysctl", "-qw", s); err != nil {
-			RemoveNetwork()
+		if err := InNamespace(ns, "sysctl", "-qw", s); err != nil {
 			return err
 		}
 	}

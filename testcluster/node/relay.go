@@ -14,10 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Relay listens on 127.0.0.1:<port> inside the node's namespace and forwards each connection to
-// 127.0.0.1:<port> on the host, until the listener is closed.
-func Relay(port string) (io.Closer, error) {
-	l, err := listenInNode("127.0.0.1:" + port)
+// Relay listens on 127.0.0.1:<port> inside the network namespace ns and forwards each connection
+// to 127.0.0.1:<port> on the host, until the listener is closed.
+func Relay(ns, port string) (io.Closer, error) {
+	l, err := listenIn(ns, "127.0.0.1:"+port)
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +42,9 @@ func Relay(port string) (io.Closer, error) {
 	return l, nil
 }
 
-// listenInNode opens a listener from a thread that has entered the node's namespace; a socket
-// stays in the namespace it was made in, so the thread then goes back.
-func listenInNode(addr string) (net.Listener, error) {
+// listenIn opens a listener from a thread that has entered the namespace ns; a socket stays in
+// the namespace it was made in, so the thread then goes back.
+func listenIn(ns, addr string) (net.Listener, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	self, err := os.Open("/proc/thread-self/ns/net")
@@ -52,13 +52,13 @@ func listenInNode(addr string) (net.Listener, error) {
 		return nil, err
 	}
 	defer self.Close()
-	target, err := os.Open("/run/netns/" + Namespace)
+	target, err := os.Open("/run/netns/" + ns)
 	if err != nil {
 		return nil, err
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("setns %s: %w", Namespace, err)
+		return nil, fmt.Errorf("setns %s: %w", ns, err)
 	}
 	l, lerr := net.Listen("tcp", addr)
 	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {

@@ -20,9 +20,9 @@ func (d Dirs) CNIConf() string    { return filepath.Join(d.Root, "cni", "net.d")
 
 const cniBin = "/usr/lib/cni"
 
-// WriteContainerdConfig writes containerd's config and a hosts.toml for each registry, and
-// returns the config's path.
-func WriteContainerdConfig(d Dirs, pauseImage string, registries []string) (string, error) {
+// WriteContainerdConfig writes containerd's config (the pods' addresses from podCIDR) and a
+// hosts.toml for each registry, and returns the config's path.
+func WriteContainerdConfig(d Dirs, podCIDR, pauseImage string, registries []string) (string, error) {
 	c := d.Containerd()
 	for _, r := range registries {
 		if err := WriteHostsToml(d, r); err != nil {
@@ -37,7 +37,7 @@ func WriteContainerdConfig(d Dirs, pauseImage string, registries []string) (stri
    "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": %q}},
   {"type": "portmap", "capabilities": {"portMappings": true}}
 ]}
-`, PodCIDR, filepath.Join(d.Root, "cni", "ipam"))
+`, podCIDR, filepath.Join(d.Root, "cni", "ipam"))
 	if err := os.WriteFile(filepath.Join(d.CNIConf(), "10-kmcp.conflist"), []byte(cni), 0o644); err != nil {
 		return "", err
 	}

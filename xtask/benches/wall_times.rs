@@ -155,7 +155,30 @@ fn up() {
     d.run("down", &["--delete-namespace"]).assert_ok();
 }
 
+/// The same `up` on a cluster of two nodes (a worker joined for it), the server placed on the
+/// worker: the first deploy and the no-op, beside the lines above.
+fn up_on_two_nodes() {
+    let worker = support::node::Worker::start();
+    let d = Deploy::new("bench2", Helm::V4);
+    let at = ["--node-ip", worker.ip.as_str()];
+    let start = Instant::now();
+    let out = d.run("up", &at);
+    let first = start.elapsed();
+    assert!(out.assert_ok().stdout.contains(&format!("the server runs on node {}", worker.name)), "{}", out.stdout);
+    let events = d.audit().unwrap_or_default();
+    println!(
+        "up first deploy on two nodes (helm 4, placed on {}): {:.1} s, {} API requests ({})",
+        worker.name,
+        first.as_secs_f64(),
+        events.len(),
+        summarize(&events)
+    );
+    repeated(&d, "up no-op on two nodes (nothing changed)", &at, "up to date: nothing changed");
+    d.run("down", &["--delete-namespace"]).assert_ok();
+}
+
 fn main() {
     image_noop();
     up();
+    up_on_two_nodes();
 }

@@ -118,13 +118,17 @@ pub(crate) fn target(url: &str) -> Option<SocketAddr> {
     host_port.parse::<SocketAddr>().ok()
 }
 
+/// kubelet's port, open on every node (the API server reaches kubelet there).
+const KUBELET_PORT: u16 = 10250;
+
 /// How long a NodePort that answers outside `--allow-from` is given to fall silent: the node's
 /// NetworkPolicy enforcer (kube-router) guards a new pod only once it has synced after the pod
 /// started. One that still answers after this is open.
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// From each address of this machine outside `allowed` that reaches the node (a TCP connection
-/// to the API server's port on the node's address), the NodePort must not answer.
+/// to the API server's port on the node's address, or to kubelet's on a worker), the NodePort
+/// must not answer.
 async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, checks: &mut Vec<Check>) {
     let name = "NodePort silent outside --allow-from";
     let locals = local_addresses();
@@ -140,7 +144,8 @@ async fn outside(cluster: &Cluster, node: SocketAddr, allowed: &AllowFrom, check
         .filter(|a| !a.is_loopback() && a.is_ipv4() == node.is_ipv4() && !allowed.0.iter().any(|c| c.contains(*a)))
         .collect();
     for source in &candidates {
-        if connect(*source, SocketAddr::new(node.ip(), api_port)).await.is_err() {
+        let reaches = |port| connect(*source, SocketAddr::new(node.ip(), port));
+        if reaches(api_port).await.is_err() && reaches(KUBELET_PORT).await.is_err() {
             continue;
         }
         let start = std::time::Instant::now();
@@ -202,9 +207,9 @@ fn outside_result(source: IpAddr, open: bool, answered_for: u64) -> Result<Strin
         (true, secs) => Err(anyhow!(
             "ANSWERED from {source}, which is outside --allow-from, for {secs} s: the NodePort is open to it"
         )),
-        (false, 0) => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node's API port")),
+        (false, 0) => Ok(format!("no answer from {source} (outside --allow-from), which reaches the node")),
         (false, secs) => Ok(format!(
-            "no answer from {source} (outside --allow-from), which reaches the node's API port, after it answered for {secs} s: the node's policy enforcer had not yet caught up with the new pod"
+            "no answer from {source} (outside --allow-from), which reaches the node, after it answered for {secs} s: the node's policy enforcer had not yet caught up with the new pod"
         )),
     }
 }

@@ -194,3 +194,42 @@ pub fn untolerating_namespace(ns: &str) {
         namespaces.create(&Default::default(), &object).await.unwrap();
     })
 }
+
+/// A second node, a worker joined to the shared cluster (`testcluster worker`), while it lives:
+/// its name and addresses from its `ready.json`. Dropped, it is cordoned, its pods deleted, and
+/// it leaves the cluster; what it made on the host goes with it.
+pub struct Worker {
+    child: std::process::Child,
+    pub name: String,
+    pub ip: String,
+    pub public_ip: String,
+}
+
+impl Worker {
+    pub fn start() -> Worker {
+        let (bin, dir) = testcluster();
+        let ready = std::path::Path::new(&dir).join("kmcp-node-2/ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let mut child =
+            Command::new(bin).args(["worker", "-dir", &dir, "-n", "2"]).stdout(Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while !ready.is_file() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the worker ended ({status}) before it was Ready: see {dir}/kmcp-node-2/*.log");
+            }
+            assert!(std::time::Instant::now() < deadline, "the worker was not Ready after 300 s");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let ready: Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
+        let field = |k: &str| ready[k].as_str().unwrap().to_string();
+        Worker { child, name: field("nodeName"), ip: field("nodeIP"), public_ip: field("publicIP") }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // SIGTERM: it moves its pods off and leaves the cluster before it ends.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}

@@ -2,7 +2,9 @@
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
 use super::act;
-use super::run_binaries::{cargo, deploy_slots, run_all_at_once, run_alone, EarlyBuild};
+use super::run_binaries::{
+    cargo, deploy_slots, run_all_at_once, run_alone, run_on_the_shared_cluster_alone, EarlyBuild,
+};
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::common::workspace;
 use crate::local::environment::{self, Environment, Layout, Parts};
@@ -82,6 +84,10 @@ fn with_environment(sh: &Shell, root: &Path, parts: &Parts, args: &Args, early: 
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
     let binaries = run_all_at_once(sh, early)?;
+    match cluster_env {
+        Some(_) => run_on_the_shared_cluster_alone(sh, &binaries)?,
+        None => println!("skipped: the tests with a second node (a given cluster: no worker of ours can join it)"),
+    }
     drop(cluster_env);
     match env.stop_cluster() {
         true => run_alone(sh, &binaries),

@@ -140,22 +140,36 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
     Ok(binaries)
 }
 
+/// The tests that need the shared cluster to themselves (`#[ignore]`d, named `second_node_...`:
+/// they add a node to it, which the other tests must not see), one at a time, once the others
+/// have ended.
+pub(super) fn run_on_the_shared_cluster_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
+    run_ignored(sh, binaries, "second_node_", "the tests with a second node")
+}
+
 /// The tests that start a local environment of their own (`#[ignore]`d, named `alone_...`): the
 /// cluster's network namespaces have fixed names, so they run once the shared one has stopped,
 /// one at a time.
 pub(super) fn run_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
+    run_ignored(sh, binaries, "alone_", "the tests alone")
+}
+
+/// The ignored tests named `prefix...` of every binary, one at a time.
+fn run_ignored(sh: &Shell, binaries: &[PathBuf], prefix: &str, what: &str) -> Result<()> {
     let start = std::time::Instant::now();
-    for b in binaries.iter().filter(|b| has_alone_tests(sh, b)) {
+    for b in binaries.iter().filter(|b| has_ignored(sh, b, prefix)) {
         let _dir = sh.sh.push_dir(workspace::root().join("xtask"));
-        sh.run(cmd!(sh.sh, "{b} --ignored alone_ --test-threads 1"))
-            .with_context(|| format!("the tests that start their own environment failed in {}", b.display()))?;
+        sh.run(cmd!(sh.sh, "{b} --ignored {prefix} --test-threads 1"))
+            .with_context(|| format!("{what} failed in {}", b.display()))?;
     }
-    println!("---- the tests alone ended after {} s", start.elapsed().as_secs());
+    println!("---- {what} ended after {} s", start.elapsed().as_secs());
     Ok(())
 }
 
-/// Whether a test binary lists ignored tests named `alone_...`.
-fn has_alone_tests(sh: &Shell, binary: &Path) -> bool {
-    let out = sh.query(cmd!(sh.sh, "{binary} --list --ignored alone_"));
-    out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains("alone_") && l.ends_with(": test")))
+/// Whether a test binary lists ignored tests named `prefix...`.
+fn has_ignored(sh: &Shell, binary: &Path, prefix: &str) -> bool {
+    let out = sh.query(cmd!(sh.sh, "{binary} --list --ignored {prefix}"));
+    out.is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with(prefix) && l.ends_with(": test"))
+    })
 }
