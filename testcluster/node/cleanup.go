@@ -68,8 +68,14 @@ func PodProcesses(node Node) int {
 }
 
 // RemoveLeftovers kills what is left in the pods' cgroups and in the node's network namespace,
-// removes the cgroups, and deletes the node's network.
+// removes the cgroups, and deletes the node's network; and the same for any worker left behind.
 func RemoveLeftovers() {
+	for i := 2; i <= 9; i++ {
+		w := Worker(i)
+		if _, err := os.Stat("/run/netns/" + w.Namespace); err == nil || len(cgroupTree(w.cgroupTop())) > 0 {
+			RemoveWorker(w)
+		}
+	}
 	killAndRemove(Namespace, "kubepods")
 	RemoveNetwork()
 }
