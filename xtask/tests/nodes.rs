@@ -109,6 +109,13 @@ fn second_node_up_puts_the_server_where_the_url_answers_and_verify_proves_it() {
     assert!(back.assert_ok().all().contains(&moved), "{}", back.all());
     until_served_only_by(&d, &worker.name);
 
+    // Pinned to the worker, the URL now named on the first node: `up` says so and moves it there.
+    let home = d.run("up", &[]);
+    let moved =
+        format!("is pinned to kubernetes.io/hostname={}, but the URL answers only on node kmcp-node", worker.name);
+    assert!(home.assert_ok().all().contains(&moved), "{}", home.all());
+    until_served_only_by(&d, "kmcp-node");
+
     d.run("down", &[]).assert_ok();
     assert!(d.deployment().is_none(), "down left the Deployment");
 }

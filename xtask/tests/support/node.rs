@@ -231,5 +231,19 @@ impl Drop for Worker {
         // SIGTERM: it moves its pods off and leaves the cluster before it ends.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
+        // The tests that run next must find one node.
+        let gone = super::block_on(async {
+            let nodes: kube::Api<Node::Node> = kube::Api::all(cluster().client().await);
+            for _ in 0..300 {
+                if let Ok(None) = nodes.get_opt(&self.name).await {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            false
+        });
+        if !gone && !std::thread::panicking() {
+            panic!("node {} is still in the cluster after its worker ended", self.name);
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::act;
 use super::run_binaries::{
-    cargo, deploy_slots, run_all_at_once, run_alone, run_on_the_shared_cluster_alone, EarlyBuild,
+    built_binaries, cargo, deploy_slots, run_all_at_once, run_alone, run_on_the_shared_cluster_alone, EarlyBuild,
 };
 use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
 use crate::common::workspace;
@@ -83,11 +83,12 @@ fn with_environment(sh: &Shell, root: &Path, parts: &Parts, args: &Args, early: 
     if !extra.is_empty() {
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
-    let binaries = run_all_at_once(sh, early)?;
+    let binaries = built_binaries(sh, early)?;
     match cluster_env {
         Some(_) => run_on_the_shared_cluster_alone(sh, &binaries)?,
         None => println!("skipped: the tests with a second node (a given cluster: no worker of ours can join it)"),
     }
+    run_all_at_once(sh, &binaries)?;
     drop(cluster_env);
     match env.stop_cluster() {
         true => run_alone(sh, &binaries),

@@ -73,10 +73,8 @@ pub(super) fn cargo<'a>(sh: &'a Shell, words: &str, extra: &[String]) -> xshell:
     command
 }
 
-/// Builds every test binary, then runs them all at once: the cluster tests wait on rollouts far
-/// more than they compute, so the run takes as long as the longest binary, not the sum. Each
-/// binary's output is printed whole when it ends.
-pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<Vec<PathBuf>> {
+/// Every test binary, built (the early build waited for, or built now).
+pub(super) fn built_binaries(sh: &Shell, early: Option<EarlyBuild>) -> Result<Vec<PathBuf>> {
     let (built, messages) = match early {
         Some(b) => b.finish()?,
         None => {
@@ -93,6 +91,13 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
         .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
         .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
         .collect();
+    Ok(binaries)
+}
+
+/// Runs every test binary at once: the cluster tests wait on rollouts far more than they compute,
+/// so the run takes as long as the longest binary, not the sum. Each binary's output is printed
+/// whole when it ends.
+pub(super) fn run_all_at_once(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
     let start = std::time::Instant::now();
     let children = binaries
         .iter()
@@ -137,12 +142,12 @@ pub(super) fn run_all_at_once(sh: &Shell, early: Option<EarlyBuild>) -> Result<V
         format!("; {} tests skipped (above), not passed", skipped.len())
     };
     println!("all {} test binaries passed{not_run}", binaries.len());
-    Ok(binaries)
+    Ok(())
 }
 
 /// The tests that need the shared cluster to themselves (`#[ignore]`d, named `second_node_...`:
-/// they add a node to it, which the other tests must not see), one at a time, once the others
-/// have ended.
+/// they add a node to it, which the other tests must not see), one at a time, before the others:
+/// on the fresh cluster they take half the time they take after them.
 pub(super) fn run_on_the_shared_cluster_alone(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
     run_ignored(sh, binaries, "second_node_", "the tests with a second node")
 }
