@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -218,6 +219,16 @@ func leave(c *kubernetes.Clientset, n node.Node) {
 	for ctx.Err() == nil && node.PodProcesses(n) > 0 {
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = c.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{})
-	fmt.Fprintf(os.Stderr, "testcluster: %s left the cluster\n", n.Name)
+	// The Node goes even when its pods were slow to stop: the tests that follow must find one node.
+	for i := 0; i < 30; i++ {
+		del, cancelDel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.CoreV1().Nodes().Delete(del, n.Name, metav1.DeleteOptions{})
+		cancelDel()
+		if err == nil || apierrors.IsNotFound(err) {
+			fmt.Fprintf(os.Stderr, "testcluster: %s left the cluster\n", n.Name)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(os.Stderr, "testcluster: %s could not be deleted from the cluster\n", n.Name)
 }
