@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -36,11 +35,8 @@ func inside(args []string) error {
 	kubeRouter := fs.String("kube-router", "", "the kube-router binary")
 	fs.Parse(args)
 	abs := *dir
-	// Host paths kubelet, containerd and the CNI plugins write to whatever they are told: private.
-	for _, p := range []string{"/run", "/var/lib", "/var/log"} {
-		if err := syscall.Mount("tmpfs", p, "tmpfs", 0, "mode=0755"); err != nil {
-			return fmt.Errorf("mount tmpfs on %s: %w", p, err)
-		}
+	if err := privateHostPaths(); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Join(abs, "pki"), 0o700); err != nil {
 		return err
@@ -170,12 +166,7 @@ func inside(args []string) error {
 	}
 	ready := Ready{Kubeconfig: kubeconfigs["admin"], Server: server, NodeName: nodeName, NodeIP: node.NodeIP,
 		PublicIP: node.PublicIP, Netns: node.Namespace, AuditLog: filepath.Join(abs, "audit.log"), PID: os.Getpid()}
-	b, _ := json.MarshalIndent(ready, "", "  ")
-	tmp := filepath.Join(abs, "ready.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(abs, "ready.json")); err != nil {
+	if err := writeJSON(filepath.Join(abs, "ready.json"), ready); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "testcluster: ready after %s (%s)\n", time.Since(start).Round(time.Millisecond), filepath.Join(abs, "ready.json"))
@@ -189,6 +180,17 @@ func inside(args []string) error {
 	case err := <-errs:
 		return err
 	}
+}
+
+// privateHostPaths mounts a tmpfs of this mount namespace's own on the host paths kubelet,
+// containerd and the CNI plugins write to whatever they are told.
+func privateHostPaths() error {
+	for _, p := range []string{"/run", "/var/lib", "/var/log"} {
+		if err := syscall.Mount("tmpfs", p, "tmpfs", 0, "mode=0755"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // startProcess runs one of the node's programs with its output in DIR/<name>.log.

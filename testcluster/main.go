@@ -65,6 +65,26 @@ func main() {
 	}
 }
 
+// writeJSON writes v to path whole or not at all (a reader polling for the file never sees half).
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
 func kubeconfigCmd(args []string) error {
 	fs := flag.NewFlagSet("kubeconfig", flag.ExitOnError)
 	dir := fs.String("dir", "", "the cluster's directory")
@@ -73,11 +93,7 @@ func kubeconfigCmd(args []string) error {
 	out := fs.String("out", "", "where to write the kubeconfig")
 	fs.Parse(args)
 	var ready Ready
-	b, err := os.ReadFile(filepath.Join(*dir, "ready.json"))
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, &ready); err != nil {
+	if err := readJSON(filepath.Join(*dir, "ready.json"), &ready); err != nil {
 		return err
 	}
 	p, err := loadPKI(filepath.Join(*dir, "pki"))

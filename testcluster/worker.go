@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -34,25 +33,6 @@ type workerParts struct {
 	Registries []string `json:"registries"`
 	PauseImage string   `json:"pauseImage"`
 	KubeRouter string   `json:"kubeRouter"`
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }
 
 func workerFlags(name string, args []string) (string, node.Node, workerParts, error) {
@@ -112,10 +92,8 @@ func workerInside(args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{"/run", "/var/lib", "/var/log"} {
-		if err := syscall.Mount("tmpfs", p, "tmpfs", 0, "mode=0755"); err != nil {
-			return fmt.Errorf("mount tmpfs on %s: %w", p, err)
-		}
+	if err := privateHostPaths(); err != nil {
+		return err
 	}
 	var cluster Ready
 	if err := readJSON(filepath.Join(dir, "ready.json"), &cluster); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // SetupWorker makes the worker's network namespace with a link on each of the first node's
@@ -56,13 +55,7 @@ func SetupWorker(n Node) error {
 // RemoveWorker kills what is left in the worker's namespace and cgroups, removes them, its route
 // on the first node and its namespace (its links go with it).
 func RemoveWorker(n Node) {
-	if _, err := os.Stat("/run/netns/" + n.Namespace); err == nil {
-		killAndRemove(n.Namespace, n.cgroupTop())
-	} else {
-		for _, d := range cgroupTree(n.cgroupTop()) {
-			_ = syscall.Rmdir(d)
-		}
-	}
+	killAndRemove(n.Namespace, n.cgroupTop())
 	_ = ip("-n", Namespace, "route", "del", n.PodCIDR)
 	_ = ip("netns", "del", n.Namespace)
 }

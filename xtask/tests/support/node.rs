@@ -117,7 +117,12 @@ fn conntrack(action: &str, port: i64) -> Command {
 
 /// What the cluster wrote in its `ready.json`.
 fn ready() -> Value {
-    serde_json::from_slice(&std::fs::read(format!("{}/ready.json", testcluster().1)).unwrap()).unwrap()
+    ready_at(&std::path::Path::new(&testcluster().1).join("ready.json"))
+}
+
+/// A `ready.json` the cluster or a worker wrote.
+fn ready_at(path: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// The node's second ("public") address.
@@ -196,13 +201,12 @@ pub fn untolerating_namespace(ns: &str) {
 }
 
 /// A second node, a worker joined to the shared cluster (`testcluster worker`), while it lives:
-/// its name and addresses from its `ready.json`. Dropped, it is cordoned, its pods deleted, and
+/// its name and internal address from its `ready.json`. Dropped, it is cordoned, its pods deleted, and
 /// it leaves the cluster; what it made on the host goes with it.
 pub struct Worker {
     child: std::process::Child,
     pub name: String,
     pub ip: String,
-    pub public_ip: String,
 }
 
 impl Worker {
@@ -220,9 +224,9 @@ impl Worker {
             assert!(std::time::Instant::now() < deadline, "the worker was not Ready after 300 s");
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        let ready: Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
+        let ready = ready_at(&ready);
         let field = |k: &str| ready[k].as_str().unwrap().to_string();
-        Worker { child, name: field("nodeName"), ip: field("nodeIP"), public_ip: field("publicIP") }
+        Worker { child, name: field("nodeName"), ip: field("nodeIP") }
     }
 }
 
