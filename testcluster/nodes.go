@@ -31,10 +31,17 @@ func setPodCIDR(c *kubernetes.Clientset, nd node.Node) bool {
 	return err == nil
 }
 
+// nodeReady also waits for the node lifecycle controller to lift the not-ready taints,
+// which it does a moment after kubelet reports Ready: until then no pod may go there.
 func nodeReady(c *kubernetes.Clientset, name string) bool {
 	n, err := c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return false
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return false
+		}
 	}
 	for _, cond := range n.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
