@@ -51,7 +51,7 @@ fn cordon(node: &str, cordoned: bool) {
 }
 
 #[test]
-#[ignore = "run by cargo xtask test once the shared tests have ended: it adds a node to the shared cluster"]
+#[ignore = "run by cargo xtask test on the shared cluster alone, before the other tests: it adds a node to it"]
 fn second_node_up_puts_the_server_where_the_url_answers_and_verify_proves_it() {
     let worker = Worker::start();
     let first = cluster().node_ip.clone();

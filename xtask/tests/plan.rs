@@ -160,6 +160,8 @@ fn up_scenarios(helm: Helm) {
     }
     assert_eq!(steps(&plan)[0]["object"], format!("namespace/{}", d.ns), "the namespace first, then the lock");
     assert_eq!(steps(&plan)[0]["change"], "create");
+    let at = |a: &str| first.iter().position(|x| x == a).unwrap_or_else(|| panic!("{a} in {first:?}"));
+    assert!(at("setTrafficPolicy") < at("waitRollout"), "the Service is Local before its pod can be ready: {first:?}");
 
     // No-op: an empty plan that says so, and no write.
     let plan = carried_out_as_planned(&d, "up", &[]);
@@ -196,7 +198,7 @@ fn up_scenarios(helm: Helm) {
     let port = d.node_port();
     let plan = carried_out_as_planned(&d, "up", &["--port", "8686"]);
     let changed = actions(&plan);
-    let expected = ["lock", "apply", "helm", "waitRollout"].map(String::from);
+    let expected = ["lock", "apply", "helm", "setNodePort", "waitRollout"].map(String::from);
     assert!(changed.starts_with(&expected), "{plan}");
     assert!(steps(&plan)[1]["object"].as_str().unwrap().starts_with("networkpolicy/"), "{plan}");
     assert_eq!(d.node_port(), port);

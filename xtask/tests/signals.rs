@@ -117,11 +117,14 @@ fn a_rollout_that_creates_no_pod_says_why_and_ends_at_a_signal(helm: Helm) {
     let err = out.error_line();
     assert!(err.contains("timed out") && err.contains("FailedCreate") && err.contains("minimum cpu"), "{err}");
 
+    let recorded = d.node_port();
     let mut running = d.xtask().spawn(d.args("up", &["--port", "9191", "--timeout", "10m"]));
     let deployment = d.fullname();
+    // The new port entry's nodePort put back to the recorded one: the step before the rollout wait.
     wait_for("the new revision appeared", &mut running.child, || {
         !helm_running(&d.ns)
             && d.deployment().is_some_and(|x| x["spec"]["template"]["spec"]["containers"].to_string().contains("9191"))
+            && d.node_port() == recorded
     });
     std::thread::sleep(Duration::from_secs(2));
     kill("INT", running.child.id());

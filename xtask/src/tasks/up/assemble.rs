@@ -27,8 +27,15 @@ impl Planner<'_> {
         if let Some(why) = &why_helm {
             work.extend(self.helm_steps(&seen, why).await?);
         }
+        // The Service's nodePort and traffic policy go in before the rollout: with the pod not yet
+        // ready, the NodePort never serves through kube-proxy's address translation.
+        let (service, record): (Vec<Step>, Vec<Step>) = self
+            .node_port_steps(&seen, why_helm.is_some())?
+            .into_iter()
+            .partition(|s| matches!(s.action, Action::SetNodePort { .. } | Action::SetTrafficPolicy { .. }));
+        work.extend(service);
         work.extend(self.rollout_step(&seen, why_helm.is_some()));
-        work.extend(self.node_port_steps(&seen, why_helm.is_some())?);
+        work.extend(record);
         let moved = work.iter().find_map(|s| match &s.action {
             Action::SetNodePort { port, .. } => Some(*port),
             _ => None,
