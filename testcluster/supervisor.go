@@ -57,17 +57,11 @@ func run(args []string) error {
 		return fmt.Errorf("node network: %w", err)
 	}
 	defer node.RemoveLeftovers()
-	for _, r := range regs {
-		_, port, ok := strings.Cut(r, ":")
-		if !ok || !strings.HasPrefix(r, "127.0.0.1:") {
-			return fmt.Errorf("-registry %q: want 127.0.0.1:PORT", r)
-		}
-		relay, err := node.Relay(node.Namespace, port)
-		if err != nil {
-			return fmt.Errorf("relay to %s: %w", r, err)
-		}
-		defer relay.Close()
+	stopRelays, err := relayRegistries(node.Namespace, regs)
+	if err != nil {
+		return err
 	}
+	defer stopRelays()
 	// The sandbox image is named by tag: containerd keeps it pinned under that name.
 	if _, err := node.PushBinaryImage(regs[0], "kmcp/pause", "test", *pause, "/pause", []string{"/pause"}); err != nil {
 		return err
@@ -76,15 +70,48 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
+	child, err := selfInNamespaces(node.Namespace, "inside", "-dir", abs, "-registry", *registries,
+		"-pause-image", pauseImage, "-coredns-image", corednsRef, "-kube-router", *kubeRouter)
 	if err != nil {
 		return err
 	}
-	child := exec.Command("nsenter", "--net=/run/netns/"+node.Namespace, "--",
-		"unshare", "--mount", "--propagation", "private", "--",
-		self, "inside", "-dir", abs, "-registry", *registries, "-pause-image", pauseImage,
-		"-coredns-image", corednsRef, "-kube-router", *kubeRouter)
 	return supervise(child, "the cluster")
+}
+
+// selfInNamespaces is this program run with args in the network namespace ns and in a mount
+// namespace of its own, so every mount it makes goes with it.
+func selfInNamespaces(ns string, args ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]string{"--net=/run/netns/" + ns, "--", "unshare", "--mount", "--propagation", "private", "--", self}, args...)
+	return exec.Command("nsenter", all...), nil
+}
+
+// relayRegistries relays each loopback registry (127.0.0.1:PORT) into the network namespace ns;
+// stop ends the relays.
+func relayRegistries(ns string, regs []string) (stop func(), err error) {
+	var relays []io.Closer
+	stop = func() {
+		for _, r := range relays {
+			r.Close()
+		}
+	}
+	for _, r := range regs {
+		_, port, ok := strings.Cut(r, ":")
+		if !ok || !strings.HasPrefix(r, "127.0.0.1:") {
+			stop()
+			return nil, fmt.Errorf("-registry %q: want 127.0.0.1:PORT", r)
+		}
+		relay, err := node.Relay(ns, port)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("relay to %s: %w", r, err)
+		}
+		relays = append(relays, relay)
+	}
+	return stop, nil
 }
 
 // supervise runs child (a cluster or a node, in its namespaces) until it stops or this process is
@@ -152,15 +179,11 @@ func relayCmd(args []string) error {
 	dir := fs.String("dir", "", "the cluster's directory")
 	registry := fs.String("registry", "", "127.0.0.1:PORT")
 	fs.Parse(args)
-	_, port, ok := strings.Cut(*registry, ":")
-	if !ok || !strings.HasPrefix(*registry, "127.0.0.1:") {
-		return fmt.Errorf("-registry %q: want 127.0.0.1:PORT", *registry)
-	}
-	l, err := node.Relay(node.Namespace, port)
+	stopRelay, err := relayRegistries(node.Namespace, []string{*registry})
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer stopRelay()
 	if err := node.WriteHostsToml(node.Dirs{Root: filepath.Join(*dir, "node")}, *registry); err != nil {
 		return err
 	}

@@ -68,21 +68,15 @@ func workerCmd(args []string) error {
 		return fmt.Errorf("%s's network: %w", n.Name, err)
 	}
 	defer node.RemoveWorker(n)
-	for _, r := range parts.Registries {
-		_, port, _ := strings.Cut(r, ":")
-		relay, err := node.Relay(n.Namespace, port)
-		if err != nil {
-			return fmt.Errorf("relay to %s: %w", r, err)
-		}
-		defer relay.Close()
-	}
-	self, err := os.Executable()
+	stopRelays, err := relayRegistries(n.Namespace, parts.Registries)
 	if err != nil {
 		return err
 	}
-	child := exec.Command("nsenter", "--net=/run/netns/"+n.Namespace, "--",
-		"unshare", "--mount", "--propagation", "private", "--",
-		self, "worker-inside", "-dir", dir, "-n", strings.TrimPrefix(n.Name, "kmcp-node-"))
+	defer stopRelays()
+	child, err := selfInNamespaces(n.Namespace, "worker-inside", "-dir", dir, "-n", strings.TrimPrefix(n.Name, "kmcp-node-"))
+	if err != nil {
+		return err
+	}
 	return supervise(child, n.Name)
 }
 
