@@ -71,6 +71,19 @@ func InNamespace(ns, name string, args ...string) error {
 	return nil
 }
 
+// bridgeMAC is a bridge's own fixed, locally administered address (02:00 and the node's IPv4
+// address). Without one, Linux gives a bridge the lowest address among its ports: a worker's link
+// joining or leaving would change it, and the host would keep sending the API's traffic to the old
+// address until its neighbour entry expired (tens of seconds of "cannot reach the Kubernetes API").
+func bridgeMAC(nodeIP string) string {
+	mac := "02:00"
+	for _, octet := range strings.Split(nodeIP, ".") {
+		n, _ := strconv.Atoi(octet)
+		mac += fmt.Sprintf(":%02x", n)
+	}
+	return mac
+}
+
 // SetupNetwork makes the node's namespace (removing one a crashed run left), its bridges and the
 // veth pair that joins the host (HostIP) to the internal bridge.
 func SetupNetwork() error {
@@ -85,7 +98,7 @@ func SetupNetwork() error {
 	for _, n := range []string{"internal", "public"} {
 		net := Networks[n]
 		steps = append(steps,
-			[]string{"-n", Namespace, "link", "add", net.Bridge, "type", "bridge"},
+			[]string{"-n", Namespace, "link", "add", net.Bridge, "address", bridgeMAC(net.NodeIP), "type", "bridge"},
 			[]string{"-n", Namespace, "addr", "add", net.NodeIP + "/24", "dev", net.Bridge},
 			[]string{"-n", Namespace, "link", "set", net.Bridge, "up"})
 	}

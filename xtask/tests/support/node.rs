@@ -207,11 +207,25 @@ pub struct Worker {
     child: std::process::Child,
     pub name: String,
     pub ip: String,
+    bridges: String,
+}
+
+/// The first node's two bridges and their link addresses. The host reaches the API through one:
+/// if a worker's link joining or leaving changed its address, the host would send to the old one
+/// until its neighbour entry expired.
+fn bridge_addresses() -> String {
+    let out = Command::new("ip").args(["-n", "kmcp-node", "-br", "link", "show", "type", "bridge"]).output().unwrap();
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ours = all.lines().filter(|l| l.starts_with("br-internal") || l.starts_with("br-public"));
+    // Name and address; not the state: the public bridge has a carrier only while a worker is on it.
+    ours.map(|l| l.split_whitespace().step_by(2).take(2).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
 }
 
 impl Worker {
     pub fn start() -> Worker {
         let (bin, dir) = testcluster();
+        let bridges = bridge_addresses();
+        assert_eq!(bridges.lines().count(), 2, "the first node's bridges: {bridges:?}");
         let ready = std::path::Path::new(&dir).join("kmcp-node-2/ready.json");
         let _ = std::fs::remove_file(&ready);
         let mut child =
@@ -226,7 +240,9 @@ impl Worker {
         }
         let ready = ready_at(&ready);
         let field = |k: &str| ready[k].as_str().unwrap().to_string();
-        Worker { child, name: field("nodeName"), ip: field("nodeIP") }
+        let worker = Worker { child, name: field("nodeName"), ip: field("nodeIP"), bridges };
+        assert_eq!(bridge_addresses(), worker.bridges, "a worker joining changed the first node's bridges");
+        worker
     }
 }
 
@@ -246,8 +262,10 @@ impl Drop for Worker {
             }
             false
         });
-        if !gone && !std::thread::panicking() {
-            panic!("node {} is still in the cluster after its worker ended", self.name);
+        if std::thread::panicking() {
+            return;
         }
+        assert!(gone, "node {} is still in the cluster after its worker ended", self.name);
+        assert_eq!(bridge_addresses(), self.bridges, "a worker leaving changed the first node's bridges");
     }
 }
