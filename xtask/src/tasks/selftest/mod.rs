@@ -4,6 +4,8 @@
 #[cfg(target_os = "linux")]
 mod act;
 #[cfg(target_os = "linux")]
+mod fetch;
+#[cfg(target_os = "linux")]
 mod prepare;
 #[cfg(target_os = "linux")]
 mod run_binaries;
@@ -18,6 +20,9 @@ pub const SERVER_VERSION_ARM64: &str = "0.0.66";
 /// The oldest server `verify`'s client is tried against: npm's newest at or before the v0.0.55
 /// content (it has no 0.0.55), which answers `initialize` with protocol 2025-06-18.
 pub const SERVER_VERSION_OLDEST: &str = "0.0.54";
+/// The test binaries that never reach a cluster: they run beside the tests with a second node,
+/// whose rollouts leave the cores idle, without the variables that lead the tests to a cluster.
+pub(crate) const WITHOUT_CLUSTER: [&str; 7] = ["docs", "help", "image", "tidy", "workflows", "workspace", "xtask"];
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Prepare the same parts, then run the benchmarks (`cargo bench`) instead of the tests

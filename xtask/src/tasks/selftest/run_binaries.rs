@@ -1,6 +1,7 @@
 //! How `cargo xtask test` builds and runs the test binaries: built in the background while the
-//! parts are prepared, then all at once on the shared cluster; then, the shared cluster stopped,
-//! the tests that start a local environment of their own, one at a time.
+//! parts are prepared; those that never reach a cluster started first, beside the tests with a
+//! second node; then the rest, all at once on the shared cluster; then, the shared cluster
+//! stopped, the tests that start a local environment of their own, one at a time.
 
 use crate::common::workspace;
 use crate::programs::shell::Shell;
@@ -94,18 +95,33 @@ pub(super) fn built_binaries(sh: &Shell, early: Option<EarlyBuild>) -> Result<Ve
     Ok(binaries)
 }
 
-/// Runs every test binary at once: the cluster tests wait on rollouts far more than they compute,
-/// so the run takes as long as the longest binary, not the sum. Each binary's output is printed
-/// whole when it ends.
-pub(super) fn run_all_at_once(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
-    let start = std::time::Instant::now();
-    let children = binaries
+/// A test binary started by `start`: its name, output and when it ended.
+pub(super) type Started = std::thread::JoinHandle<(String, std::io::Result<std::process::Output>, u64)>;
+
+/// Whether a test binary (`target/debug/deps/<name>-<hash>`) is one that never reaches a cluster
+/// (`super::WITHOUT_CLUSTER`).
+pub(super) fn without_cluster(binary: &Path) -> bool {
+    let name = binary.file_name().unwrap_or_default().to_string_lossy();
+    let stem = name.rsplit_once('-').map_or(name.as_ref(), |(stem, _)| stem);
+    super::WITHOUT_CLUSTER.contains(&stem)
+}
+
+/// Starts test binaries at once: the cluster tests wait on rollouts far more than they compute,
+/// so the run takes as long as the longest binary, not the sum. `since` is when the first began.
+pub(super) fn start(sh: &Shell, binaries: &[&PathBuf], since: std::time::Instant) -> Result<Vec<Started>> {
+    binaries
         .iter()
         .map(|b| {
             eprintln!("$ {}", b.display());
             // Through xshell, so that the environment pushed above goes with it.
             let _dir = sh.sh.push_dir(workspace::root().join("xtask"));
             let mut command: std::process::Command = cmd!(sh.sh, "{b}").into();
+            if without_cluster(b) {
+                // So that a test of theirs that reaches for a cluster fails, rather than racing the second node.
+                for var in ["KMCP_TESTCLUSTER", "KMCP_TESTCLUSTER_BIN", "KMCP_TEST_KUBECONFIG"] {
+                    command.env_remove(var);
+                }
+            }
             let child = command
                 .env("RUST_BACKTRACE", "1")
                 .stdout(std::process::Stdio::piped())
@@ -113,12 +129,18 @@ pub(super) fn run_all_at_once(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
                 .spawn()
                 .with_context(|| format!("cannot run {}", b.display()))?;
             let name = b.file_name().unwrap_or_default().to_string_lossy().to_string();
-            Ok(std::thread::spawn(move || (name, child.wait_with_output(), start.elapsed().as_secs())))
+            Ok(std::thread::spawn(move || (name, child.wait_with_output(), since.elapsed().as_secs())))
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Waits for the started binaries, printing each one's output whole when it has ended, and says
+/// how many passed and which tests were skipped.
+pub(super) fn report(started: Vec<Started>) -> Result<()> {
+    let count = started.len();
     let mut failed = Vec::new();
     let mut skipped = Vec::new();
-    for child in children {
+    for child in started {
         let (name, out, secs) = child.join().map_err(|_| anyhow::anyhow!("a test binary's waiter panicked"))?;
         let out = out?;
         println!("---- {name} (ended after {secs} s)");
@@ -141,7 +163,7 @@ pub(super) fn run_all_at_once(sh: &Shell, binaries: &[PathBuf]) -> Result<()> {
     } else {
         format!("; {} tests skipped (above), not passed", skipped.len())
     };
-    println!("all {} test binaries passed{not_run}", binaries.len());
+    println!("all {count} test binaries passed{not_run}");
     Ok(())
 }
 
@@ -175,4 +197,18 @@ fn run_ignored(sh: &Shell, binaries: &[PathBuf], prefix: &str, what: &str) -> Re
 fn has_ignored(sh: &Shell, binary: &Path, prefix: &str) -> bool {
     let out = sh.query(cmd!(sh.sh, "{binary} --list --ignored {prefix}"));
     out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains(prefix) && l.ends_with(": test")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_cluster;
+    use std::path::Path;
+
+    #[test]
+    fn binaries_without_a_cluster_are_known_by_name() {
+        assert!(without_cluster(Path::new("target/debug/deps/image-4522fa31424c70d4")));
+        assert!(without_cluster(Path::new("target/debug/deps/xtask-41be61c395a32f41")));
+        assert!(!without_cluster(Path::new("target/debug/deps/chart-99a69b0251b46275")));
+        assert!(!without_cluster(Path::new("target/debug/deps/image_tool-99a69b0251b46275")));
+    }
 }
