@@ -139,10 +139,12 @@ fn curl(args: &[&str]) -> String {
 
 fn the_chart_ingress_fails_without_a_host(helm: Helm) {
     // What the real chart does with its defaults: the ingress is on and needs a host. `up` turns it off.
+    let home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(helm.binary())
         .arg("template")
         .arg("r")
         .arg(support::deploy::chart_dir())
+        .env("HOME", home.path())
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -19,6 +19,7 @@ fn helm(d: &Deploy, args: &[&str]) -> String {
     let out = std::process::Command::new(d.helm.binary())
         .args(args)
         .args(["--namespace", &d.ns, "--kubeconfig", d.kubeconfig.to_str().unwrap()])
+        .env("HOME", d.cache_dir())
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -105,9 +105,12 @@ fn the_client_speaks_to_a_server_of_the_v0_0_55_content() {
     let binary = std::env::var("MCP_SERVER_BIN_OLDEST").expect("MCP_SERVER_BIN_OLDEST: run with `cargo xtask test`");
     let port = support::registry::free_port();
     let kubeconfig = support::cluster::cluster().kubeconfig.clone();
+    // Its own HOME: the server keeps a discovery cache under ~/.kube.
+    let home = tempfile::tempdir().unwrap();
     let child = std::process::Command::new(binary)
         .args(["--port", &port.to_string(), "--read-only", "--kubeconfig"])
         .arg(kubeconfig)
+        .env("HOME", home.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -38,6 +38,7 @@ fn a_helm_killed_mid_upgrade_is_recovered(helm: Helm) {
     let status_now = || {
         std::process::Command::new(helm.binary())
             .args(["status", &d.release, "-n", &d.ns, "--kubeconfig", d.kubeconfig.to_str().unwrap()])
+            .env("HOME", d.cache_dir())
             .output()
             .unwrap()
     };

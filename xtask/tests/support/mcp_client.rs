@@ -38,7 +38,14 @@ pub fn text(result: &Value) -> String {
 /// Runs MCP Inspector's CLI against `url` with `args` (e.g. `--method tools/list`); its JSON output.
 pub fn inspector(url: &str, args: &[&str]) -> Value {
     let bin = std::env::var_os("KMCP_INSPECTOR").expect("KMCP_INSPECTOR: run the tests with `cargo xtask test`");
-    let out = std::process::Command::new(bin).args(["--cli", url, "--transport", "http"]).args(args).output().unwrap();
+    // Its own HOME: Inspector keeps its settings there.
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["--cli", url, "--transport", "http"])
+        .args(args)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let first_json = stdout
         .find('{')

@@ -19,6 +19,8 @@ pub struct Client {
     pub name: String,
     pub netns: String,
     pub address: String,
+    /// The HOME of what it runs: MCP Inspector keeps its settings there.
+    home: tempfile::TempDir,
 }
 
 impl Client {
@@ -35,7 +37,7 @@ impl Client {
         let mut words = text.split_whitespace();
         let netns = words.next().unwrap().to_string();
         let address = words.next().unwrap().to_string();
-        Client { name: name.into(), netns, address }
+        Client { name: name.into(), netns, address, home: tempfile::tempdir().unwrap() }
     }
 
     /// Runs a program inside the client's namespace; its exit code and stdout.
@@ -45,6 +47,7 @@ impl Client {
             .arg("--")
             .arg(program)
             .args(args)
+            .env("HOME", self.home.path())
             .stderr(Stdio::null())
             .output()
             .unwrap();

@@ -22,7 +22,7 @@ fn the_guard_passes_whole_answers_for_its_address_and_refuses_others() {
     std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n").unwrap();
     let (server_port, guard_port) = (free_port(), free_port());
     let spawn = |cmd: &mut Command| KillOnDrop(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let _server = spawn(Command::new(binary()).env("KUBECONFIG", &kubeconfig).args([
+    let _server = spawn(Command::new(binary()).env("KUBECONFIG", &kubeconfig).env("HOME", dir.path()).args([
         "--port",
         &server_port.to_string(),
         "--stateless",
