@@ -89,6 +89,7 @@ fn side_by_side(d: &Deploy) {
     let values = tempfile::NamedTempFile::new().unwrap();
     let got = Command::new(&helm)
         .args(["get", "values", &d.release, "--namespace", &d.ns, "--output", "yaml", "--kubeconfig", &kubeconfig])
+        .env("HOME", d.cache_dir())
         .output()
         .unwrap();
     assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
@@ -120,7 +121,7 @@ fn side_by_side(d: &Deploy) {
         assert!(out.assert_ok().stdout.contains("up to date: nothing changed"), "{}", out.stdout);
         per_run = d.audit().map(|a| a[before..].to_vec()).unwrap_or_default();
         let start = Instant::now();
-        let out = Command::new(&helm).args(plain).output().unwrap();
+        let out = Command::new(&helm).args(plain).env("HOME", d.cache_dir()).output().unwrap();
         helms.push(start.elapsed());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
