@@ -55,4 +55,25 @@ fn the_guard_needs_no_module_beyond_what_is_committed() {
         (outside_std.is_empty() && !requires) || has_sum,
         "guard/ needs modules {outside_std:?} (require in go.mod: {requires}) without a go.sum: run `go mod tidy` in guard/ and commit go.sum"
     );
+    // And for real, as a fresh machine builds it: no module cache, no module proxy, go.mod and
+    // go.sum (when there is one) taken as they are; the compiled packages from the tests' own cache.
+    let empty = tempfile::tempdir().unwrap();
+    let build_cache = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/go/cache");
+    let out = std::process::Command::new("go")
+        .args(["build", "-o", "/dev/null", "."])
+        .current_dir(dir)
+        .env("GOCACHE", build_cache)
+        .env("CGO_ENABLED", "0")
+        .env("GOMODCACHE", empty.path().join("mod"))
+        .env("GOPATH", empty.path().join("path"))
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=readonly")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .expect("go: the tests need Go");
+    assert!(
+        out.status.success(),
+        "guard/ does not build from what is committed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
